@@ -1,0 +1,179 @@
+using System.Text.Json.Serialization;
+
+namespace Microagent.Protocol;
+
+/// <summary>Protocol constants shared by host and guest.</summary>
+public static class ProtocolInfo
+{
+    /// <summary>Wire protocol version; bumped on incompatible change.</summary>
+    public const int Version = 1;
+
+    /// <summary>Guest vsock port the agent listens on for requests (one connection per request).</summary>
+    public const uint AgentPort = 1024;
+
+    /// <summary>Host vsock port (CID 2) the agent connects to once, to announce it is ready.</summary>
+    public const uint ReadyPort = 1025;
+
+    /// <summary>Guest CID given to every workspace VM (each VM has its own vsock device).</summary>
+    public const ulong GuestCid = 3;
+}
+
+/// <summary>Request kinds (the <c>type</c> field of <see cref="Request"/>).</summary>
+public static class RequestTypes
+{
+    /// <summary>Liveness check; answered with a <c>pong</c> response.</summary>
+    public const string Ping = "ping";
+    /// <summary>Structured exec: <see cref="Request.Exec"/> must be set.</summary>
+    public const string Exec = "exec";
+    /// <summary>Host stdin chunk for a streaming exec with <see cref="ExecRequest.StdinStream"/>.</summary>
+    public const string Stdin = "stdin";
+    /// <summary>Sync disks and power the VM off.</summary>
+    public const string Shutdown = "shutdown";
+}
+
+/// <summary>Response kinds (the <c>type</c> field of <see cref="Response"/>).</summary>
+public static class ResponseTypes
+{
+    /// <summary>Sent once by the guest on the ready port after boot.</summary>
+    public const string Hello = "hello";
+    /// <summary>Answer to ping.</summary>
+    public const string Pong = "pong";
+    /// <summary>Chunk of the workload's stdout (stream mode).</summary>
+    public const string Stdout = "stdout";
+    /// <summary>Chunk of the workload's stderr (stream mode).</summary>
+    public const string Stderr = "stderr";
+    /// <summary>Final exec result; always the last frame of an exec.</summary>
+    public const string Result = "result";
+    /// <summary>Acknowledges a request that has no other answer (shutdown).</summary>
+    public const string Ok = "ok";
+    /// <summary>The request could not be served; see <see cref="Response.Error"/>.</summary>
+    public const string Error = "error";
+}
+
+/// <summary>Exec output modes.</summary>
+public static class ExecModes
+{
+    /// <summary>One result frame carrying captured stdout/stderr.</summary>
+    public const string Single = "single";
+    /// <summary>stdout/stderr chunk frames as they are produced, then one result frame.</summary>
+    public const string Stream = "stream";
+}
+
+/// <summary>How an exec ended.</summary>
+public static class ExecStatuses
+{
+    /// <summary>The process exited; <see cref="ExecResult.ExitCode"/> is its code.</summary>
+    public const string Exited = "exited";
+    /// <summary>The process died from a signal; <see cref="ExecResult.Signal"/> is its number.</summary>
+    public const string Signaled = "signaled";
+    /// <summary>The timeout elapsed; the process group was killed.</summary>
+    public const string TimedOut = "timed_out";
+    /// <summary>The process could not be started (no such file, not executable, bad cwd or user).</summary>
+    public const string FailedToStart = "failed_to_start";
+}
+
+/// <summary>One request from host to guest. Exactly the field named by <see cref="Type"/> is set.</summary>
+public sealed class Request
+{
+    /// <summary>Protocol version of the sender.</summary>
+    [JsonPropertyName("v")] public int Version { get; set; } = ProtocolInfo.Version;
+    /// <summary>One of <see cref="RequestTypes"/>.</summary>
+    [JsonPropertyName("type")] public string Type { get; set; } = "";
+    /// <summary>Exec parameters when <see cref="Type"/> is <c>exec</c>.</summary>
+    [JsonPropertyName("exec")] public ExecRequest? Exec { get; set; }
+    /// <summary>Stdin bytes when <see cref="Type"/> is <c>stdin</c>.</summary>
+    [JsonPropertyName("data")] public byte[]? Data { get; set; }
+    /// <summary>With <c>stdin</c>: no more input follows; the guest closes the workload's stdin.</summary>
+    [JsonPropertyName("eof")] public bool Eof { get; set; }
+}
+
+/// <summary>Structured exec: argv is executed directly (no implied shell).</summary>
+public sealed class ExecRequest
+{
+    /// <summary>Program and arguments; argv[0] is looked up in PATH from <see cref="Env"/> when it has no slash.</summary>
+    [JsonPropertyName("argv")] public string[] Argv { get; set; } = [];
+    /// <summary>Environment as KEY=VALUE entries; replaces the agent's default environment entries with the same key.</summary>
+    [JsonPropertyName("env")] public string[]? Env { get; set; }
+    /// <summary>Working directory (default <c>/</c>).</summary>
+    [JsonPropertyName("cwd")] public string? Cwd { get; set; }
+    /// <summary>User: <c>name</c>, <c>uid</c> or <c>uid:gid</c> (default root).</summary>
+    [JsonPropertyName("user")] public string? User { get; set; }
+    /// <summary>Whole stdin, given inline. Null with no stream means empty stdin.</summary>
+    [JsonPropertyName("stdin")] public byte[]? Stdin { get; set; }
+    /// <summary>Stdin arrives as <c>stdin</c> request frames on the same connection after this request.</summary>
+    [JsonPropertyName("stdinStream")] public bool StdinStream { get; set; }
+    /// <summary>Kill the process group after this many milliseconds (0 or null = no limit).</summary>
+    [JsonPropertyName("timeoutMs")] public long? TimeoutMs { get; set; }
+    /// <summary>Per-stream cap on captured (single) or forwarded (stream) output bytes; excess is dropped and flagged.</summary>
+    [JsonPropertyName("maxOutputBytes")] public long? MaxOutputBytes { get; set; }
+    /// <summary>One of <see cref="ExecModes"/>.</summary>
+    [JsonPropertyName("mode")] public string Mode { get; set; } = ExecModes.Single;
+}
+
+/// <summary>One frame from guest to host.</summary>
+public sealed class Response
+{
+    /// <summary>Protocol version of the sender.</summary>
+    [JsonPropertyName("v")] public int Version { get; set; } = ProtocolInfo.Version;
+    /// <summary>One of <see cref="ResponseTypes"/>.</summary>
+    [JsonPropertyName("type")] public string Type { get; set; } = "";
+    /// <summary>Output bytes for <c>stdout</c>/<c>stderr</c> chunks.</summary>
+    [JsonPropertyName("data")] public byte[]? Data { get; set; }
+    /// <summary>Set when <see cref="Type"/> is <c>result</c>.</summary>
+    [JsonPropertyName("result")] public ExecResult? Result { get; set; }
+    /// <summary>Set when <see cref="Type"/> is <c>hello</c>.</summary>
+    [JsonPropertyName("hello")] public Hello? Hello { get; set; }
+    /// <summary>Set when <see cref="Type"/> is <c>error</c>.</summary>
+    [JsonPropertyName("error")] public ProtocolError? Error { get; set; }
+}
+
+/// <summary>The outcome of one exec.</summary>
+public sealed class ExecResult
+{
+    /// <summary>One of <see cref="ExecStatuses"/>.</summary>
+    [JsonPropertyName("status")] public string Status { get; set; } = "";
+    /// <summary>Exit code when exited; 128+signal when signaled; 124 on timeout; 127 when failed to start.</summary>
+    [JsonPropertyName("exitCode")] public int ExitCode { get; set; }
+    /// <summary>Signal number when signaled (or the signal used on timeout).</summary>
+    [JsonPropertyName("signal")] public int? Signal { get; set; }
+    /// <summary>Captured stdout (single mode only).</summary>
+    [JsonPropertyName("stdout")] public byte[]? Stdout { get; set; }
+    /// <summary>Captured stderr (single mode only).</summary>
+    [JsonPropertyName("stderr")] public byte[]? Stderr { get; set; }
+    /// <summary>stdout exceeded the output limit and was cut.</summary>
+    [JsonPropertyName("stdoutTruncated")] public bool StdoutTruncated { get; set; }
+    /// <summary>stderr exceeded the output limit and was cut.</summary>
+    [JsonPropertyName("stderrTruncated")] public bool StderrTruncated { get; set; }
+    /// <summary>Wall time from spawn to exit, in milliseconds.</summary>
+    [JsonPropertyName("durationMs")] public long DurationMs { get; set; }
+    /// <summary>Why the process failed to start (failed_to_start only).</summary>
+    [JsonPropertyName("error")] public string? Error { get; set; }
+}
+
+/// <summary>Sent by the agent when it is ready to serve exec.</summary>
+public sealed class Hello
+{
+    /// <summary>Agent build version.</summary>
+    [JsonPropertyName("agentVersion")] public string AgentVersion { get; set; } = "";
+    /// <summary>Guest kernel release (uname -r).</summary>
+    [JsonPropertyName("kernel")] public string Kernel { get; set; } = "";
+    /// <summary>Milliseconds since kernel start when the agent became ready (from /proc/uptime).</summary>
+    [JsonPropertyName("uptimeMs")] public long UptimeMs { get; set; }
+    /// <summary>Milliseconds the agent spent from its start to ready (modules, mount, switch root).</summary>
+    [JsonPropertyName("agentInitMs")] public long AgentInitMs { get; set; }
+}
+
+/// <summary>A request the guest could not serve.</summary>
+public sealed class ProtocolError
+{
+    /// <summary>Error kind (DESIGN.md §8: invalid, unsupported, ...).</summary>
+    [JsonPropertyName("kind")] public string Kind { get; set; } = "";
+    /// <summary>Human-readable reason.</summary>
+    [JsonPropertyName("message")] public string Message { get; set; } = "";
+}
+
+/// <summary>Source-generated JSON metadata: AOT-safe, no reflection.</summary>
+[JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(Request))]
+[JsonSerializable(typeof(Response))]
+public sealed partial class ProtocolJson : JsonSerializerContext;
