@@ -1,1 +1,20 @@
-return 0;
+using System.CommandLine;
+using Microagent.Cli;
+using Microagent.Cli.Commands;
+
+var root = new RootCommand("""
+    microagent — isolated Linux workspaces for AI agents: each one a small VM with its own kernel and an
+    ext4 root disk built from an OCI image. Works with KVM where it is usable, and under QEMU TCG where it is not.
+
+    Start here:
+      microagent doctor                      check QEMU, the accelerator, the kernel
+      microagent run -- uname -a             run one command in a fresh, throwaway VM
+      microagent kernel list                 installed kernels and their sha256
+    """);
+root.Options.Add(GlobalOptions.Json);
+root.Options.Add(GlobalOptions.StateDir);
+root.Subcommands.Add(RunCommand.Create());
+root.Subcommands.Add(KernelCommand.Create());
+root.Subcommands.Add(DoctorCommand.Create());
+root.Subcommands.Add(VersionCommand.Create());
+return await Cli.InvokeAsync(root, args);

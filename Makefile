@@ -1,0 +1,54 @@
+# microagent — see README.md. `make demo` and `make test` work on a fresh Debian 12 machine with the .NET SDK.
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+CONFIG ?= Release
+DOTNET ?= dotnet
+export DOTNET_CLI_TELEMETRY_OPTOUT := 1
+export DOTNET_NOLOGO := 1
+
+BIN := bin
+AGENT := $(BIN)/microagent-agent
+CLI := $(BIN)/microagent
+IMAGE := build/images/default
+
+.PHONY: install build demo test unit e2e bench clean check-dotnet
+
+check-dotnet:
+	@command -v $(DOTNET) >/dev/null || { echo "make: the .NET SDK (dotnet) is required: https://learn.microsoft.com/dotnet/core/install/linux-debian" >&2; exit 1; }
+
+install:
+	@bash scripts/install.sh
+
+build: check-dotnet
+	@mkdir -p $(BIN)
+	$(DOTNET) build microagent.slnx -c $(CONFIG) -v quiet -nologo
+	$(DOTNET) publish src/Microagent.Guest -c $(CONFIG) -o build/agent -v quiet -nologo
+	install -m 0755 build/agent/microagent-agent $(AGENT)
+	$(DOTNET) publish src/Microagent.Cli -c $(CONFIG) -o $(BIN)/lib --no-build -v quiet -nologo
+	@bash scripts/build-default-image.sh $(IMAGE)
+	@printf '#!/bin/sh\n# launcher: the published CLI lives in lib/ beside this script\nexec "$$(dirname "$$(readlink -f "$$0")")/lib/microagent" "$$@"\n' > $(CLI)
+	@chmod 0755 $(CLI)
+	@echo "built $(CLI) and $(AGENT)"
+
+demo: install build
+	@echo '$$ ./bin/microagent run -- sh -c '"'"'uname -a; echo to-stderr >&2; exit 42'"'"
+	@./bin/microagent run -- sh -c 'uname -a; echo to-stderr >&2; exit 42'; code=$$?; \
+	  echo "(exit code $$code)"; [ $$code -eq 42 ] || { echo "demo: expected exit code 42" >&2; exit 1; }
+
+unit: build
+	$(DOTNET) test tests/Microagent.Tests -c $(CONFIG) --no-build -nologo
+
+e2e: build
+	$(DOTNET) test tests/Microagent.EndToEnd.Tests -c $(CONFIG) --no-build -nologo
+
+test: install build
+	@rc=0; \
+	$(DOTNET) test tests/Microagent.Tests -c $(CONFIG) --no-build -nologo || rc=1; \
+	$(DOTNET) test tests/Microagent.EndToEnd.Tests -c $(CONFIG) --no-build -nologo || rc=1; \
+	exit $$rc
+
+bench: install build
+	@for b in bench/*.sh; do bash $$b || exit 1; done
+
+clean:
+	rm -rf bin build src/*/bin src/*/obj tests/*/bin tests/*/obj

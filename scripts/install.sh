@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Installs what microagent needs on a Debian 12 (bookworm) host. Idempotent: does nothing when all is present.
+#   QEMU 10 + qemu-utils from bookworm-backports, e2fsprogs, kmod (depmod), busybox-static (default image),
+#   cpio, and the Debian cloud kernel package (fetched with `apt-get download`, installed by `microagent kernel install`).
+# Usage: scripts/install.sh [--check]   (--check: report what is missing, change nothing)
+set -euo pipefail
+
+KERNEL_CACHE=${MICROAGENT_KERNEL_CACHE:-/var/cache/microagent/kernel}
+QEMU_MIN_MAJOR=10
+check_only=0
+[ "${1:-}" = "--check" ] && check_only=1
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+    echo "install.sh: must run as root or with sudo available" >&2; exit 1; fi
+fi
+
+say() { echo "install: $*" >&2; }
+
+qemu_ok() {
+  command -v qemu-system-x86_64 >/dev/null 2>&1 || return 1
+  local major
+  major=$(qemu-system-x86_64 --version | sed -n 's/^QEMU emulator version \([0-9]*\).*/\1/p')
+  [ "${major:-0}" -ge "$QEMU_MIN_MAJOR" ] && [ -e /usr/share/qemu/qboot.rom ] && command -v qemu-img >/dev/null 2>&1
+}
+
+missing=()
+qemu_ok || missing+=("qemu")
+for tool in mke2fs:e2fsprogs debugfs:e2fsprogs depmod:kmod cpio:cpio dpkg-deb:dpkg; do
+  command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool#*:}")
+done
+[ -x /bin/busybox ] && /bin/busybox --help 2>/dev/null | grep -q 'static' || [ -e /usr/share/doc/busybox-static ] || missing+=("busybox-static")
+kernel_deb=$(ls -1 "$KERNEL_CACHE"/linux-image-*-cloud-amd64_*.deb 2>/dev/null | sort -V | tail -n 1 || true)
+[ -n "$kernel_deb" ] || missing+=("kernel")
+
+if [ ${#missing[@]} -eq 0 ]; then
+  say "everything present (QEMU $(qemu-system-x86_64 --version | head -n1 | awk '{print $4}'), kernel $(basename "$kernel_deb"))"
+  exit 0
+fi
+if [ $check_only = 1 ]; then
+  say "missing: ${missing[*]}"; exit 1
+fi
+say "installing: ${missing[*]}"
+
+export DEBIAN_FRONTEND=noninteractive
+if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+  say "adding bookworm-backports"
+  echo 'deb http://deb.debian.org/debian bookworm-backports main' | $SUDO tee /etc/apt/sources.list.d/microagent-backports.list >/dev/null
+fi
+apt_updated=0
+apt_update() { [ $apt_updated = 1 ] || { $SUDO apt-get update -q >/dev/null; apt_updated=1; }; }
+
+apt_update
+if ! qemu_ok; then
+  say "QEMU ${QEMU_MIN_MAJOR} from bookworm-backports"
+  $SUDO apt-get install -y -q --no-install-recommends -t bookworm-backports qemu-system-x86 qemu-utils >/dev/null
+fi
+$SUDO apt-get install -y -q --no-install-recommends e2fsprogs kmod cpio busybox-static >/dev/null
+
+if [ -z "$kernel_deb" ]; then
+  pkg=$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-/{print $2; exit}')
+  [ -n "$pkg" ] || { say "cannot resolve linux-image-cloud-amd64"; exit 1; }
+  say "downloading kernel package $pkg"
+  $SUDO mkdir -p "$KERNEL_CACHE"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download -q "$pkg" >/dev/null 2>&1)
+  $SUDO mv "$tmp"/*.deb "$KERNEL_CACHE"/
+  rm -rf "$tmp"
+fi
+qemu_ok || { say "QEMU >= ${QEMU_MIN_MAJOR} still missing after install"; exit 1; }
+say "done"

@@ -1,0 +1,88 @@
+using System.CommandLine;
+using System.Text;
+using Microagent.Workspaces;
+
+namespace Microagent.Cli.Commands;
+
+/// <summary><c>microagent run [options] -- CMD...</c>: one command in a brand-new VM that is gone afterwards.</summary>
+internal static class RunCommand
+{
+    public static Command Create()
+    {
+        var image = new Option<string?>("--image") { Description = "Image to run (default: the embedded busybox image; `oci:PATH[:TAG]` for a local OCI layout)" };
+        var memory = new Option<int>("--memory") { Description = "Guest memory in MiB", DefaultValueFactory = _ => 256 };
+        var cpus = new Option<int>("--cpus") { Description = "Virtual CPUs", DefaultValueFactory = _ => 1 };
+        var timeout = new Option<double?>("--timeout") { Description = "Kill the command after this many seconds (exit 124)" };
+        var keep = new Option<bool>("--keep") { Description = "Keep the workspace directory (disk overlay, serial log) after the VM powers off" };
+        var env = new Option<string[]>("--env", "-e") { Description = "Set an environment variable in the guest (KEY=VALUE, repeatable)", AllowMultipleArgumentsPerToken = false };
+        var cwd = new Option<string?>("--cwd") { Description = "Working directory in the guest" };
+        var user = new Option<string?>("--user", "-u") { Description = "Run as this guest user (name, uid or uid:gid)" };
+        var command = new Argument<string[]>("command") { Description = "The command and its arguments, after `--` (no implied shell)", Arity = ArgumentArity.ZeroOrMore };
+
+        var cmd = new Command("run", """
+            Boot a fresh workspace VM, run one command in it, and throw the VM away.
+            stdout and stderr stream live; the guest's exit code becomes microagent's exit code
+            (128+N when killed by signal N, 124 on --timeout, 127 when the command does not exist).
+            Host stdin is forwarded when it is not a terminal.
+
+            Examples:
+              microagent run -- uname -a
+              microagent run -- sh -c 'echo hi >&2; exit 3'
+              echo data | microagent run -- sha256sum
+              microagent run --json -- cat /etc/os-release
+            """);
+        foreach (var o in new Option[] { image, memory, cpus, timeout, keep, env, cwd, user }) cmd.Options.Add(o);
+        cmd.Arguments.Add(command);
+        cmd.SetAction(async (r, ct) =>
+        {
+            bool json = r.GetValue(GlobalOptions.Json);
+            Stream? stdin = Console.IsInputRedirected ? Console.OpenStandardInput() : null;
+            Stream? stdout = json ? null : Console.OpenStandardOutput();
+            Stream? stderr = json ? null : Console.OpenStandardError();
+            var options = new RunOptions
+            {
+                Command = r.GetValue(command) ?? [],
+                Image = r.GetValue(image),
+                MemoryMiB = r.GetValue(memory),
+                Cpus = r.GetValue(cpus),
+                Timeout = r.GetValue(timeout) is { } s ? TimeSpan.FromSeconds(s) : null,
+                Keep = r.GetValue(keep),
+                Env = r.GetValue(env) ?? [],
+                Cwd = r.GetValue(cwd),
+                User = r.GetValue(user),
+                Stdin = stdin,
+                Stdout = stdout,
+                Stderr = stderr,
+                Progress = Cli.Progress(r),
+            };
+            var result = await new Runner(GlobalOptions.Paths(r)).RunAsync(options, ct);
+            if (json)
+            {
+                Cli.WriteJson(new
+                {
+                    workspace = result.WorkspaceId,
+                    status = result.Status,
+                    exitCode = result.ExitCode,
+                    signal = result.Signal,
+                    stdout = Decode(result.Stdout),
+                    stderr = Decode(result.Stderr),
+                    stdoutTruncated = result.StdoutTruncated,
+                    stderrTruncated = result.StderrTruncated,
+                    error = result.Error,
+                    accelerator = result.Accelerator,
+                    timings = result.Timings,
+                    keptAt = result.KeptAt,
+                });
+            }
+            else
+            {
+                if (result.Error is not null) Console.Error.WriteLine($"microagent: {result.Error}");
+                if (result.KeptAt is not null) Console.Error.WriteLine($"microagent: workspace kept at {result.KeptAt}");
+            }
+            return result.ExitCode;
+        });
+        return cmd;
+    }
+
+    private static string? Decode(byte[]? bytes) => bytes is null ? null : Encoding.UTF8.GetString(bytes);
+}

@@ -1,0 +1,114 @@
+using Microagent.Errors;
+using Microagent.Protocol;
+
+namespace Microagent.Agent;
+
+/// <summary>
+/// Host side of the host ↔ guest protocol: one connection per request, frames as in <see cref="Frame"/>.
+/// The transport is injected (hybrid vsock in a VM, a unix socket for an agent running on the host in tests).
+/// </summary>
+public sealed class AgentClient(Func<CancellationToken, Task<Stream>> connect)
+{
+    private const int StdinChunkBytes = 64 * 1024;
+
+    /// <summary>Round trip that proves the agent serves requests.</summary>
+    public async Task PingAsync(CancellationToken ct = default)
+    {
+        await using var stream = await connect(ct).ConfigureAwait(false);
+        await Frame.WriteAsync(stream, new Request { Type = RequestTypes.Ping }, ProtocolJson.Default.Request, ct).ConfigureAwait(false);
+        var response = await ReadAsync(stream, ct).ConfigureAwait(false);
+        if (response.Type != ResponseTypes.Pong) throw Unexpected(response);
+    }
+
+    /// <summary>
+    /// Runs one exec. In stream mode, output chunks are written to <paramref name="stdout"/> and
+    /// <paramref name="stderr"/> as they arrive (when given); in single mode they come back in the result.
+    /// When <paramref name="stdin"/> is given it is streamed to the process until it ends.
+    /// </summary>
+    public async Task<ExecResult> ExecAsync(ExecRequest request, Stream? stdin = null, Stream? stdout = null, Stream? stderr = null,
+        CancellationToken ct = default)
+    {
+        request.StdinStream = stdin is not null;
+        await using var stream = await connect(ct).ConfigureAwait(false);
+        await Frame.WriteAsync(stream, new Request { Type = RequestTypes.Exec, Exec = request }, ProtocolJson.Default.Request, ct).ConfigureAwait(false);
+
+        using var pumpCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        Task pump = stdin is null ? Task.CompletedTask : PumpStdinAsync(stdin, stream, pumpCts.Token);
+        try
+        {
+            while (true)
+            {
+                var response = await ReadAsync(stream, ct).ConfigureAwait(false);
+                switch (response.Type)
+                {
+                    case ResponseTypes.Stdout:
+                        if (stdout is not null && response.Data is { Length: > 0 } o)
+                        {
+                            await stdout.WriteAsync(o, ct).ConfigureAwait(false);
+                            await stdout.FlushAsync(ct).ConfigureAwait(false);
+                        }
+                        break;
+                    case ResponseTypes.Stderr:
+                        if (stderr is not null && response.Data is { Length: > 0 } e)
+                        {
+                            await stderr.WriteAsync(e, ct).ConfigureAwait(false);
+                            await stderr.FlushAsync(ct).ConfigureAwait(false);
+                        }
+                        break;
+                    case ResponseTypes.Result when response.Result is not null:
+                        return response.Result;
+                    default:
+                        throw Unexpected(response);
+                }
+            }
+        }
+        finally
+        {
+            await pumpCts.CancelAsync().ConfigureAwait(false);
+            try { await pump.ConfigureAwait(false); } catch (Exception) { /* the exec ended; stdin is moot */ }
+        }
+    }
+
+    /// <summary>Asks the guest to sync and power off; returns once acknowledged.</summary>
+    public async Task ShutdownAsync(CancellationToken ct = default)
+    {
+        await using var stream = await connect(ct).ConfigureAwait(false);
+        await Frame.WriteAsync(stream, new Request { Type = RequestTypes.Shutdown }, ProtocolJson.Default.Request, ct).ConfigureAwait(false);
+        var response = await ReadAsync(stream, ct).ConfigureAwait(false);
+        if (response.Type != ResponseTypes.Ok) throw Unexpected(response);
+    }
+
+    private static async Task PumpStdinAsync(Stream source, Stream connection, CancellationToken ct)
+    {
+        var buffer = new byte[StdinChunkBytes];
+        while (true)
+        {
+            int n = await source.ReadAsync(buffer, ct).ConfigureAwait(false);
+            var frame = new Request { Type = RequestTypes.Stdin, Data = n == 0 ? null : buffer.AsSpan(0, n).ToArray(), Eof = n == 0 };
+            await Frame.WriteAsync(connection, frame, ProtocolJson.Default.Request, ct).ConfigureAwait(false);
+            if (n == 0) return;
+        }
+    }
+
+    private static async Task<Response> ReadAsync(Stream stream, CancellationToken ct)
+    {
+        try
+        {
+            return await Frame.ReadAsync(stream, ProtocolJson.Default.Response, ct).ConfigureAwait(false)
+                ?? throw MicroagentException.Transient("the guest agent closed the connection without answering",
+                    "the VM may have stopped; see the serial log");
+        }
+        catch (ProtocolException e)
+        {
+            throw MicroagentException.Permanent($"the guest agent sent an invalid frame: {e.Message}", null, e);
+        }
+        catch (IOException e)
+        {
+            throw MicroagentException.Transient($"lost the connection to the guest agent: {e.Message}", "the VM may have stopped; see the serial log", e);
+        }
+    }
+
+    private static MicroagentException Unexpected(Response response) => response.Type == ResponseTypes.Error && response.Error is { } err
+        ? new MicroagentException(err.Kind == "invalid" ? ErrorKind.Invalid : ErrorKind.Permanent, $"the guest agent refused the request: {err.Message}")
+        : MicroagentException.Permanent($"the guest agent sent an unexpected '{response.Type}' frame");
+}

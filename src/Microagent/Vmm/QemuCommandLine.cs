@@ -1,0 +1,67 @@
+using System.Globalization;
+
+namespace Microagent.Vmm;
+
+/// <summary>
+/// Builds the qemu-system-x86_64 argument list for a <see cref="VmSpec"/> (DESIGN.md §1, §2).
+/// Guest RAM is a shared memfd so the vhost-user backend can map it; vsock is
+/// <c>vhost-user-vsock-pci</c> on <c>pc</c> (TCG) and <c>vhost-user-vsock-device</c> on <c>microvm</c> (KVM).
+/// </summary>
+public static class QemuCommandLine
+{
+    /// <summary>Kernel arguments common to every boot: serial console, quiet, no reboot loops, fast paths for emulated hardware.</summary>
+    public const string BaseKernelArgs =
+        "console=ttyS0 quiet loglevel=3 panic=-1 reboot=t tsc=reliable no_timer_check " +
+        "8250.nr_uarts=1 i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd random.trust_cpu=on";
+
+    /// <summary>The argument list (without the program name).</summary>
+    public static IReadOnlyList<string> Build(VmSpec spec, AcceleratorChoice accel, QemuInstallation qemu)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(spec.MemoryMiB, 64);
+        ArgumentOutOfRangeException.ThrowIfLessThan(spec.Cpus, 1);
+        bool kvm = accel.Accelerator == Accelerator.Kvm;
+        string mem = spec.MemoryMiB.ToString(CultureInfo.InvariantCulture) + "M";
+        var a = new List<string>
+        {
+            "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
+            "-msg", "timestamp=off",
+            "-name", "microagent,debug-threads=on",
+        };
+        if (kvm)
+        {
+            a.AddRange(["-accel", "kvm", "-cpu", "host",
+                "-M", "microvm,x-option-roms=off,pit=off,pic=off,rtc=off,isa-serial=on,memory-backend=mem"]);
+        }
+        else
+        {
+            a.AddRange(["-accel", "tcg", "-cpu", "max", "-M", "pc,memory-backend=mem"]);
+            if (qemu.QbootRom is not null) a.AddRange(["-bios", qemu.QbootRom]);
+        }
+        a.AddRange([
+            "-m", mem,
+            "-smp", spec.Cpus.ToString(CultureInfo.InvariantCulture),
+            "-object", $"memory-backend-memfd,id=mem,size={mem},share=on",
+            "-kernel", spec.KernelPath,
+            "-initrd", spec.InitrdPath,
+            "-append", KernelArgs(spec),
+            "-chardev", $"file,id=serial0,path={Escape(spec.SerialLogPath)}",
+            "-serial", "chardev:serial0",
+            "-qmp", $"unix:{Escape(spec.QmpSocketPath)},server=on,wait=off",
+            "-drive", $"file={Escape(spec.RootDiskPath)},if=none,id=root,format={spec.RootDiskFormat},cache={(spec.Ephemeral ? "unsafe" : "writeback")},discard=unmap,detect-zeroes=unmap",
+            "-device", kvm ? "virtio-blk-device,drive=root" : "virtio-blk-pci,drive=root",
+            "-chardev", $"socket,id=vsock0,path={Escape(spec.VhostUserSocketPath)}",
+            "-device", kvm ? "vhost-user-vsock-device,chardev=vsock0" : "vhost-user-vsock-pci,chardev=vsock0",
+        ]);
+        return a;
+    }
+
+    /// <summary>The full kernel command line for <paramref name="spec"/>.</summary>
+    public static string KernelArgs(VmSpec spec)
+    {
+        string args = $"{BaseKernelArgs} microagent.hostname={spec.Hostname}";
+        return string.IsNullOrWhiteSpace(spec.ExtraKernelArgs) ? args : $"{args} {spec.ExtraKernelArgs.Trim()}";
+    }
+
+    /// <summary>QEMU option values separate keys with commas; a literal comma is written twice.</summary>
+    public static string Escape(string value) => value.Replace(",", ",,", StringComparison.Ordinal);
+}

@@ -1,0 +1,30 @@
+namespace Microagent.Vmm;
+
+/// <summary>Everything QEMU needs to boot one workspace VM.</summary>
+public sealed record VmSpec
+{
+    /// <summary>Verified kernel image.</summary>
+    public required string KernelPath { get; init; }
+    /// <summary>Initramfs carrying the guest agent and the modules it loads.</summary>
+    public required string InitrdPath { get; init; }
+    /// <summary>Root disk (qcow2 overlay on the image baseline).</summary>
+    public required string RootDiskPath { get; init; }
+    /// <summary>Root disk format.</summary>
+    public string RootDiskFormat { get; init; } = "qcow2";
+    /// <summary>Guest memory in MiB.</summary>
+    public int MemoryMiB { get; init; } = 256;
+    /// <summary>Virtual CPUs.</summary>
+    public int Cpus { get; init; } = 1;
+    /// <summary>Guest hostname (passed to the agent on the kernel command line).</summary>
+    public string Hostname { get; init; } = "workspace";
+    /// <summary>Unix socket our vhost-user-vsock backend listens on.</summary>
+    public required string VhostUserSocketPath { get; init; }
+    /// <summary>Unix socket QEMU serves QMP on.</summary>
+    public required string QmpSocketPath { get; init; }
+    /// <summary>File the guest serial console is written to.</summary>
+    public required string SerialLogPath { get; init; }
+    /// <summary>The disk is thrown away after the VM: skip flushes (cache=unsafe).</summary>
+    public bool Ephemeral { get; init; }
+    /// <summary>Extra kernel command line arguments.</summary>
+    public string ExtraKernelArgs { get; init; } = "";
+}

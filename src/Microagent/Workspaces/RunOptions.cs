@@ -1,0 +1,60 @@
+namespace Microagent.Workspaces;
+
+/// <summary>Options for a one-shot run: boot a fresh workspace, run one command, throw the VM away.</summary>
+public sealed record RunOptions
+{
+    /// <summary>Program and arguments (no implied shell). Empty = the image's Entrypoint + Cmd.</summary>
+    public IReadOnlyList<string> Command { get; init; } = [];
+    /// <summary>Image reference; null = the embedded default image.</summary>
+    public string? Image { get; init; }
+    /// <summary>Guest memory in MiB.</summary>
+    public int MemoryMiB { get; init; } = 256;
+    /// <summary>Virtual CPUs.</summary>
+    public int Cpus { get; init; } = 1;
+    /// <summary>Kill the command after this long (exit 124). Null = no limit.</summary>
+    public TimeSpan? Timeout { get; init; }
+    /// <summary>Keep the workspace directory (disk, serial log, result) after the run.</summary>
+    public bool Keep { get; init; }
+    /// <summary>Extra environment entries (KEY=VALUE) over the image's.</summary>
+    public IReadOnlyList<string> Env { get; init; } = [];
+    /// <summary>Working directory in the guest; null = the image's WorkingDir or /.</summary>
+    public string? Cwd { get; init; }
+    /// <summary>User in the guest (name, uid or uid:gid); null = the image's User or root.</summary>
+    public string? User { get; init; }
+    /// <summary>Per-stream output cap in bytes; null = unlimited.</summary>
+    public long? MaxOutputBytes { get; init; }
+    /// <summary>Streamed to the command's stdin until it ends; null = empty stdin.</summary>
+    public Stream? Stdin { get; init; }
+    /// <summary>Receives stdout live; null = capture it into the result.</summary>
+    public Stream? Stdout { get; init; }
+    /// <summary>Receives stderr live; null = capture it into the result.</summary>
+    public Stream? Stderr { get; init; }
+    /// <summary>Phase messages for a progress display.</summary>
+    public IProgress<string>? Progress { get; init; }
+}
+
+/// <summary>Wall time of each phase of a run, in milliseconds.</summary>
+/// <param name="PrepareMs">Kernel verification, initramfs, image baseline, disk overlay.</param>
+/// <param name="BootMs">QEMU start until the guest agent said hello.</param>
+/// <param name="ExecMs">The command, from request to result.</param>
+/// <param name="TeardownMs">Guest power-off, QEMU exit, cleanup.</param>
+/// <param name="TotalMs">Everything.</param>
+public sealed record RunTimings(long PrepareMs, long BootMs, long ExecMs, long TeardownMs, long TotalMs);
+
+/// <summary>The outcome of a run.</summary>
+/// <param name="WorkspaceId">Generated workspace name.</param>
+/// <param name="Status">exited, signaled, timed_out or failed_to_start.</param>
+/// <param name="ExitCode">The code to exit with: the guest's code, 128+signal, 124 on timeout, 127/126 when not started.</param>
+/// <param name="Signal">Signal number when signaled.</param>
+/// <param name="Stdout">Captured stdout when it was not streamed.</param>
+/// <param name="Stderr">Captured stderr when it was not streamed.</param>
+/// <param name="StdoutTruncated">stdout hit the output cap.</param>
+/// <param name="StderrTruncated">stderr hit the output cap.</param>
+/// <param name="Error">Why the command did not start, when it did not.</param>
+/// <param name="Accelerator">tcg or kvm.</param>
+/// <param name="Timings">Phase timings.</param>
+/// <param name="KeptAt">Workspace directory when kept.</param>
+public sealed record RunResult(
+    string WorkspaceId, string Status, int ExitCode, int? Signal,
+    byte[]? Stdout, byte[]? Stderr, bool StdoutTruncated, bool StderrTruncated, string? Error,
+    string Accelerator, RunTimings Timings, string? KeptAt);
