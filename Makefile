@@ -24,7 +24,7 @@ build: check-dotnet
 	$(DOTNET) build microagent.slnx -c $(CONFIG) -v quiet -nologo
 	$(DOTNET) publish src/Microagent.Guest -c $(CONFIG) -o build/agent -v quiet -nologo
 	install -m 0755 build/agent/microagent-agent $(AGENT)
-	$(DOTNET) publish src/Microagent.Cli -c $(CONFIG) -o $(BIN)/lib --no-build -v quiet -nologo
+	$(DOTNET) publish src/Microagent.Cli -c $(CONFIG) -o $(BIN)/lib -v quiet -nologo
 	@bash scripts/build-default-image.sh $(IMAGE)
 	@printf '#!/bin/sh\n# launcher: the published CLI lives in lib/ beside this script\nexec "$$(dirname "$$(readlink -f "$$0")")/lib/microagent" "$$@"\n' > $(CLI)
 	@chmod 0755 $(CLI)
