@@ -171,17 +171,26 @@ public sealed class ImageStore
             "export the image to an OCI layout (e.g. `skopeo copy docker://IMAGE oci:DIR:TAG`) and use oci:DIR:TAG, or use `default`");
     }
 
-    /// <summary>Bytes the tree needs on ext4 (4 KiB blocks per file and directory) and its inode count.</summary>
+    /// <summary>
+    /// Bytes the tree needs on ext4 (4 KiB blocks per file and directory) and its inode count.
+    /// Symlinks are counted, never followed (an image may hold a link to "/").
+    /// </summary>
     private static long MeasureTree(string root, out long inodes)
     {
-        long bytes = 0;
-        inodes = 1;
-        var opts = new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0, IgnoreInaccessible = false };
-        foreach (var info in new DirectoryInfo(root).EnumerateFileSystemInfos("*", opts))
+        long bytes = 0, count = 1;
+        var pending = new Stack<DirectoryInfo>();
+        pending.Push(new DirectoryInfo(root));
+        while (pending.Count > 0)
         {
-            inodes++;
-            bytes += info is FileInfo f && f.LinkTarget is null ? RoundUp(f.Length, 4096) : 4096;
+            foreach (var info in pending.Pop().EnumerateFileSystemInfos())
+            {
+                count++;
+                if (info.LinkTarget is not null) bytes += 4096;
+                else if (info is DirectoryInfo d) { bytes += 4096; pending.Push(d); }
+                else bytes += RoundUp(((FileInfo)info).Length, 4096);
+            }
         }
+        inodes = count;
         return bytes;
     }
 

@@ -68,6 +68,7 @@ public sealed class LayerApplierTests : IDisposable
                 w.File("a/gone", "2");
                 w.Dir("a/subdir");
                 w.File("a/subdir/x", "3");
+                w.Symlink("a/subdir/out", _outside); // recursive removal must not descend into it
                 w.File("o/lower1", "4");
                 w.File("o/lower2", "5");
                 w.Symlink("o/link", _outside); // removing it must not touch the target
