@@ -50,11 +50,11 @@ public sealed class ImageStore
         string hex = image.ManifestDigest["sha256:".Length..];
 
         StatePaths.EnsureDirectory(BaselinesDir);
-        if (TryLoad(hex) is { } cached) return cached;
+        if (TryLoad(hex, displayRef) is { } cached) return cached;
 
         using (await FileLock.AcquireAsync(Path.Combine(BaselinesDir, $"{hex}.lock"), ct).ConfigureAwait(false))
         {
-            if (TryLoad(hex) is { } built) return built; // another caller built it while we waited
+            if (TryLoad(hex, displayRef) is { } built) return built; // another caller built it while we waited
             foreach (string stale in Directory.GetFiles(BaselinesDir, $".{hex}.*.tmp")) File.Delete(stale);
             return await BuildAsync(layout, image, hex, displayRef, progress, ct).ConfigureAwait(false);
         }
@@ -132,7 +132,7 @@ public sealed class ImageStore
         compressed.DrainAndVerify();
     }
 
-    private Baseline? TryLoad(string hex)
+    private Baseline? TryLoad(string hex, string displayRef)
     {
         string meta = Path.Combine(BaselinesDir, $"{hex}.json");
         string disk = Path.Combine(BaselinesDir, $"{hex}.ext4");
@@ -140,7 +140,7 @@ public sealed class ImageStore
         try
         {
             var b = JsonSerializer.Deserialize(File.ReadAllBytes(meta), ImageJsonContext.Default.Baseline);
-            return b is null ? null : b with { Path = disk };
+            return b is null ? null : b with { Path = disk, ImageRef = displayRef };
         }
         catch (JsonException)
         {

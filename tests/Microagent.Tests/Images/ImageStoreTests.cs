@@ -55,7 +55,9 @@ public sealed class ImageStoreTests : IDisposable
         sw.Restart();
         Baseline again = await store.EnsureBaselineAsync("oci:" + layout);
         _out.WriteLine($"cached lookup: {sw.ElapsedMilliseconds} ms");
-        Assert.Equal(b with { ImageRef = again.ImageRef }, again);
+        Assert.Equal((b.Path, b.ManifestDigest, b.SizeBytes, b.ImageRef), (again.Path, again.ManifestDigest, again.SizeBytes, again.ImageRef));
+        Assert.Equal(b.Config.Cmd, again.Config.Cmd);
+        Assert.Equal(b.Config.Env, again.Config.Env);
         Assert.Empty(Directory.GetFileSystemEntries(_paths.Tmp));
 
         // The same layout through $MICROAGENT_DEFAULT_IMAGE is `default`.
@@ -63,7 +65,9 @@ public sealed class ImageStoreTests : IDisposable
         try
         {
             Assert.Equal(layout, ImageStore.FindDefaultImageLayout());
-            Assert.Equal(b.Path, (await store.EnsureBaselineAsync(null)).Path);
+            Baseline viaDefault = await store.EnsureBaselineAsync(null);
+            Assert.Equal(b.Path, viaDefault.Path);
+            Assert.Equal("default", viaDefault.ImageRef);
         }
         finally
         {
