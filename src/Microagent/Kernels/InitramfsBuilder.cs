@@ -41,8 +41,10 @@ public sealed class InitramfsBuilder
         if (!File.Exists(agentPath))
             throw MicroagentException.NotFound($"guest agent binary {agentPath} does not exist", "build it with `make build`");
 
-        var deps = ModulesDep.Load(kernel.ModulesDir);
-        IReadOnlyList<string> modules = deps.Resolve(Modules);
+        // No modules.dep at all: a kernel installed without modules (all drivers built in); the list stays empty.
+        IReadOnlyList<string> modules = File.Exists(Path.Combine(kernel.ModulesDir, "modules.dep"))
+            ? ModulesDep.Load(kernel.ModulesDir).Resolve(Modules)
+            : [];
         IReadOnlyList<string> libs = await FindLibrariesAsync(agentPath, ct).ConfigureAwait(false);
 
         var key = new StringBuilder();

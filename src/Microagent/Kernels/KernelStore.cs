@@ -27,7 +27,9 @@ public sealed class KernelStore
 
     /// <summary>
     /// Installs from a Debian linux-image .deb or a kernel image (vmlinuz) path; null means the
-    /// default kernel package (<see cref="FindDefaultDeb"/>). Reinstalling a version replaces it.
+    /// default kernel package (<see cref="FindDefaultDeb"/>). For <c>ROOT/boot/vmlinuz-V</c> the
+    /// modules are taken from <c>ROOT/lib/modules/V</c> when present (use
+    /// <see cref="InstallImageAsync"/> to name them). Reinstalling a version replaces it.
     /// </summary>
     public Task<InstalledKernel> InstallAsync(string? source, CancellationToken ct = default, IProgress<string>? progress = null)
     {
@@ -37,7 +39,7 @@ public sealed class KernelStore
                 "pass a Debian linux-image-*.deb or a vmlinuz file to `microagent kernel install`");
         return IsDeb(source)
             ? InstallDebAsync(source, progress, ct)
-            : InstallImageAsync(source, modulesDir: null, version: null, ct, progress);
+            : InstallImageAsync(source, SiblingModulesDir(source), version: null, ct, progress);
     }
 
     /// <summary>
@@ -271,6 +273,19 @@ public sealed class KernelStore
         string work = Path.Combine(_paths.Tmp, $"kernel-{Guid.NewGuid():N}");
         StatePaths.EnsureDirectory(work);
         return work;
+    }
+
+    /// <summary>For <c>ROOT/boot/vmlinuz-V</c>, the directory <c>ROOT/lib/modules/V</c> (or usr/lib/modules/V) if it exists.</summary>
+    private static string? SiblingModulesDir(string kernelImagePath)
+    {
+        string full = Path.GetFullPath(kernelImagePath);
+        string name = Path.GetFileName(full);
+        string? boot = Path.GetDirectoryName(full);
+        if (!name.StartsWith("vmlinuz-", StringComparison.Ordinal) || boot is null || Path.GetFileName(boot) != "boot") return null;
+        string root = Path.GetDirectoryName(boot) ?? "/";
+        string version = name["vmlinuz-".Length..];
+        return new[] { Path.Combine(root, "lib", "modules", version), Path.Combine(root, "usr", "lib", "modules", version) }
+            .FirstOrDefault(Directory.Exists);
     }
 
     private static bool IsDeb(string path)

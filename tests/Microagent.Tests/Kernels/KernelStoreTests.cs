@@ -199,6 +199,26 @@ public sealed class KernelStoreTests : IDisposable
         Assert.Equal(ErrorKind.NotFound, (await Assert.ThrowsAsync<MicroagentException>(() => builder.EnsureAsync(k, "/nonexistent/agent"))).Kind);
     }
 
+    [Fact]
+    public async Task BootVmlinuzPathPicksUpSiblingModulesAndModulelessKernelsGetAnEmptyList()
+    {
+        string root = _tmp.Sub("sysroot");
+        Directory.CreateDirectory(Path.Combine(root, "boot"));
+        string modules = FakeModules(Version);
+        Directory.CreateDirectory(Path.Combine(root, "lib", "modules"));
+        Directory.Move(modules, Path.Combine(root, "lib", "modules", Version));
+        File.Move(FakeBzImage(Version), Path.Combine(root, "boot", $"vmlinuz-{Version}"));
+        var store = new KernelStore(_paths);
+        InstalledKernel k = await store.InstallAsync(Path.Combine(root, "boot", $"vmlinuz-{Version}"));
+        Assert.True(File.Exists(Path.Combine(k.ModulesDir, "modules.dep")));
+
+        InstalledKernel bare = await store.InstallImageAsync(FakeBzImage("1.2.3-bare", "bare"), modulesDir: null);
+        string agent = Path.Combine(_tmp.Path, "agent");
+        File.Copy("/bin/true", agent);
+        var entries = CpioReader.Read(File.ReadAllBytes(await new InitramfsBuilder(_paths).EnsureAsync(bare, agent))).ToDictionary(e => e.Name);
+        Assert.Empty(entries["etc/microagent/modules"].Data);
+    }
+
     [RealKernelDebFact]
     public async Task InstallsTheDebianCloudKernelAndBuildsItsInitramfs()
     {
