@@ -1,0 +1,142 @@
+using System.Diagnostics;
+using Microagent.Errors;
+using Microagent.Images;
+using Xunit.Abstractions;
+
+namespace Microagent.Tests.Images;
+
+public sealed class ImageStoreTests : IDisposable
+{
+    private readonly TempDir _tmp = new();
+    private readonly ITestOutputHelper _out;
+    private readonly StatePaths _paths;
+
+    public ImageStoreTests(ITestOutputHelper output)
+    {
+        _out = output;
+        _paths = new StatePaths(Path.Combine(_tmp.Path, "state"));
+    }
+
+    public void Dispose() => _tmp.Dispose();
+
+    private static readonly BaselineOptions Small = new(HeadroomBytes: 16L << 20);
+
+    private static string Debugfs(string image, string request) => TestImages.Run("debugfs", "-R", request, image);
+
+    [Fact]
+    public async Task DefaultImageBaselineIsBuiltOnceAndHasBusybox()
+    {
+        string layout = Path.Combine(_tmp.Path, "default");
+        var sw = Stopwatch.StartNew();
+        TestImages.Run(Path.Combine(TestImages.RepoRoot(), "scripts", "build-default-image.sh"), layout);
+        _out.WriteLine($"build-default-image.sh: {sw.ElapsedMilliseconds} ms");
+
+        var store = new ImageStore(_paths, Small);
+        sw.Restart();
+        Baseline b = await store.EnsureBaselineAsync("oci:" + layout);
+        _out.WriteLine($"baseline build: {sw.ElapsedMilliseconds} ms, apparent {b.SizeBytes >> 20} MiB, " +
+            $"allocated {TestImages.Run("du", "-k", b.Path).Split('\t')[0]} KiB");
+
+        Assert.Equal("oci:" + layout, b.ImageRef);
+        Assert.Equal(new[] { "/bin/sh" }, b.Config.Cmd);
+        Assert.Contains(b.Config.Env, e => e.StartsWith("PATH=", StringComparison.Ordinal));
+        Assert.Equal($"{b.ManifestDigest[7..]}.ext4", Path.GetFileName(b.Path));
+        Assert.Equal("0:0:600", TestImages.Stat(b.Path));
+
+        string busybox = Debugfs(b.Path, "stat /bin/busybox");
+        Assert.Matches(@"Type: regular\s+Mode:\s+0755", busybox);
+        Assert.Matches(@"User:\s+0\s+Group:\s+0", busybox);
+        Assert.Contains("Type: symlink", Debugfs(b.Path, "stat /bin/sh"));
+        Assert.Matches(@"Mode:\s+01777", Debugfs(b.Path, "stat /tmp"));
+        Assert.Contains("nobody:x:65534", Debugfs(b.Path, "cat /etc/passwd"));
+        Assert.Matches(@"volume name:\s+rootfs", TestImages.Run("dumpe2fs", "-h", b.Path));
+
+        // Second call: served from the cache, no staging left behind.
+        sw.Restart();
+        Baseline again = await store.EnsureBaselineAsync("oci:" + layout);
+        _out.WriteLine($"cached lookup: {sw.ElapsedMilliseconds} ms");
+        Assert.Equal((b.Path, b.ManifestDigest, b.SizeBytes, b.ImageRef), (again.Path, again.ManifestDigest, again.SizeBytes, again.ImageRef));
+        Assert.Equal(b.Config.Cmd, again.Config.Cmd);
+        Assert.Equal(b.Config.Env, again.Config.Env);
+        Assert.Empty(Directory.GetFileSystemEntries(_paths.Tmp));
+
+        // The same layout through $MICROAGENT_DEFAULT_IMAGE is `default`.
+        Environment.SetEnvironmentVariable(ImageStore.DefaultImageVariable, layout);
+        try
+        {
+            Assert.Equal(layout, ImageStore.FindDefaultImageLayout());
+            Baseline viaDefault = await store.EnsureBaselineAsync(null);
+            Assert.Equal(b.Path, viaDefault.Path);
+            Assert.Equal("default", viaDefault.ImageRef);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(ImageStore.DefaultImageVariable, null);
+        }
+
+        // Overlay: instant, qcow2 on the raw baseline, 0600.
+        string overlay = Path.Combine(_tmp.Path, "ws", "disk.qcow2");
+        sw.Restart();
+        await DiskOverlay.CreateAsync(b.Path, overlay);
+        _out.WriteLine($"overlay: {sw.ElapsedMilliseconds} ms, {new FileInfo(overlay).Length} bytes");
+        string info = TestImages.Run("qemu-img", "info", "--output=json", overlay);
+        Assert.Contains("\"format\": \"qcow2\"", info);
+        Assert.Contains($"\"backing-filename\": \"{b.Path}\"", info);
+        Assert.Contains("\"backing-filename-format\": \"raw\"", info);
+        Assert.Equal("0:0:600", TestImages.Stat(overlay));
+        Assert.True(new FileInfo(overlay).Length < 1 << 20);
+    }
+
+    [Fact]
+    public async Task ConcurrentCallersBuildOnceAndOwnershipSurvivesIntoExt4()
+    {
+        string layout = Path.Combine(_tmp.Path, "img");
+        TestImages.Layout(layout,
+        [
+            TestImages.Tar(w =>
+            {
+                w.Dir("home/u", 0b111_101_000, uid: 1000, gid: 1000);
+                w.File("home/u/f", "x", 0b100_111_101_101, uid: 1000, gid: 50);
+                w.File("etc/hostname", "h");
+                w.Symlink("hostroot", "/"); // must not be followed while measuring or building
+            }),
+            TestImages.Tar(w => { w.File("etc/.wh.hostname", ""); w.HardLink("home/u/g", "home/u/f"); }),
+        ]);
+        var store = new ImageStore(_paths, Small);
+        var progress = new List<string>();
+        var results = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ =>
+            Task.Run(() => store.EnsureBaselineAsync($"oci:{layout}:latest", new Progress<string>(m => { lock (progress) progress.Add(m); })))));
+        Assert.All(results, r => Assert.Equal(results[0].Path, r.Path));
+        Assert.Single(Directory.GetFiles(store.BaselinesDir, "*.ext4"));
+        Assert.Empty(Directory.GetFiles(store.BaselinesDir, "*.tmp", SearchOption.AllDirectories));
+
+        string disk = results[0].Path;
+        Assert.Matches(@"User:\s+1000\s+Group:\s+50", Debugfs(disk, "stat /home/u/f"));
+        Assert.Matches(@"Mode:\s+04755", Debugfs(disk, "stat /home/u/f"));
+        Assert.Matches(@"Links: 2", Debugfs(disk, "stat /home/u/g"));
+        Assert.Matches(@"User:\s+1000\s+Group:\s+1000", Debugfs(disk, "stat /home/u"));
+        Assert.Contains("File not found", Debugfs(disk, "stat /etc/hostname") + TestImages.Run("sh", "-c", $"debugfs -R 'stat /etc/hostname' {disk} 2>&1"));
+        Assert.Contains("Type: symlink", Debugfs(disk, "stat /hostroot"));
+    }
+
+    [Fact]
+    public async Task BadReferencesAreTypedErrors()
+    {
+        var store = new ImageStore(_paths, Small);
+        Assert.Equal(ErrorKind.Unsupported, (await Assert.ThrowsAsync<MicroagentException>(() => store.EnsureBaselineAsync("docker.io/library/alpine"))).Kind);
+        Assert.Equal(ErrorKind.NotFound, (await Assert.ThrowsAsync<MicroagentException>(() => store.EnsureBaselineAsync("oci:/nonexistent/x"))).Kind);
+
+        string layout = Path.Combine(_tmp.Path, "hostile");
+        TestImages.Layout(layout, [TestImages.Tar(w => w.File("../x", "x"))]);
+        Assert.Equal(ErrorKind.Invalid, (await Assert.ThrowsAsync<MicroagentException>(() => store.EnsureBaselineAsync("oci:" + layout))).Kind);
+        Assert.Empty(Directory.GetFileSystemEntries(_paths.Tmp)); // staging removed on failure
+        Assert.Empty(Directory.GetFiles(store.BaselinesDir, "*.ext4"));
+    }
+
+    [Fact]
+    public async Task OverlayOfMissingBaselineIsNotFound()
+    {
+        var e = await Assert.ThrowsAsync<MicroagentException>(() => DiskOverlay.CreateAsync(Path.Combine(_tmp.Path, "none.ext4"), Path.Combine(_tmp.Path, "o.qcow2")));
+        Assert.Equal(ErrorKind.NotFound, e.Kind);
+    }
+}

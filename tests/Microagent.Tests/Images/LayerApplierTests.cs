@@ -1,0 +1,161 @@
+using Microagent.Errors;
+using Microagent.Images;
+
+namespace Microagent.Tests.Images;
+
+public sealed class LayerApplierTests : IDisposable
+{
+    private readonly TempDir _tmp = new();
+    private readonly string _root;
+    private readonly string _outside;
+
+    public LayerApplierTests()
+    {
+        _root = _tmp.Sub("root");
+        _outside = _tmp.Sub("outside");
+        File.WriteAllText(Path.Combine(_outside, "secret"), "keep");
+    }
+
+    public void Dispose() => _tmp.Dispose();
+
+    private LayerApplier Apply(LayerApplier? applier, params byte[][] tars)
+    {
+        applier ??= new LayerApplier(_root);
+        foreach (byte[] t in tars) applier.Apply(new MemoryStream(t));
+        return applier;
+    }
+
+    private static string Name(string p) => Path.GetFileName(p);
+
+    private void AssertOutsideUntouched()
+    {
+        Assert.Equal(new[] { "secret" }, Directory.GetFileSystemEntries(_outside).Select(Name).ToArray());
+        Assert.Equal("keep", File.ReadAllText(Path.Combine(_outside, "secret")));
+        Assert.Equal(new[] { "root" }, Directory.GetFileSystemEntries(_tmp.Path).Select(Name).Where(n => n != "outside").ToArray());
+    }
+
+    [Fact]
+    public void AppliesFilesDirsSymlinksHardlinksModesAndOwners()
+    {
+        Apply(null, TestImages.Tar(w =>
+        {
+            w.Dir("./usr/", 0b111_101_101);
+            w.Dir("usr/bin");
+            w.File("usr/bin/tool", "#!/bin/sh\n", 0b100_111_101_101, uid: 0, gid: 0); // setuid 04755
+            w.Dir("tmp", 0b1_111_111_111);                                              // sticky 01777
+            w.File("home/u/file", "data", 0b110_100_000, uid: 1000, gid: 1001);         // implicit parents
+            w.Symlink("bin", "usr/bin");
+            w.Symlink("abs", "/etc/passwd");
+            w.HardLink("usr/bin/tool2", "usr/bin/tool");
+        }));
+
+        Assert.Equal("0:0:4755", TestImages.Stat(Path.Combine(_root, "usr/bin/tool")));
+        Assert.Equal("0:0:1777", TestImages.Stat(Path.Combine(_root, "tmp")));
+        Assert.Equal("1000:1001:640", TestImages.Stat(Path.Combine(_root, "home/u/file")));
+        Assert.Equal("usr/bin", new FileInfo(Path.Combine(_root, "bin")).LinkTarget);
+        Assert.Equal("/etc/passwd", new FileInfo(Path.Combine(_root, "abs")).LinkTarget);
+        Assert.Equal("2", TestImages.Run("stat", "-c", "%h", Path.Combine(_root, "usr/bin/tool2")).Trim());
+        Assert.Equal(new DateTime(2020, 1, 2, 3, 4, 5, DateTimeKind.Utc), File.GetLastWriteTimeUtc(Path.Combine(_root, "home/u/file")));
+    }
+
+    [Fact]
+    public void WhiteoutsRemoveLowerEntriesAndOpaqueDirsKeepOnlyUpper()
+    {
+        Apply(null,
+            TestImages.Tar(w =>
+            {
+                w.File("a/keep", "1");
+                w.File("a/gone", "2");
+                w.Dir("a/subdir");
+                w.File("a/subdir/x", "3");
+                w.Symlink("a/subdir/out", _outside); // recursive removal must not descend into it
+                w.File("o/lower1", "4");
+                w.File("o/lower2", "5");
+                w.Symlink("o/link", _outside); // removing it must not touch the target
+            }),
+            TestImages.Tar(w =>
+            {
+                w.File(".wh.nonexistent", "");
+                w.File("a/.wh.gone", "");
+                w.File("a/.wh.subdir", "");
+                w.File("o/upper", "6");
+                w.File("o/.wh..wh..opq", "");
+            }));
+
+        Assert.Equal(new[] { "keep" }, Directory.GetFileSystemEntries(Path.Combine(_root, "a")).Select(Name).ToArray());
+        Assert.Equal(new[] { "upper" }, Directory.GetFileSystemEntries(Path.Combine(_root, "o")).Select(Name).ToArray());
+        AssertOutsideUntouched();
+    }
+
+    [Fact]
+    public void LaterLayersReplaceFilesWithDirsAndBack()
+    {
+        Apply(null,
+            TestImages.Tar(w => { w.File("p", "file"); w.Dir("q"); w.File("q/inner", "x"); }),
+            TestImages.Tar(w => { w.Dir("p"); w.File("p/child", "now a dir"); }),
+            TestImages.Tar(w => { w.File("q", "now a file"); }));
+        Assert.Equal("now a dir", File.ReadAllText(Path.Combine(_root, "p/child")));
+        Assert.Equal("now a file", File.ReadAllText(Path.Combine(_root, "q")));
+    }
+
+    public static TheoryData<string> HostileLayers => new()
+    {
+        "dotdot", "absolute", "symlink-then-write", "relative-symlink-then-write", "hardlink-dotdot", "hardlink-through-symlink",
+        "hardlink-missing", "whiteout-through-symlink", "symlink-across-layers",
+    };
+
+    [Theory]
+    [MemberData(nameof(HostileLayers))]
+    public void HostileEntriesAreRefusedAndNothingEscapes(string kind)
+    {
+        string marker = $"microagent-test-{Guid.NewGuid():N}";
+        byte[][] tars = kind switch
+        {
+            "dotdot" => [TestImages.Tar(w => w.File("../outside/pwned", "x"))],
+            "absolute" => [TestImages.Tar(w => w.File($"/tmp/{marker}", "x"))],
+            "symlink-then-write" => [TestImages.Tar(w => { w.Symlink("evil", _outside); w.File("evil/pwned", "x"); })],
+            "relative-symlink-then-write" => [TestImages.Tar(w => { w.Symlink("evil", "../outside"); w.File("evil/pwned", "x"); })],
+            "hardlink-dotdot" => [TestImages.Tar(w => w.HardLink("h", "../outside/secret"))],
+            "hardlink-through-symlink" => [TestImages.Tar(w => { w.Symlink("s", _outside); w.HardLink("h", "s/secret"); })],
+            "hardlink-missing" => [TestImages.Tar(w => w.HardLink("h", "nope"))],
+            "whiteout-through-symlink" => [TestImages.Tar(w => { w.Symlink("s", _outside); w.File("s/.wh.secret", ""); })],
+            "symlink-across-layers" => [TestImages.Tar(w => w.Symlink("d", _outside)), TestImages.Tar(w => w.File("d/pwned", "x"))],
+            _ => throw new ArgumentOutOfRangeException(nameof(kind)),
+        };
+        var e = Assert.Throws<MicroagentException>(() => Apply(null, tars));
+        Assert.Equal(ErrorKind.Invalid, e.Kind);
+        Assert.Contains("refused", e.Message);
+        AssertOutsideUntouched();
+        Assert.False(File.Exists($"/tmp/{marker}"));
+    }
+
+    [Fact]
+    public void OversizeContentIsRefused()
+    {
+        var applier = new LayerApplier(_root, new LayerLimits(MaxTotalBytes: 1000));
+        var e = Assert.Throws<MicroagentException>(() => Apply(applier,
+            TestImages.Tar(w => w.File("small", new string('a', 600))),
+            TestImages.Tar(w => w.File("big", new string('b', 600)))));
+        Assert.Equal(ErrorKind.Invalid, e.Kind);
+        Assert.Contains("decompression bomb", e.Message);
+        Assert.False(File.Exists(Path.Combine(_root, "big")));
+    }
+
+    [Fact]
+    public void TooManyEntriesAreRefused()
+    {
+        var applier = new LayerApplier(_root, new LayerLimits(MaxEntries: 3));
+        var e = Assert.Throws<MicroagentException>(() => Apply(applier, TestImages.Tar(w =>
+        {
+            for (int i = 0; i < 5; i++) w.File($"f{i}", "x");
+        })));
+        Assert.Equal(ErrorKind.Invalid, e.Kind);
+    }
+
+    [Fact]
+    public void GarbageIsAnInvalidTar()
+    {
+        var e = Assert.Throws<MicroagentException>(() => new LayerApplier(_root).Apply(new MemoryStream(new byte[1024].Select(_ => (byte)'z').ToArray())));
+        Assert.Equal(ErrorKind.Invalid, e.Kind);
+    }
+}
