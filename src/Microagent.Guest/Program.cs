@@ -59,8 +59,6 @@ namespace Microagent.Guest
             var engine = new ExecEngine(reaper);
             Log.Info($"root switched in {clock.ElapsedMilliseconds} ms");
 
-            if (cmdline.SelfTest) SelfTest(engine, clock);
-
             var server = new AgentServer(engine, () => new Thread(PowerOff.Graceful) { Name = "shutdown" }.Start());
             try { Listeners.StartVsock(ProtocolInfo.AgentPort, server); }
             catch (Exception e)
@@ -68,6 +66,7 @@ namespace Microagent.Guest
                 Fatal($"cannot listen on vsock port {ProtocolInfo.AgentPort}: {e.Message} (is the vsock device present and its modules listed in {InitSequence.ModulesList}?)");
                 return;
             }
+            if (cmdline.SelfTest) SelfTest(engine, clock);
             Ready.Announce(Ready.BuildHello(clock.ElapsedMilliseconds));
             Thread.Sleep(Timeout.Infinite);
         }
@@ -81,7 +80,34 @@ namespace Microagent.Guest
             Log.Info($"selftest: status={r.Status} exitCode={r.ExitCode} in {sw.ElapsedMilliseconds} ms error={r.Error}");
             Log.Info($"selftest stdout: {System.Text.Encoding.UTF8.GetString(r.Stdout ?? [])}");
             Log.Info($"selftest stderr: {System.Text.Encoding.UTF8.GetString(r.Stderr ?? [])}");
+            if (Directory.Exists("/sys/module/vsock_loopback")) SelfTestLoopback();
             PowerOff.Graceful();
+        }
+
+        // Through the real vsock listener and server, over the vsock_loopback transport (CID 1).
+        private static void SelfTestLoopback()
+        {
+            try
+            {
+                var sw = Stopwatch.StartNew();
+                async Task<Response> CallAsync(Request request)
+                {
+                    await using Stream s = Listeners.WrapConnected(Vsock.Connect(1, ProtocolInfo.AgentPort));
+                    await Frame.WriteAsync(s, request, ProtocolJson.Default.Request).ConfigureAwait(false);
+                    return (await Frame.ReadAsync(s, ProtocolJson.Default.Response).ConfigureAwait(false))!;
+                }
+                Response Call(Request request) => CallAsync(request).GetAwaiter().GetResult();
+                Log.Info($"selftest vsock: ping -> {Call(new Request { Type = RequestTypes.Ping }).Type}");
+                ExecResult r = Call(new Request { Type = RequestTypes.Exec, Exec = new ExecRequest { Argv = ["cat", "/proc/uptime"] } }).Result!;
+                Log.Info($"selftest vsock: exec -> {r.Status} {r.ExitCode} {System.Text.Encoding.UTF8.GetString(r.Stdout ?? []).Trim()} ({sw.ElapsedMilliseconds} ms)");
+                sw.Restart();
+                Task<Response>[] parallel = Enumerable.Range(0, 100).Select(i =>
+                    CallAsync(new Request { Type = RequestTypes.Exec, Exec = new ExecRequest { Argv = ["sh", "-c", $"echo {i}"] } })).ToArray();
+                Task.WaitAll(parallel);
+                int ok = parallel.Count(t => t.Result.Result?.Status == ExecStatuses.Exited);
+                Log.Info($"selftest vsock: 100 parallel execs, {ok} ok ({sw.ElapsedMilliseconds} ms)");
+            }
+            catch (Exception e) { Log.Error($"selftest vsock: {e}"); }
         }
 
         private static void Fatal(string message)

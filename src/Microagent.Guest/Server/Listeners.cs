@@ -50,5 +50,5 @@ public static class Listeners
 
     /// <summary>Wraps a connected stream-socket descriptor (any family, AF_VSOCK included) as a Stream that owns it.</summary>
     public static Stream WrapConnected(int fd) =>
-        new NetworkStream(new Socket(new SafeSocketHandle(fd, ownsHandle: true)), ownsSocket: true);
+        new SocketStream(new Socket(new SafeSocketHandle(fd, ownsHandle: true)));
 }
