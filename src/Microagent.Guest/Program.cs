@@ -80,6 +80,8 @@ namespace Microagent.Guest
             Log.Info($"selftest: status={r.Status} exitCode={r.ExitCode} in {sw.ElapsedMilliseconds} ms error={r.Error}");
             Log.Info($"selftest stdout: {System.Text.Encoding.UTF8.GetString(r.Stdout ?? [])}");
             Log.Info($"selftest stderr: {System.Text.Encoding.UTF8.GetString(r.Stderr ?? [])}");
+            ExecResult nobody = engine.RunAsync(new ExecRequest { Argv = ["id"], User = "nobody" }).GetAwaiter().GetResult();
+            Log.Info($"selftest user: {nobody.Status} {System.Text.Encoding.UTF8.GetString(nobody.Stdout ?? []).Trim()} {nobody.Error}");
             if (Directory.Exists("/sys/module/vsock_loopback")) SelfTestLoopback();
             PowerOff.Graceful();
         }
@@ -106,6 +108,9 @@ namespace Microagent.Guest
                 Task.WaitAll(parallel);
                 int ok = parallel.Count(t => t.Result.Result?.Status == ExecStatuses.Exited);
                 Log.Info($"selftest vsock: 100 parallel execs, {ok} ok ({sw.ElapsedMilliseconds} ms)");
+                Call(new Request { Type = RequestTypes.Exec, Exec = new ExecRequest { Argv = ["sh", "-c", "trap '' TERM; sleep 1000 >/dev/null 2>&1 &"] } });
+                Log.Info($"selftest vsock: shutdown -> {Call(new Request { Type = RequestTypes.Shutdown }).Type}");
+                Thread.Sleep(Timeout.Infinite); // the shutdown request powers off
             }
             catch (Exception e) { Log.Error($"selftest vsock: {e}"); }
         }

@@ -143,7 +143,13 @@ public static class InitSequence
     {
         while (true)
         {
-            var handle = File.OpenHandle("/dev/console", FileMode.Open, FileAccess.ReadWrite);
+            Microsoft.Win32.SafeHandles.SafeFileHandle handle;
+            try { handle = File.OpenHandle("/dev/console", FileMode.Open, FileAccess.ReadWrite); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                try { handle = File.OpenHandle("/dev/null", FileMode.Open, FileAccess.ReadWrite); }
+                catch (Exception e2) when (e2 is IOException or UnauthorizedAccessException) { Log.Error($"no /dev/console or /dev/null: {e.Message}"); return; }
+            }
             if ((int)handle.DangerousGetHandle() > 2) { handle.Dispose(); return; }
             KeptOpen.Add(handle); // stays open for the process lifetime
         }

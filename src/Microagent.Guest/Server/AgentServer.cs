@@ -124,8 +124,9 @@ public sealed class AgentServer
                 if (frame.Eof) break;
             }
         }
-        catch (Exception e) when (e is ProtocolException or IOException or ObjectDisposedException or ChannelClosedException or OperationCanceledException)
+        catch (Exception)
         {
+            // Connection closed or garbage: end of stdin either way.
         }
         finally
         {
