@@ -1,0 +1,142 @@
+using System.Threading.Channels;
+using Microagent.Guest.Exec;
+using Microagent.Protocol;
+
+namespace Microagent.Guest.Server;
+
+/// <summary>
+/// Serves one request per connection (DESIGN.md "Host ↔ guest protocol"). Invariant: nothing a peer
+/// sends can throw out of <see cref="HandleAsync"/> — the agent is PID 1 and its exit panics the kernel.
+/// </summary>
+public sealed class AgentServer
+{
+    private readonly ExecEngine _engine;
+    private readonly Action _shutdown;
+
+    /// <summary>Creates the server; <paramref name="shutdown"/> runs after a shutdown request is acknowledged.</summary>
+    public AgentServer(ExecEngine engine, Action shutdown)
+    {
+        _engine = engine;
+        _shutdown = shutdown;
+    }
+
+    /// <summary>Reads one request from <paramref name="connection"/>, answers it, and disposes the connection.</summary>
+    public async Task HandleAsync(Stream connection)
+    {
+        try
+        {
+            await using (connection.ConfigureAwait(false))
+            {
+                Request? request;
+                try
+                {
+                    request = await Frame.ReadAsync(connection, ProtocolJson.Default.Request).ConfigureAwait(false);
+                }
+                catch (ProtocolException e)
+                {
+                    await SendError(connection, "invalid", e.Message).ConfigureAwait(false);
+                    return;
+                }
+                if (request is null) return;
+                await DispatchAsync(connection, request).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e)
+        {
+            Log.Error($"connection: {e.GetType().Name}: {e.Message}");
+        }
+    }
+
+    private async Task DispatchAsync(Stream connection, Request request)
+    {
+        if (request.Version != ProtocolInfo.Version)
+        {
+            await SendError(connection, "unsupported", $"protocol version {request.Version} (agent speaks {ProtocolInfo.Version})").ConfigureAwait(false);
+            return;
+        }
+        switch (request.Type)
+        {
+            case RequestTypes.Ping:
+                await Send(connection, new Response { Type = ResponseTypes.Pong }).ConfigureAwait(false);
+                return;
+            case RequestTypes.Exec:
+                await ExecAsync(connection, request.Exec).ConfigureAwait(false);
+                return;
+            case RequestTypes.Shutdown:
+                await Send(connection, new Response { Type = ResponseTypes.Ok }).ConfigureAwait(false);
+                _shutdown();
+                return;
+            case RequestTypes.Stdin:
+                await SendError(connection, "invalid", "stdin frame without a streaming exec").ConfigureAwait(false);
+                return;
+            default:
+                await SendError(connection, "unsupported", $"unknown request type '{request.Type}'").ConfigureAwait(false);
+                return;
+        }
+    }
+
+    private async Task ExecAsync(Stream connection, ExecRequest? exec)
+    {
+        if (exec is null || exec.Argv.Length == 0 || string.IsNullOrEmpty(exec.Argv[0]))
+        {
+            await SendError(connection, "invalid", "exec needs a non-empty argv").ConfigureAwait(false);
+            return;
+        }
+        if (exec.Mode is not (ExecModes.Single or ExecModes.Stream))
+        {
+            await SendError(connection, "invalid", $"unknown exec mode '{exec.Mode}'").ConfigureAwait(false);
+            return;
+        }
+        if (exec.Argv.Concat(exec.Env ?? []).Any(s => s.Contains('\0')) || (exec.Cwd?.Contains('\0') ?? false))
+        {
+            await SendError(connection, "invalid", "argv, env and cwd must not contain NUL").ConfigureAwait(false);
+            return;
+        }
+
+        Channel<byte[]>? stdin = null;
+        Task stdinReader = Task.CompletedTask;
+        if (exec.StdinStream)
+        {
+            stdin = Channel.CreateBounded<byte[]>(new BoundedChannelOptions(16) { SingleReader = true, SingleWriter = true });
+            stdinReader = ReadStdinAsync(connection, stdin.Writer);
+        }
+
+        // Writes to the connection are serialized: chunks come from one forwarder, the result after it.
+        Func<bool, byte[], ValueTask>? onChunk = exec.Mode == ExecModes.Stream
+            ? (isStderr, data) => new ValueTask(Send(connection, new Response { Type = isStderr ? ResponseTypes.Stderr : ResponseTypes.Stdout, Data = data }))
+            : null;
+        ExecResult result = await _engine.RunAsync(exec, stdin?.Reader, onChunk).ConfigureAwait(false);
+        await Send(connection, new Response { Type = ResponseTypes.Result, Result = result }).ConfigureAwait(false);
+        stdin?.Writer.TryComplete();
+        _ = stdinReader;
+    }
+
+    private static async Task ReadStdinAsync(Stream connection, ChannelWriter<byte[]> writer)
+    {
+        try
+        {
+            while (true)
+            {
+                Request? frame = await Frame.ReadAsync(connection, ProtocolJson.Default.Request).ConfigureAwait(false);
+                if (frame is null) break;
+                if (frame.Type != RequestTypes.Stdin) { Log.Error($"exec: unexpected '{frame.Type}' frame while streaming stdin"); break; }
+                if (frame.Data is { Length: > 0 } data) await writer.WriteAsync(data).ConfigureAwait(false);
+                if (frame.Eof) break;
+            }
+        }
+        catch (Exception)
+        {
+            // Connection closed or garbage: end of stdin either way.
+        }
+        finally
+        {
+            writer.TryComplete();
+        }
+    }
+
+    private static Task Send(Stream connection, Response response) =>
+        Frame.WriteAsync(connection, response, ProtocolJson.Default.Response);
+
+    private static Task SendError(Stream connection, string kind, string message) =>
+        Send(connection, new Response { Type = ResponseTypes.Error, Error = new ProtocolError { Kind = kind, Message = message } });
+}

@@ -1,0 +1,54 @@
+using System.Net.Sockets;
+using Microagent.Interop;
+
+namespace Microagent.Guest.Server;
+
+/// <summary>Accept loops that hand each connection to <see cref="AgentServer.HandleAsync"/>.</summary>
+public static class Listeners
+{
+    /// <summary>Dev mode: serves on a unix socket at <paramref name="path"/> until <paramref name="ct"/> fires.</summary>
+    public static async Task ServeUnixAsync(string path, AgentServer server, CancellationToken ct)
+    {
+        if (File.Exists(path)) File.Delete(path);
+        using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        listener.Bind(new UnixDomainSocketEndPoint(path));
+        listener.Listen(512);
+        Log.Info($"listening on unix:{path}");
+        try
+        {
+            while (true)
+            {
+                Socket s = await listener.AcceptAsync(ct).ConfigureAwait(false);
+                _ = Task.Run(() => server.HandleAsync(new NetworkStream(s, ownsSocket: true)));
+            }
+        }
+        catch (OperationCanceledException) { }
+    }
+
+    /// <summary>Guest mode: listens on vsock (any CID, <paramref name="port"/>) and serves on a dedicated accept thread.</summary>
+    public static void StartVsock(uint port, AgentServer server)
+    {
+        int listenFd = Vsock.Listen(Vsock.VMADDR_CID_ANY, port);
+        Log.Info($"listening on vsock port {port}");
+        new Thread(() =>
+        {
+            while (true)
+            {
+                try
+                {
+                    int fd = Vsock.Accept(listenFd);
+                    _ = Task.Run(() => server.HandleAsync(WrapConnected(fd)));
+                }
+                catch (Exception e)
+                {
+                    Log.Error($"vsock accept: {e.Message}");
+                    Thread.Sleep(100);
+                }
+            }
+        }, 256 * 1024) { IsBackground = true, Name = "vsock-accept" }.Start();
+    }
+
+    /// <summary>Wraps a connected stream-socket descriptor (any family, AF_VSOCK included) as a Stream that owns it.</summary>
+    public static Stream WrapConnected(int fd) =>
+        new SocketStream(new Socket(new SafeSocketHandle(fd, ownsHandle: true)));
+}
