@@ -24,12 +24,24 @@ public static partial class EventFd
         catch (SyscallException) { return false; }
     }
 
-    /// <summary>Blocks until the counter is non-zero, then returns and resets it. Throws <see cref="SyscallException"/> on error.</summary>
+    /// <summary>
+    /// Blocks until the counter is non-zero, then returns and resets it; works on blocking and EFD_NONBLOCK
+    /// descriptors alike (QEMU's are non-blocking). Throws <see cref="SyscallException"/> on error.
+    /// </summary>
     public static ulong Wait(int fd)
     {
         Span<byte> value = stackalloc byte[8];
-        int n = FileDescriptors.Read(fd, value);
-        if (n != 8) throw new IOException($"eventfd read returned {n} bytes");
-        return BinaryPrimitives.ReadUInt64LittleEndian(value);
+        while (true)
+        {
+            int n;
+            try { n = FileDescriptors.Read(fd, value); }
+            catch (SyscallException e) when (e.Errno == Libc.Errno.EAGAIN)
+            {
+                Poll.WaitReadable(fd);
+                continue;
+            }
+            if (n != 8) throw new IOException($"eventfd read returned {n} bytes");
+            return BinaryPrimitives.ReadUInt64LittleEndian(value);
+        }
     }
 }
