@@ -10,13 +10,17 @@ internal sealed class KickWatcher
 {
     private readonly int _fd;
     private readonly Action _onKick;
+    private readonly int _queue;
+    private readonly Action<string> _log;
     private volatile bool _stopped;
     private int _pending;
 
     /// <summary>Starts watching <paramref name="fd"/>; <paramref name="post"/> delivers a kick to the loop (may block when the loop is saturated).</summary>
-    public KickWatcher(int fd, int queue, Action<Action> post, Action onKick)
+    public KickWatcher(int fd, int queue, Action<Action> post, Action onKick, Action<string> log)
     {
         _fd = fd;
+        _queue = queue;
+        _log = log;
         _onKick = onKick;
         var thread = new Thread(() => Run(post)) { IsBackground = true, Name = $"vsock-kick-{queue}" };
         thread.Start();
@@ -35,7 +39,7 @@ internal sealed class KickWatcher
             }
         }
         catch (Exception) when (_stopped) { }
-        catch (Exception) { } // the fd is unusable; the queue falls back to being driven by other events.
+        catch (Exception e) { _log($"vhost-user: kick descriptor of queue {_queue} failed ({e.Message}); the queue runs only on other events"); }
         finally
         {
             FileDescriptors.Close(_fd);

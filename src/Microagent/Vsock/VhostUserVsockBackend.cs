@@ -440,7 +440,7 @@ public sealed class VhostUserVsockBackend : IAsyncDisposable
         else
         {
             int q = index;
-            _kicks[index] = new KickWatcher(fd, index, Post, () => { if (q == VsockDevice.RxQueue) _device.ProcessRx(); else _device.ProcessTx(); });
+            _kicks[index] = new KickWatcher(fd, index, Post, () => { if (q == VsockDevice.RxQueue) _device.ProcessRx(); else _device.ProcessTx(); }, _log);
         }
         if (!ProtocolFeaturesAcked) _enabled[index] = true; // without PROTOCOL_FEATURES a ring starts on its kick.
         UpdateRunning();

@@ -246,6 +246,7 @@ internal sealed class VsockConnection
     public bool TryNextRxPacket(int maxPayload, out VsockPacketHeader header, out ArraySegment<byte> payload)
     {
         payload = ArraySegment<byte>.Empty;
+        OnRxPacketCopied();
         switch (NextPacket())
         {
             case Next.Rst:
@@ -270,7 +271,7 @@ internal sealed class VsockConnection
                 if (_chunkOffset == _chunkEnd)
                 {
                     _chunk = null;
-                    Host!.RequestRead();
+                    _readAfterCopy = true; // the reader reuses the array: it may read again only after the payload is copied.
                 }
                 return true;
             case Next.CreditRequest:
@@ -302,6 +303,15 @@ internal sealed class VsockConnection
     }
 
     private bool _hostShutSent;
+    private bool _readAfterCopy;
+
+    /// <summary>The device finished copying the payload of the last packet from <see cref="TryNextRxPacket"/>.</summary>
+    public void OnRxPacketCopied()
+    {
+        if (!_readAfterCopy) return;
+        _readAfterCopy = false;
+        if (State != ConnectionState.Closed) Host?.RequestRead();
+    }
 
     /// <summary>Whether we told the guest that the host will send no more (OP_SHUTDOWN SEND).</summary>
     public bool HostShutdownSent => _hostShutSent;

@@ -220,6 +220,13 @@ internal sealed class VsockDevice
         return _rxPending.Count > 0;
     }
 
+    private void WritePacket(IGuestMemory memory, in VsockPacketHeader header, ArraySegment<byte> payload)
+    {
+        header.Write(_headerBuffer);
+        DescriptorChains.Scatter(memory, _chain, 0, _headerBuffer);
+        DescriptorChains.Scatter(memory, _chain, VsockPacketHeader.Size, payload);
+    }
+
     /// <summary>Fills available rx buffers with queued packets, round-robin across connections.</summary>
     public void ProcessRx()
     {
@@ -243,6 +250,7 @@ internal sealed class VsockDevice
             if (_pendingResets.Count > 0)
             {
                 header = _pendingResets.Dequeue();
+                WritePacket(memory, header, payload);
             }
             else
             {
@@ -250,12 +258,11 @@ internal sealed class VsockDevice
                 c.Queued = false;
                 int max = (int)Math.Min(capacity - VsockPacketHeader.Size, VsockConstants.MaxPacketPayload);
                 bool produced = c.TryNextRxPacket(max, out header, out payload);
+                if (produced) WritePacket(memory, header, payload);
+                c.OnRxPacketCopied();
                 Schedule(c);
                 if (!produced) { Rx.PushUsed(memory, head, 0); continue; }
             }
-            header.Write(_headerBuffer);
-            DescriptorChains.Scatter(memory, _chain, 0, _headerBuffer);
-            DescriptorChains.Scatter(memory, _chain, VsockPacketHeader.Size, payload);
             Rx.PushUsed(memory, head, (uint)(VsockPacketHeader.Size + payload.Count));
         }
         if (used && Rx.ShouldNotify(memory)) _notify(RxQueue);
