@@ -39,4 +39,17 @@ public static unsafe partial class Poll
             throw new SyscallException("poll", errno);
         }
     }
+
+    /// <summary>Blocks until <paramref name="fd"/> is readable, hung up or in error (timeout -1 = forever); retries on EINTR. Returns the revents.</summary>
+    public static short WaitReadable(int fd, int timeoutMs = -1)
+    {
+        PollFd p = new() { Fd = fd, Events = POLLIN };
+        while (true)
+        {
+            int n = PollRaw(&p, 1, timeoutMs);
+            if (n >= 0) return p.Revents;
+            int errno = Libc.LastErrno;
+            if (errno != Libc.Errno.EINTR) throw new SyscallException("poll", errno);
+        }
+    }
 }

@@ -92,7 +92,7 @@ public sealed class Runner(StatePaths paths)
     /// <summary>Docker semantics: the trailing command replaces Cmd and is appended to Entrypoint.</summary>
     internal static ExecRequest BuildRequest(RunOptions options, ImageConfig config)
     {
-        var argv = options.Command.Count > 0
+        string[] argv = options.Command.Count > 0
             ? [.. config.Entrypoint ?? [], .. options.Command]
             : [.. config.Entrypoint ?? [], .. config.Cmd ?? []];
         if (argv.Length == 0)

@@ -35,7 +35,7 @@ public sealed class RunnerTests
     public void Env_layers_over_the_image_and_output_mode_follows_streaming()
     {
         var captured = Runner.BuildRequest(new RunOptions { Command = ["true"], Env = ["A=1"] }, Busybox);
-        Assert.Equal(["PATH=/bin", "A=1"], captured.Env);
+        Assert.Equal(["PATH=/bin", "A=1"], captured.Env!);
         Assert.Equal(ExecModes.Single, captured.Mode);
         Assert.Equal(Runner.SingleModeOutputCap, captured.MaxOutputBytes);
         var streamed = Runner.BuildRequest(new RunOptions { Command = ["true"], Stdout = Stream.Null }, Busybox);

@@ -1,0 +1,74 @@
+using System.Globalization;
+using System.Net.Sockets;
+using System.Text;
+using Microagent.Errors;
+
+namespace Microagent.Vsock;
+
+/// <summary>Client side of the hybrid vsock handshake (Firecracker-style; DESIGN.md decision 2).</summary>
+public static class HybridVsock
+{
+    /// <summary>Longest handshake line accepted either way.</summary>
+    internal const int MaxLineLength = 64;
+
+    /// <summary>
+    /// Connects to guest port <paramref name="port"/> through the backend's hybrid socket: writes <c>CONNECT &lt;port&gt;\n</c>,
+    /// reads <c>OK &lt;hostport&gt;\n</c>, and returns the stream positioned after that line.
+    /// Throws <see cref="MicroagentException"/> (<see cref="ErrorKind.Transient"/>) when the backend is absent or the guest refuses or resets.
+    /// </summary>
+    public static async Task<Stream> ConnectAsync(string hybridSocketPath, uint port, CancellationToken ct = default)
+    {
+        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            try { await socket.ConnectAsync(new UnixDomainSocketEndPoint(hybridSocketPath), ct).ConfigureAwait(false); }
+            catch (SocketException e)
+            {
+                throw MicroagentException.Transient($"cannot reach the vsock backend at {hybridSocketPath}: {e.Message}",
+                    "check that the workspace is running", e);
+            }
+            await socket.SendAsync(Encoding.ASCII.GetBytes($"CONNECT {port}\n"), SocketFlags.None, ct).ConfigureAwait(false);
+            string? line = await ReadLineAsync(socket, ct).ConfigureAwait(false);
+            if (line is null || !line.StartsWith("OK ", StringComparison.Ordinal)
+                || !uint.TryParse(line.AsSpan(3), NumberStyles.None, CultureInfo.InvariantCulture, out _))
+            {
+                throw MicroagentException.Transient($"the guest refused or reset the vsock connection to port {port}",
+                    "check that the guest is up and listening on that port, then retry");
+            }
+            return new NetworkStream(socket, ownsSocket: true);
+        }
+        catch (SocketException e)
+        {
+            socket.Dispose();
+            throw MicroagentException.Transient($"vsock connection to port {port} failed: {e.Message}", "retry once the guest is up", e);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Reads one '\n'-terminated ASCII line byte by byte (never past the newline); null at end of stream or when too long.</summary>
+    internal static async Task<string?> ReadLineAsync(Socket socket, CancellationToken ct)
+    {
+        var buffer = new byte[MaxLineLength];
+        int length = 0;
+        while (length < buffer.Length)
+        {
+            int n = await socket.ReceiveAsync(buffer.AsMemory(length, 1), SocketFlags.None, ct).ConfigureAwait(false);
+            if (n == 0) return null;
+            if (buffer[length] == (byte)'\n') return Encoding.ASCII.GetString(buffer, 0, length);
+            length++;
+        }
+        return null;
+    }
+
+    /// <summary>Parses <c>CONNECT &lt;port&gt;</c> (without the newline); false when malformed.</summary>
+    internal static bool TryParseConnect(string line, out uint port)
+    {
+        port = 0;
+        return line.StartsWith("CONNECT ", StringComparison.Ordinal)
+            && uint.TryParse(line.AsSpan(8), NumberStyles.None, CultureInfo.InvariantCulture, out port);
+    }
+}

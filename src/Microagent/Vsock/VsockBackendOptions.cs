@@ -1,0 +1,7 @@
+namespace Microagent.Vsock;
+
+/// <summary>Where the vhost-user-vsock backend listens and which CID the guest gets.</summary>
+/// <param name="VhostUserSocketPath">Unix socket QEMU connects to (<c>-chardev socket,path=...</c>).</param>
+/// <param name="HybridSocketPath">Hybrid vsock socket: host clients connect here; guest connections to port P go to <c>&lt;path&gt;_P</c>.</param>
+/// <param name="GuestCid">The guest's context id, reported in the device config space (≥ 3).</param>
+public sealed record VsockBackendOptions(string VhostUserSocketPath, string HybridSocketPath, ulong GuestCid = 3);
