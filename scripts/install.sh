@@ -30,7 +30,7 @@ qemu_ok || missing+=("qemu")
 for tool in mke2fs:e2fsprogs debugfs:e2fsprogs depmod:kmod cpio:cpio dpkg-deb:dpkg; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool#*:}")
 done
-[ -x /bin/busybox ] && /bin/busybox --help 2>/dev/null | grep -q 'static' || [ -e /usr/share/doc/busybox-static ] || missing+=("busybox-static")
+dpkg -s busybox-static >/dev/null 2>&1 || missing+=("busybox-static")
 kernel_deb=$(ls -1 "$KERNEL_CACHE"/linux-image-*-cloud-amd64_*.deb 2>/dev/null | sort -V | tail -n 1 || true)
 [ -n "$kernel_deb" ] || missing+=("kernel")
 

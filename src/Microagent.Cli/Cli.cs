@@ -29,7 +29,12 @@ internal static class Cli
     public const int ExitUsage = 2;
     public const int ExitInterrupted = 130;
 
-    public static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web) { WriteIndented = true };
+    // Output goes to a terminal or a JSON parser, never into HTML: keep quotes and backticks readable.
+    public static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web)
+    {
+        WriteIndented = true,
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
 
     public static async Task<int> InvokeAsync(RootCommand root, string[] args)
     {

@@ -35,6 +35,7 @@ internal static class RunCommand
         cmd.Arguments.Add(command);
         cmd.SetAction(async (r, ct) =>
         {
+            RejectOptionLikeArguments(r);
             bool json = r.GetValue(GlobalOptions.Json);
             Stream? stdin = Console.IsInputRedirected ? Console.OpenStandardInput() : null;
             Stream? stdout = json ? null : Console.OpenStandardOutput();
@@ -82,6 +83,21 @@ internal static class RunCommand
             return result.ExitCode;
         });
         return cmd;
+    }
+
+    /// <summary>
+    /// The command argument swallows anything; an unknown <c>--flag</c> before <c>--</c> is a typo for an
+    /// option, not the guest command, and must be a usage error rather than a guest exec of "--flag".
+    /// </summary>
+    private static void RejectOptionLikeArguments(ParseResult r)
+    {
+        foreach (var token in r.Tokens)
+        {
+            if (token.Type == System.CommandLine.Parsing.TokenType.DoubleDash) return;
+            if (token.Type == System.CommandLine.Parsing.TokenType.Argument && token.Value.Length > 1 && token.Value[0] == '-')
+                throw Errors.MicroagentException.Invalid($"unrecognized option '{token.Value}'",
+                    "see `microagent run --help`; put the guest command after `--` (microagent run -- CMD ARGS...)");
+        }
     }
 
     private static string? Decode(byte[]? bytes) => bytes is null ? null : Encoding.UTF8.GetString(bytes);

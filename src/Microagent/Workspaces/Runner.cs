@@ -23,9 +23,9 @@ public sealed class Runner(StatePaths paths)
     {
         Validate(options);
         var total = Stopwatch.StartNew();
+        // Progress reports only long work (kernel install, image baseline build), never each boot.
         var progress = options.Progress;
 
-        progress?.Report("preparing kernel, initramfs and image");
         StatePaths.EnsureDirectory(paths.Root);
         var assets = await BootAssets.PrepareAsync(paths, options.Image, progress, ct).ConfigureAwait(false);
 
@@ -40,12 +40,10 @@ public sealed class Runner(StatePaths paths)
             await DiskOverlay.CreateAsync(assets.Baseline.Path, disk, ct).ConfigureAwait(false);
             long prepareMs = total.ElapsedMilliseconds;
 
-            progress?.Report($"booting ({assets.Accelerator.Accelerator.ToString().ToLowerInvariant()})");
             var phase = Stopwatch.StartNew();
             vm = await WorkspaceVm.BootAsync(dir, assets, disk, options.MemoryMiB, options.Cpus, id, ephemeral: !options.Keep, ct).ConfigureAwait(false);
             long bootMs = phase.ElapsedMilliseconds;
 
-            progress?.Report("running");
             phase.Restart();
             var request = BuildRequest(options, assets.Baseline.Config);
             ExecResult result;

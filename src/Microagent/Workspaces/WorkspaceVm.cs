@@ -172,7 +172,21 @@ public sealed class WorkspaceVm : IAsyncDisposable
             catch (Exception e) when (e is MicroagentException or OperationCanceledException or IOException) { }
         }
         var left = grace - sw.Elapsed;
-        await _qemu.StopAsync(left > TimeSpan.Zero ? left : TimeSpan.Zero).ConfigureAwait(false);
+        if (await Task.WhenAny(_qemu.Exited, Task.Delay(left > TimeSpan.Zero ? left : TimeSpan.Zero, ct)).ConfigureAwait(false) != _qemu.Exited)
+            await QuitThroughQmpAsync().ConfigureAwait(false);
+        await _qemu.StopAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
+    }
+
+    /// <summary>The guest did not power off in time: ask QEMU itself to quit (QMP), before SIGKILL.</summary>
+    private async Task QuitThroughQmpAsync()
+    {
+        try
+        {
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            await using var qmp = await QmpClient.ConnectAsync(Path.Combine(Directory, Files.Qmp), cts.Token).ConfigureAwait(false);
+            await qmp.ExecuteAsync("quit", null, cts.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is MicroagentException or OperationCanceledException or IOException) { }
     }
 
     /// <inheritdoc />
