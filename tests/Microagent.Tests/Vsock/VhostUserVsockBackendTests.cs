@@ -4,13 +4,21 @@ using Microagent.Vsock;
 
 namespace Microagent.Tests.Vsock;
 
-public class VhostUserVsockBackendTests
+public sealed class VhostUserVsockBackendTests : IDisposable
 {
-    private static string TempDir()
+    private readonly List<string> _dirs = [];
+
+    private string TempDir()
     {
         var dir = Path.Combine(Path.GetTempPath(), "ma-vsock-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(dir);
+        _dirs.Add(dir);
         return dir;
+    }
+
+    public void Dispose()
+    {
+        foreach (string dir in _dirs) if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
     }
 
     private static byte[] Call(int fd, VhostUserRequest request, byte[] payload)
