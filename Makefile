@@ -11,7 +11,7 @@ AGENT := $(BIN)/microagent-agent
 CLI := $(BIN)/microagent
 IMAGE := build/images/default
 
-.PHONY: install build demo test unit e2e bench clean check-dotnet
+.PHONY: install build demo test unit e2e bench clean check-dotnet mcp-client
 
 check-dotnet:
 	@command -v $(DOTNET) >/dev/null || { echo "make: the .NET SDK (dotnet) is required: https://learn.microsoft.com/dotnet/core/install/linux-debian" >&2; exit 1; }
@@ -30,6 +30,11 @@ build: check-dotnet
 	@chmod 0755 $(CLI)
 	@echo "built $(CLI) and $(AGENT)"
 
+# The official MCP TypeScript SDK client used by the MCP end-to-end tests (versions pinned in package-lock.json).
+mcp-client: tests/mcp/node_modules/.package-lock.json
+tests/mcp/node_modules/.package-lock.json: tests/mcp/package.json tests/mcp/package-lock.json
+	cd tests/mcp && npm ci --no-audit --no-fund --loglevel=error
+
 demo: install build
 	@echo '$$ ./bin/microagent run -- sh -c '"'"'uname -a; echo to-stderr >&2; exit 42'"'"
 	@./bin/microagent run -- sh -c 'uname -a; echo to-stderr >&2; exit 42'; code=$$?; \
@@ -38,10 +43,10 @@ demo: install build
 unit: build
 	$(DOTNET) test tests/Microagent.Tests -c $(CONFIG) --no-build -nologo
 
-e2e: build
+e2e: build mcp-client
 	$(DOTNET) test tests/Microagent.EndToEnd.Tests -c $(CONFIG) --no-build -nologo
 
-test: install build
+test: install build mcp-client
 	@rc=0; \
 	$(DOTNET) test tests/Microagent.Tests -c $(CONFIG) --no-build -nologo || rc=1; \
 	$(DOTNET) test tests/Microagent.EndToEnd.Tests -c $(CONFIG) --no-build -nologo || rc=1; \

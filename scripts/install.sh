@@ -27,7 +27,7 @@ qemu_ok() {
 
 missing=()
 qemu_ok || missing+=("qemu")
-for tool in mke2fs:e2fsprogs debugfs:e2fsprogs depmod:kmod cpio:cpio dpkg-deb:dpkg; do
+for tool in node:nodejs npm:npm mke2fs:e2fsprogs debugfs:e2fsprogs depmod:kmod cpio:cpio dpkg-deb:dpkg; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool#*:}")
 done
 dpkg -s busybox-static >/dev/null 2>&1 || missing+=("busybox-static")
@@ -57,6 +57,8 @@ if ! qemu_ok; then
   $SUDO apt-get install -y -q --no-install-recommends -t bookworm-backports qemu-system-x86 qemu-utils >/dev/null
 fi
 $SUDO apt-get install -y -q --no-install-recommends e2fsprogs kmod cpio busybox-static >/dev/null
+# Node.js runs the official MCP TypeScript SDK client in the MCP tests; keep a newer one if present.
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || $SUDO apt-get install -y -q --no-install-recommends nodejs npm >/dev/null
 
 if [ -z "$kernel_deb" ]; then
   pkg=$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-/{print $2; exit}')

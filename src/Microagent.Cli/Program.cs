@@ -16,5 +16,6 @@ root.Options.Add(GlobalOptions.StateDir);
 root.Subcommands.Add(RunCommand.Create());
 root.Subcommands.Add(KernelCommand.Create());
 root.Subcommands.Add(DoctorCommand.Create());
+root.Subcommands.Add(ServeCommand.Create());
 root.Subcommands.Add(VersionCommand.Create());
 return await Cli.InvokeAsync(root, args);

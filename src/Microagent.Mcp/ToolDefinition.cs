@@ -1,0 +1,80 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microagent.Errors;
+
+namespace Microagent.Mcp;
+
+/// <summary>Runs one tool call; returns the <c>result</c> part of the envelope.</summary>
+public delegate Task<JsonNode?> ToolHandler(ToolCall call);
+
+/// <summary>One MCP tool: a stable name, a description, a precise JSON input schema, and its handler.</summary>
+/// <param name="Name">Stable tool name (documented in the README).</param>
+/// <param name="Description">What the tool does, for the model.</param>
+/// <param name="InputSchema">JSON Schema of the arguments (types, enums, required).</param>
+/// <param name="Handler">The implementation.</param>
+public sealed record ToolDefinition(string Name, string Description, JsonObject InputSchema, ToolHandler Handler);
+
+/// <summary>The arguments of one call, with typed accessors that fail as <see cref="ErrorKind.Invalid"/>.</summary>
+public sealed class ToolCall(string tool, IDictionary<string, JsonElement>? arguments, IProgress<string> progress, CancellationToken ct)
+{
+    private readonly IDictionary<string, JsonElement> _args = arguments ?? new Dictionary<string, JsonElement>();
+
+    /// <summary>Phase messages forwarded as MCP progress notifications when the client asked for them.</summary>
+    public IProgress<string> Progress { get; } = progress;
+
+    /// <summary>Cancelled when the client cancels the request or the server stops.</summary>
+    public CancellationToken Cancellation { get; } = ct;
+
+    /// <summary>True when the argument is present and not null.</summary>
+    public bool Has(string name) => _args.TryGetValue(name, out var v) && v.ValueKind != JsonValueKind.Null;
+
+    /// <summary>A string argument; null when absent.</summary>
+    public string? String(string name, bool required = false)
+    {
+        if (!_args.TryGetValue(name, out var v) || v.ValueKind == JsonValueKind.Null)
+            return required ? throw Missing(name) : null;
+        return v.ValueKind == JsonValueKind.String ? v.GetString() : throw WrongType(name, "a string");
+    }
+
+    /// <summary>An integer argument; null when absent.</summary>
+    public long? Integer(string name, long min = long.MinValue, long max = long.MaxValue)
+    {
+        if (!_args.TryGetValue(name, out var v) || v.ValueKind == JsonValueKind.Null) return null;
+        if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt64(out long n)) throw WrongType(name, "an integer");
+        if (n < min || n > max) throw MicroagentException.Invalid($"{tool}: '{name}' must be between {min} and {max}");
+        return n;
+    }
+
+    /// <summary>A boolean argument; <paramref name="fallback"/> when absent.</summary>
+    public bool Boolean(string name, bool fallback = false)
+    {
+        if (!_args.TryGetValue(name, out var v) || v.ValueKind == JsonValueKind.Null) return fallback;
+        return v.ValueKind switch
+        {
+            JsonValueKind.True => true,
+            JsonValueKind.False => false,
+            _ => throw WrongType(name, "a boolean"),
+        };
+    }
+
+    /// <summary>An array-of-strings argument; empty when absent.</summary>
+    public string[] Strings(string name)
+    {
+        if (!_args.TryGetValue(name, out var v) || v.ValueKind == JsonValueKind.Null) return [];
+        if (v.ValueKind != JsonValueKind.Array) throw WrongType(name, "an array of strings");
+        return v.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.String ? e.GetString()! : throw WrongType(name, "an array of strings")).ToArray();
+    }
+
+    /// <summary>An object of string values (e.g. env); empty when absent.</summary>
+    public IReadOnlyDictionary<string, string> StringMap(string name)
+    {
+        if (!_args.TryGetValue(name, out var v) || v.ValueKind == JsonValueKind.Null) return new Dictionary<string, string>();
+        if (v.ValueKind != JsonValueKind.Object) throw WrongType(name, "an object of strings");
+        return v.EnumerateObject().ToDictionary(p => p.Name,
+            p => p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString()! : throw WrongType($"{name}.{p.Name}", "a string"));
+    }
+
+    private MicroagentException Missing(string name) => MicroagentException.Invalid($"{tool}: missing required argument '{name}'");
+
+    private MicroagentException WrongType(string name, string expected) => MicroagentException.Invalid($"{tool}: '{name}' must be {expected}");
+}

@@ -1,0 +1,117 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Microagent.EndToEnd.Tests.Mcp;
+
+/// <summary>`microagent serve mcp` driven by the official MCP TypeScript SDK client (tests/mcp/client.mjs), and by raw JSON-RPC for malformed input.</summary>
+public sealed class McpServerTests
+{
+    private static async Task<JsonElement> RunClientAsync(string scenario)
+    {
+        var psi = new ProcessStartInfo("node", [Path.Combine(MicroagentCli.RepoRoot, "tests", "mcp", "client.mjs"), scenario])
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+            WorkingDirectory = Path.Combine(MicroagentCli.RepoRoot, "tests", "mcp"),
+        };
+        psi.Environment["MICROAGENT_BIN"] = MicroagentCli.Binary;
+        psi.Environment["MICROAGENT_STATE_DIR"] = MicroagentCli.StateDir;
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(5));
+        Assert.True(p.ExitCode == 0, $"MCP client failed ({p.ExitCode}): {await stderr}");
+        return JsonDocument.Parse(await stdout).RootElement.Clone();
+    }
+
+    [Fact]
+    public async Task Official_client_lists_tools_and_runs_a_command()
+    {
+        var r = await RunClientAsync("basic");
+        Assert.Equal("microagent", r.GetProperty("server").GetProperty("name").GetString());
+        var tools = r.GetProperty("tools").EnumerateArray().Select(t => t.GetProperty("name").GetString()).ToList();
+        foreach (string name in new[] { "microagent.ping", "microagent.describe", "doctor.check", "workspace.run" })
+            Assert.Contains(name, tools);
+        Assert.All(r.GetProperty("tools").EnumerateArray(), t => Assert.Equal("object", t.GetProperty("type").GetString()));
+
+        var ping = r.GetProperty("ping").GetProperty("body");
+        Assert.True(ping.GetProperty("ok").GetBoolean());
+        Assert.True(ping.GetProperty("meta").GetProperty("timing_ms").GetInt64() >= 0);
+
+        var describe = r.GetProperty("describe").GetProperty("body").GetProperty("result");
+        Assert.Equal("qemu", describe.GetProperty("backend").GetString());
+        Assert.Contains(describe.GetProperty("operations").EnumerateArray(), o => o.GetProperty("name").GetString() == "workspace.run");
+
+        // A non-zero exit is a result, not a tool error.
+        var run = r.GetProperty("run");
+        Assert.False(run.GetProperty("isError").GetBoolean());
+        var result = run.GetProperty("body").GetProperty("result");
+        Assert.Equal(3, result.GetProperty("exit_code").GetInt32());
+        Assert.Equal("hello\n", result.GetProperty("stdout").GetString());
+        Assert.Equal("oops\n", result.GetProperty("stderr").GetString());
+        Assert.NotEmpty(r.GetProperty("progress").EnumerateArray());
+
+        var stdin = r.GetProperty("runStdin").GetProperty("body").GetProperty("result");
+        Assert.Equal("from-stdin\nA=x\n", stdin.GetProperty("stdout").GetString());
+
+        var bad = r.GetProperty("badArgs");
+        Assert.True(bad.GetProperty("isError").GetBoolean());
+        var error = bad.GetProperty("body").GetProperty("error");
+        Assert.Equal("invalid", error.GetProperty("kind").GetString());
+        Assert.False(error.GetProperty("retryable").GetBoolean());
+        Assert.Empty(MicroagentCli.QemuProcessesUnder(MicroagentCli.StateDir));
+    }
+
+    [Fact]
+    public async Task Concurrent_calls_are_all_answered()
+    {
+        var r = await RunClientAsync("parallel");
+        var results = r.GetProperty("results").EnumerateArray().ToList();
+        Assert.Equal(19, results.Count);
+        Assert.All(results, x => Assert.True(x.GetProperty("body").GetProperty("ok").GetBoolean(), x.ToString()));
+        var outputs = results.Skip(17).Select(x => x.GetProperty("body").GetProperty("result").GetProperty("stdout").GetString()).ToHashSet();
+        Assert.Equal(new HashSet<string?> { "one\n", "two\n" }, outputs);
+        Assert.Empty(MicroagentCli.QemuProcessesUnder(MicroagentCli.StateDir));
+    }
+
+    [Fact]
+    public async Task Malformed_requests_get_errors_and_the_server_keeps_serving_until_stdin_closes()
+    {
+        using var p = MicroagentCli.Start(["serve", "mcp"], redirectStdin: true);
+        var stdin = p.StandardInput;
+        async Task<JsonObject> ReadReplyAsync(int id)
+        {
+            while (true)
+            {
+                string? line = await p.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30));
+                Assert.NotNull(line);
+                var msg = JsonNode.Parse(line)!.AsObject();
+                if (msg["id"] is { } mid && mid.GetValueKind() == JsonValueKind.Number && mid.GetValue<int>() == id) return msg;
+            }
+        }
+
+        await stdin.WriteLineAsync("this is not json {");
+        await stdin.WriteLineAsync("""{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}""");
+        await stdin.FlushAsync();
+        var init = await ReadReplyAsync(1);
+        Assert.Equal("microagent", init["result"]!["serverInfo"]!["name"]!.GetValue<string>());
+        await stdin.WriteLineAsync("""{"jsonrpc":"2.0","method":"notifications/initialized"}""");
+        await stdin.WriteLineAsync("""{"jsonrpc":"2.0","id":2,"method":"no/such/method"}""");
+        await stdin.WriteLineAsync("""{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"no.such.tool","arguments":{}}}""");
+        await stdin.WriteLineAsync("""{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"workspace.run","arguments":{"argv":"not-an-array"}}}""");
+        await stdin.WriteLineAsync("""{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"microagent.ping","arguments":{}}}""");
+        await stdin.FlushAsync();
+        Assert.NotNull((await ReadReplyAsync(2))["error"]);
+        var unknownTool = await ReadReplyAsync(3);
+        Assert.True(unknownTool["error"] is not null || unknownTool["result"]!["isError"]!.GetValue<bool>());
+        var badArgs = await ReadReplyAsync(4);
+        Assert.True(badArgs["result"]!["isError"]!.GetValue<bool>());
+        Assert.Equal("invalid", badArgs["result"]!["structuredContent"]!["error"]!["kind"]!.GetValue<string>());
+        var ping = await ReadReplyAsync(5);
+        Assert.True(ping["result"]!["structuredContent"]!["ok"]!.GetValue<bool>());
+
+        stdin.Close();
+        await p.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.Equal(0, p.ExitCode);
+    }
+}
