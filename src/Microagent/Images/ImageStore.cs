@@ -452,7 +452,7 @@ public sealed class ImageStore
     {
         var users = new Dictionary<string, List<string>>(StringComparer.Ordinal);
         if (!Directory.Exists(_paths.Workspaces)) return users;
-        var options = new EnumerationOptions { RecurseSubdirectories = true, MaxRecursionDepth = 4, IgnoreInaccessible = true, AttributesToSkip = 0 };
+        var options = new EnumerationOptions { RecurseSubdirectories = true, MaxRecursionDepth = 4, IgnoreInaccessible = true, AttributesToSkip = FileAttributes.ReparsePoint };
         foreach (string disk in Directory.EnumerateFiles(_paths.Workspaces, "*.qcow2", options))
             foreach (string backing in DiskOverlay.BackingChain(disk))
             {
