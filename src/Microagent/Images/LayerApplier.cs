@@ -82,6 +82,7 @@ public sealed class LayerApplier
             if (++EntryCount > _limits.MaxEntries)
                 throw MicroagentException.Invalid($"image has more than {_limits.MaxEntries} entries; refusing it as a possible decompression bomb",
                     "use a smaller image, or raise the limit");
+            long dataStart = recorder.Position; // TarReader stops right after the header blocks
             var xattrs = Xattrs(entry, recorder.RecordedSince(headerStart));
             try
             {
@@ -96,7 +97,7 @@ public sealed class LayerApplier
                     "check free space and permissions in the state directory", e);
             }
             long dataLength = entry.EntryType is TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile ? entry.Length : 0;
-            headerStart = recorder.Position + RoundUp512(dataLength);
+            headerStart = dataStart + RoundUp512(dataLength);
             recorder.RecordFrom(headerStart);
         }
         // Directory modes and times last: creating children changes mtimes, and a read-only mode would block them.

@@ -173,6 +173,7 @@ public sealed class LayerApplierTests : IDisposable
         byte[] cap = [0x01, 0x00, 0x00, 0x02, 0x80, 0x20, 0x00, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
         byte[] tar = TestImages.Tar(w =>
         {
+            w.File("before/data", new string('d', 1000)); // the raw header of a later entry is found after skipped data
             var f = new System.Formats.Tar.PaxTarEntry(System.Formats.Tar.TarEntryType.RegularFile, "bin/ping",
                 new Dictionary<string, string> { ["SCHILY.xattr.user.note"] = "hello", ["SCHILY.xattr.security.capability"] = Placeholder })
             { Mode = (UnixFileMode)0b111_101_101, DataStream = new MemoryStream("x"u8.ToArray()) };
