@@ -33,11 +33,11 @@ for i in $(seq "$runs"); do
   baseline=$(grep -o '"baseline": "[^"]*"' "$work/pull.json" | cut -d'"' -f4)
 
   sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
-  p="$work/pipe-$i"
+  p="$work/pipe-$i"; mkdir -p "$p"
   t0=$(now)
   skopeo copy -q --src-tls-verify=false "docker://$image" "oci:$p/layout:x"
   umoci unpack --image "$p/layout:x" "$p/bundle" >/dev/null
-  mke2fs -q -t ext4 -b 4096 -m 0 -d "$p/bundle/rootfs" -E root_owner=0:0 -F "$p/disk.ext4" "${size_mib}M"
+  mke2fs -q -t ext4 -b 4096 -m 0 -d "$p/bundle/rootfs" -E root_owner=0:0 -F "$p/disk.ext4" "${size_mib}M" >/dev/null
   t1=$(now)
   b_times+=("$(calc "$t1 - $t0")")
   rm -rf "$p"
