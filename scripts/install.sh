@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what microagent needs on a Debian 12 (bookworm) host. Idempotent: does nothing when all is present.
 #   QEMU 10 + qemu-utils from bookworm-backports, e2fsprogs, kmod (depmod), busybox-static (default image),
-#   cpio, and the Debian cloud kernel package (fetched with `apt-get download`, installed by `microagent kernel install`).
+#   cpio, image tooling (zstd/libzstd1 for zstd layers; docker-registry, skopeo, umoci, debootstrap, apache2-utils
+#   and attr for the image tests and bench/image.sh), and the Debian cloud kernel package (fetched with `apt-get download`, installed by `microagent kernel install`).
 # Usage: scripts/install.sh [--check]   (--check: report what is missing, change nothing)
 set -euo pipefail
 
@@ -31,6 +32,11 @@ for tool in node:nodejs npm:npm mke2fs:e2fsprogs debugfs:e2fsprogs depmod:kmod c
   command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool#*:}")
 done
 dpkg -s busybox-static >/dev/null 2>&1 || missing+=("busybox-static")
+# Images: libzstd1 (zstd layers, P/Invoke); the rest drive the image tests and bench/image.sh.
+IMAGE_PKGS=(libzstd1 zstd docker-registry skopeo umoci debootstrap apache2-utils attr libcap2-bin)
+for pkg in "${IMAGE_PKGS[@]}"; do
+  dpkg -s "$pkg" 2>/dev/null | grep -q '^Status: install ok installed' || missing+=("$pkg")
+done
 kernel_deb=$(ls -1 "$KERNEL_CACHE"/linux-image-*-cloud-amd64_*.deb 2>/dev/null | sort -V | tail -n 1 || true)
 [ -n "$kernel_deb" ] || missing+=("kernel")
 
@@ -56,7 +62,7 @@ if ! qemu_ok; then
   say "QEMU ${QEMU_MIN_MAJOR} from bookworm-backports"
   $SUDO apt-get install -y -q --no-install-recommends -t bookworm-backports qemu-system-x86 qemu-utils >/dev/null
 fi
-$SUDO apt-get install -y -q --no-install-recommends e2fsprogs kmod cpio busybox-static >/dev/null
+$SUDO apt-get install -y -q --no-install-recommends e2fsprogs kmod cpio busybox-static "${IMAGE_PKGS[@]}" >/dev/null
 # Node.js runs the official MCP TypeScript SDK client in the MCP tests; keep a newer one if present.
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || $SUDO apt-get install -y -q --no-install-recommends nodejs npm >/dev/null
 

@@ -10,10 +10,13 @@ var root = new RootCommand("""
       microagent doctor                      check QEMU, the accelerator, the kernel
       microagent run -- uname -a             run one command in a fresh, throwaway VM
       microagent kernel list                 installed kernels and their sha256
+      microagent image pull IMAGE            fetch an image and build its ext4 baseline
     """);
 root.Options.Add(GlobalOptions.Json);
 root.Options.Add(GlobalOptions.StateDir);
 root.Subcommands.Add(RunCommand.Create());
+root.Subcommands.Add(ImageCommand.Create());
+root.Subcommands.Add(RegistryCommand.Create());
 root.Subcommands.Add(KernelCommand.Create());
 root.Subcommands.Add(DoctorCommand.Create());
 root.Subcommands.Add(ServeCommand.Create());

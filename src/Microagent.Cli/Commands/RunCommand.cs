@@ -9,7 +9,8 @@ internal static class RunCommand
 {
     public static Command Create()
     {
-        var image = new Option<string?>("--image") { Description = "Image to run (default: the embedded busybox image; `oci:PATH[:TAG]` for a local OCI layout)" };
+        var image = new Option<string?>("--image") { Description = "Image to run: a registry reference (pulled on first use), `oci:PATH[:TAG]`, `docker-archive:PATH` (default: the embedded busybox image)" };
+        var entrypoint = new Option<string?>("--entrypoint") { Description = "Replace the image's Entrypoint (the image's Cmd is then ignored; \"\" clears it)" };
         var memory = new Option<int>("--memory") { Description = "Guest memory in MiB", DefaultValueFactory = _ => 256 };
         var cpus = new Option<int>("--cpus") { Description = "Virtual CPUs", DefaultValueFactory = _ => 1 };
         var timeout = new Option<double?>("--timeout") { Description = "Kill the command after this many seconds (exit 124)" };
@@ -31,7 +32,7 @@ internal static class RunCommand
               echo data | microagent run -- sha256sum
               microagent run --json -- cat /etc/os-release
             """);
-        foreach (var o in new Option[] { image, memory, cpus, timeout, keep, env, cwd, user }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { image, entrypoint, memory, cpus, timeout, keep, env, cwd, user }) cmd.Options.Add(o);
         cmd.Arguments.Add(command);
         cmd.SetAction(async (r, ct) =>
         {
@@ -44,6 +45,7 @@ internal static class RunCommand
             {
                 Command = r.GetValue(command) ?? [],
                 Image = r.GetValue(image),
+                Entrypoint = r.GetValue(entrypoint),
                 MemoryMiB = r.GetValue(memory),
                 Cpus = r.GetValue(cpus),
                 Timeout = r.GetValue(timeout) is { } s ? TimeSpan.FromSeconds(s) : null,

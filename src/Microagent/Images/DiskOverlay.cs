@@ -1,3 +1,5 @@
+using System.Buffers.Binary;
+using System.Text;
 using Microagent.Errors;
 using Microagent.Tools;
 
@@ -30,5 +32,40 @@ public static class DiskOverlay
         {
             if (File.Exists(tmp)) File.Delete(tmp);
         }
+    }
+
+    /// <summary>
+    /// The backing file named in a qcow2 header (QEMU <c>docs/interop/qcow2.txt</c>: magic "QFI\xfb",
+    /// backing_file_offset u64 BE at byte 8, backing_file_size u32 BE at 16), made absolute against
+    /// the overlay's directory; null for a qcow2 without backing file or a file that is not qcow2.
+    /// </summary>
+    public static string? BackingFile(string qcow2Path)
+    {
+        try
+        {
+            using var fs = new FileStream(qcow2Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            Span<byte> header = stackalloc byte[20];
+            if (fs.Read(header) < 20 || !header[..4].SequenceEqual(Magic)) return null;
+            ulong offset = BinaryPrimitives.ReadUInt64BigEndian(header[8..]);
+            uint size = BinaryPrimitives.ReadUInt32BigEndian(header[16..]);
+            if (offset == 0 || size == 0 || size > 4096) return null;
+            fs.Position = (long)offset;
+            byte[] name = new byte[size];
+            fs.ReadExactly(name);
+            string backing = Encoding.UTF8.GetString(name);
+            return Path.GetFullPath(backing, Path.GetDirectoryName(Path.GetFullPath(qcow2Path))!);
+        }
+        catch (IOException) { return null; }
+        catch (UnauthorizedAccessException) { return null; }
+    }
+
+    private static ReadOnlySpan<byte> Magic => [(byte)'Q', (byte)'F', (byte)'I', 0xfb];
+
+    /// <summary>Every file in the backing chain of <paramref name="qcow2Path"/> (snapshots stack overlays on overlays).</summary>
+    public static IEnumerable<string> BackingChain(string qcow2Path)
+    {
+        string cur = qcow2Path;
+        for (int depth = 0; depth < 64 && BackingFile(cur) is { } next; depth++)
+            yield return cur = next;
     }
 }

@@ -16,6 +16,34 @@ public sealed record OciDescriptor(string MediaType, string Digest, long Size, I
 public sealed record OciImage(string ManifestDigest, OciDescriptor ConfigDescriptor, IReadOnlyList<OciDescriptor> Layers,
     IReadOnlyList<string> DiffIds, ImageConfig Config);
 
+/// <summary>Platform names as OCI uses them (image-spec <c>image-index.md</c>, Go's GOARCH values).</summary>
+public static class Platforms
+{
+    /// <summary>Workspaces are x86_64 VMs: the architecture images are pulled for unless told otherwise.</summary>
+    public const string DefaultArchitecture = "amd64";
+
+    /// <summary>The host's architecture in OCI terms.</summary>
+    public static string Host => System.Runtime.InteropServices.RuntimeInformation.OSArchitecture switch
+    {
+        System.Runtime.InteropServices.Architecture.X64 => "amd64",
+        System.Runtime.InteropServices.Architecture.Arm64 => "arm64",
+        System.Runtime.InteropServices.Architecture.X86 => "386",
+        System.Runtime.InteropServices.Architecture.Arm => "arm",
+        System.Runtime.InteropServices.Architecture.S390x => "s390x",
+        System.Runtime.InteropServices.Architecture.Ppc64le => "ppc64le",
+        var a => a.ToString().ToLowerInvariant(),
+    };
+
+    /// <summary>Normalises user input (<c>x86_64</c> → <c>amd64</c>, <c>aarch64</c> → <c>arm64</c>, <c>linux/arm64</c> → <c>arm64</c>).</summary>
+    public static string Normalize(string? arch)
+    {
+        if (string.IsNullOrWhiteSpace(arch)) return Host;
+        string a = arch.Trim().ToLowerInvariant();
+        if (a.StartsWith("linux/", StringComparison.Ordinal)) a = a["linux/".Length..];
+        return a switch { "x86_64" or "x86-64" => "amd64", "aarch64" => "arm64", _ => a };
+    }
+}
+
 /// <summary>
 /// Reads an OCI image layout directory (image-spec <c>image-layout.md</c>): <c>oci-layout</c>,
 /// <c>index.json</c>, <c>blobs/sha256/&lt;hex&gt;</c>. Every blob read is checked against its
@@ -60,7 +88,7 @@ public sealed class OciLayout
     /// <c>org.opencontainers.image.ref.name</c>; without, the only entry, else the one tagged
     /// <c>latest</c>, else the linux/amd64 one. Nested indexes pick linux/amd64.
     /// </summary>
-    public OciImage Resolve(string? tag = null)
+    public OciImage Resolve(string? tag = null, string architecture = Platforms.DefaultArchitecture)
     {
         byte[] indexBytes = File.ReadAllBytes(Path.Combine(Root, "index.json"));
         var manifests = ParseIndex(indexBytes, "index.json");
@@ -74,17 +102,17 @@ public sealed class OciLayout
         else if (manifests.Count == 1) chosen = manifests[0];
         else
             chosen = manifests.FirstOrDefault(m => m.Annotations.GetValueOrDefault(OciMediaTypes.RefNameAnnotation) == "latest")
-                ?? PickPlatform(manifests, "index.json");
+                ?? PickPlatform(manifests, "index.json", architecture);
 
         for (int depth = 0; OciMediaTypes.IsIndex(chosen.MediaType); depth++)
         {
             if (depth > 4) throw Bad("image indexes nest too deeply");
-            chosen = PickPlatform(ParseIndex(ReadJsonBlob(chosen), chosen.Digest), chosen.Digest);
+            chosen = PickPlatform(ParseIndex(ReadJsonBlob(chosen), chosen.Digest), chosen.Digest, architecture);
         }
         if (!OciMediaTypes.IsManifest(chosen.MediaType))
             throw MicroagentException.Unsupported($"manifest {chosen.Digest} has unsupported media type `{chosen.MediaType}`",
                 "use an OCI or Docker schema 2 image");
-        return ReadManifest(chosen);
+        return ReadImage(chosen, architecture);
     }
 
     /// <summary>Opens a blob for streaming; the caller verifies with <see cref="VerifyingStream"/>.</summary>
@@ -111,7 +139,8 @@ public sealed class OciLayout
         return data;
     }
 
-    private OciImage ReadManifest(OciDescriptor manifestDesc)
+    /// <summary>Reads the manifest <paramref name="manifestDesc"/> and its config from this layout's blobs; the config must be linux/<paramref name="architecture"/>.</summary>
+    public OciImage ReadImage(OciDescriptor manifestDesc, string architecture = Platforms.DefaultArchitecture)
     {
         byte[] bytes = ReadJsonBlob(manifestDesc);
         OciDescriptor config;
@@ -140,8 +169,8 @@ public sealed class OciLayout
             var root = doc.RootElement;
             string? os = root.TryGetProperty("os", out var o) ? o.GetString() : null;
             string? arch = root.TryGetProperty("architecture", out var a) ? a.GetString() : null;
-            if ((os is not null && os != "linux") || (arch is not null && arch != "amd64"))
-                throw MicroagentException.Unsupported($"image is {os}/{arch}; workspaces run linux/amd64", "use a linux/amd64 image");
+            if ((os is not null && os != "linux") || (arch is not null && arch != architecture))
+                throw MicroagentException.Unsupported($"image is {os}/{arch}, not linux/{architecture}", "use an image built for that platform, or choose the platform with --arch");
             if (root.TryGetProperty("rootfs", out var rootfs) && rootfs.TryGetProperty("diff_ids", out var ids))
                 foreach (var id in ids.EnumerateArray()) diffIds.Add(id.GetString() ?? "");
             var c = root.TryGetProperty("config", out var ce) && ce.ValueKind == JsonValueKind.Object ? ce : default;
@@ -184,7 +213,8 @@ public sealed class OciLayout
         }
     }
 
-    private static OciDescriptor ParseDescriptor(JsonElement e, string where)
+    /// <summary>Parses one descriptor object.</summary>
+    public static OciDescriptor ParseDescriptor(JsonElement e, string where)
     {
         string mediaType = e.TryGetProperty("mediaType", out var mt) ? mt.GetString() ?? "" : "";
         string digest = e.GetProperty("digest").GetString() ?? "";
@@ -207,10 +237,15 @@ public sealed class OciLayout
         return new OciDescriptor(mediaType, digest, size, ann, arch, os);
     }
 
-    private static OciDescriptor PickPlatform(List<OciDescriptor> manifests, string where)
-        => manifests.FirstOrDefault(m => m.Os == "linux" && m.Architecture == "amd64")
+    /// <summary>The linux/<paramref name="architecture"/> entry of an index (an entry without platform when it is the only one).</summary>
+    public static OciDescriptor PickPlatform(IReadOnlyList<OciDescriptor> manifests, string where, string architecture = Platforms.DefaultArchitecture)
+        => manifests.FirstOrDefault(m => m.Os == "linux" && m.Architecture == architecture)
             ?? (manifests.Count == 1 && manifests[0].Os is null ? manifests[0] : null)
-            ?? throw MicroagentException.Unsupported($"{where} has no linux/amd64 image", "use an image built for linux/amd64, or name a tag");
+            ?? throw MicroagentException.NotFound($"{where} has no linux/{architecture} image (it has {string.Join(", ", manifests.Select(m => $"{m.Os}/{m.Architecture}"))})",
+                "choose one of those platforms with --arch, or use an image built for linux/" + architecture);
+
+    /// <summary>Descriptors listed by an index or manifest list document.</summary>
+    public static List<OciDescriptor> ParseIndexDocument(byte[] bytes, string what) => ParseIndex(bytes, what);
 
     internal static MicroagentException Bad(string message)
         => MicroagentException.Invalid(message, "re-export or re-pull the image; the layout is damaged or not an OCI image");

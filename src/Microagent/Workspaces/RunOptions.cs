@@ -5,6 +5,8 @@ public sealed record RunOptions
 {
     /// <summary>Program and arguments (no implied shell). Empty = the image's Entrypoint + Cmd.</summary>
     public IReadOnlyList<string> Command { get; init; } = [];
+    /// <summary>Replaces the image's Entrypoint (Docker <c>--entrypoint</c>): its Cmd is then ignored; "" clears the Entrypoint.</summary>
+    public string? Entrypoint { get; init; }
     /// <summary>Image reference; null = the embedded default image.</summary>
     public string? Image { get; init; }
     /// <summary>Guest memory in MiB.</summary>

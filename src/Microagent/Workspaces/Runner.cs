@@ -87,12 +87,15 @@ public sealed class Runner(StatePaths paths)
         _ => result.ExitCode,
     };
 
-    /// <summary>Docker semantics: the trailing command replaces Cmd and is appended to Entrypoint.</summary>
+    /// <summary>Docker semantics: the trailing command replaces Cmd and is appended to Entrypoint; <see cref="RunOptions.Entrypoint"/> replaces Entrypoint and drops Cmd.</summary>
     internal static ExecRequest BuildRequest(RunOptions options, ImageConfig config)
     {
-        string[] argv = options.Command.Count > 0
-            ? [.. config.Entrypoint ?? [], .. options.Command]
-            : [.. config.Entrypoint ?? [], .. config.Cmd ?? []];
+        string[] entrypoint = options.Entrypoint is null ? config.Entrypoint ?? []
+            : options.Entrypoint.Length == 0 ? [] : [options.Entrypoint];
+        // As in Docker, overriding the entrypoint drops the image's Cmd.
+        string[] argv = options.Command.Count > 0 || options.Entrypoint is not null
+            ? [.. entrypoint, .. options.Command]
+            : [.. entrypoint, .. config.Cmd ?? []];
         if (argv.Length == 0)
             throw MicroagentException.Invalid("no command given and the image defines no Entrypoint or Cmd", "pass the command after `--`");
         bool streaming = options.Stdout is not null || options.Stderr is not null;

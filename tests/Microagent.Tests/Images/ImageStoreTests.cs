@@ -123,7 +123,8 @@ public sealed class ImageStoreTests : IDisposable
     public async Task BadReferencesAreTypedErrors()
     {
         var store = new ImageStore(_paths, Small);
-        Assert.Equal(ErrorKind.Unsupported, (await Assert.ThrowsAsync<MicroagentException>(() => store.EnsureBaselineAsync("docker.io/library/alpine"))).Kind);
+        Assert.Equal(ErrorKind.Invalid, (await Assert.ThrowsAsync<MicroagentException>(() => store.EnsureBaselineAsync("Docker.io/Library/Alpine:"))).Kind);
+        Assert.Equal(ErrorKind.NotFound, (await Assert.ThrowsAsync<MicroagentException>(() => store.EnsureBaselineAsync("docker-archive:/nonexistent.tar"))).Kind);
         Assert.Equal(ErrorKind.NotFound, (await Assert.ThrowsAsync<MicroagentException>(() => store.EnsureBaselineAsync("oci:/nonexistent/x"))).Kind);
 
         string layout = Path.Combine(_tmp.Path, "hostile");
@@ -138,5 +139,54 @@ public sealed class ImageStoreTests : IDisposable
     {
         var e = await Assert.ThrowsAsync<MicroagentException>(() => DiskOverlay.CreateAsync(Path.Combine(_tmp.Path, "none.ext4"), Path.Combine(_tmp.Path, "o.qcow2")));
         Assert.Equal(ErrorKind.NotFound, e.Kind);
+    }
+
+    [Fact]
+    public async Task PruneAndRmNeverRemoveABaselineAWorkspaceDiskUses()
+    {
+        string a = Path.Combine(_tmp.Path, "a"), b = Path.Combine(_tmp.Path, "b");
+        TestImages.Layout(a, [TestImages.Tar(w => w.File("a", "a"))]);
+        TestImages.Layout(b, [TestImages.Tar(w => w.File("b", "b"))]);
+        var store = new ImageStore(_paths, Small);
+        Baseline ba = await store.EnsureBaselineAsync("oci:" + a);
+        Baseline bb = await store.EnsureBaselineAsync("oci:" + b);
+        string disk = Path.Combine(_paths.Workspaces, "w1", "root.qcow2");
+        await DiskOverlay.CreateAsync(ba.Path, disk);
+        Assert.Equal(ba.Path, DiskOverlay.BackingFile(disk));
+
+        Assert.Equal(2, store.List().Count);
+        Assert.Equal(new[] { disk }, store.Inspect("oci:" + a).UsedBy);
+        Assert.Equal(ErrorKind.Conflict, Assert.Throws<MicroagentException>(() => store.Remove("oci:" + a)).Kind);
+
+        var pruned = store.Prune(all: true);
+        Assert.Equal(new[] { bb.ManifestDigest }, pruned.RemovedBaselines);
+        Assert.Equal(new[] { ba.ManifestDigest }, pruned.KeptInUse);
+        Assert.True(File.Exists(ba.Path));
+        Assert.False(File.Exists(bb.Path));
+
+        File.Delete(disk);
+        Assert.Equal(ba.Path, store.Remove(ba.ManifestDigest[..15]));
+        Assert.Empty(store.List());
+    }
+
+    [Fact]
+    public async Task DockerArchivesAreImported()
+    {
+        // docker save layout: manifest.json + config + uncompressed layer tars in per-layer directories.
+        byte[] layer = TestImages.Tar(w => { w.File("etc/hello", "from docker"); w.File("bin/sh", "sh", 0b111_101_101); });
+        byte[] config = System.Text.Encoding.UTF8.GetBytes($"{{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{{\"Cmd\":[\"/bin/sh\"]}},\"rootfs\":{{\"type\":\"layers\",\"diff_ids\":[\"{TestImages.Sha(layer)}\"]}}}}");
+        string cfgName = TestImages.Sha(config)[7..] + ".json";
+        string archive = Path.Combine(_tmp.Path, "saved.tar");
+        File.WriteAllBytes(archive, TestImages.Tar(w =>
+        {
+            w.WriteEntry(new System.Formats.Tar.PaxTarEntry(System.Formats.Tar.TarEntryType.RegularFile, "abc/layer.tar") { DataStream = new MemoryStream(layer) });
+            w.WriteEntry(new System.Formats.Tar.PaxTarEntry(System.Formats.Tar.TarEntryType.RegularFile, cfgName) { DataStream = new MemoryStream(config) });
+            w.File("manifest.json", $"[{{\"Config\":\"{cfgName}\",\"RepoTags\":[\"app:1\"],\"Layers\":[\"abc/layer.tar\"]}}]");
+        }));
+        var store = new ImageStore(_paths, Small);
+        Baseline bl = await store.EnsureBaselineAsync("docker-archive:" + archive);
+        Assert.Equal(new[] { "/bin/sh" }, bl.Config.Cmd);
+        Assert.Contains("from docker", Debugfs(bl.Path, "cat /etc/hello"));
+        Assert.Equal("docker-archive:" + archive, Assert.Single(store.List()).References.Single());
     }
 }

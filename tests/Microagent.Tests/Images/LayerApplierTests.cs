@@ -100,8 +100,8 @@ public sealed class LayerApplierTests : IDisposable
 
     public static TheoryData<string> HostileLayers => new()
     {
-        "dotdot", "absolute", "symlink-then-write", "relative-symlink-then-write", "hardlink-dotdot", "hardlink-through-symlink",
-        "hardlink-missing", "whiteout-through-symlink", "symlink-across-layers",
+        "dotdot", "absolute", "hardlink-dotdot", "hardlink-through-symlink", "hardlink-missing", "duplicate-file",
+        "symlink-loop", "parent-is-file",
     };
 
     [Theory]
@@ -113,13 +113,12 @@ public sealed class LayerApplierTests : IDisposable
         {
             "dotdot" => [TestImages.Tar(w => w.File("../outside/pwned", "x"))],
             "absolute" => [TestImages.Tar(w => w.File($"/tmp/{marker}", "x"))],
-            "symlink-then-write" => [TestImages.Tar(w => { w.Symlink("evil", _outside); w.File("evil/pwned", "x"); })],
-            "relative-symlink-then-write" => [TestImages.Tar(w => { w.Symlink("evil", "../outside"); w.File("evil/pwned", "x"); })],
             "hardlink-dotdot" => [TestImages.Tar(w => w.HardLink("h", "../outside/secret"))],
             "hardlink-through-symlink" => [TestImages.Tar(w => { w.Symlink("s", _outside); w.HardLink("h", "s/secret"); })],
             "hardlink-missing" => [TestImages.Tar(w => w.HardLink("h", "nope"))],
-            "whiteout-through-symlink" => [TestImages.Tar(w => { w.Symlink("s", _outside); w.File("s/.wh.secret", ""); })],
-            "symlink-across-layers" => [TestImages.Tar(w => w.Symlink("d", _outside)), TestImages.Tar(w => w.File("d/pwned", "x"))],
+            "duplicate-file" => [TestImages.Tar(w => { w.File("a", "1"); w.File("a", "2"); })],
+            "symlink-loop" => [TestImages.Tar(w => { w.Symlink("l1", "l2"); w.Symlink("l2", "l1"); w.File("l1/x", "x"); })],
+            "parent-is-file" => [TestImages.Tar(w => { w.File("f", "x"); w.File("f/x", "x"); })],
             _ => throw new ArgumentOutOfRangeException(nameof(kind)),
         };
         var e = Assert.Throws<MicroagentException>(() => Apply(null, tars));
@@ -127,6 +126,84 @@ public sealed class LayerApplierTests : IDisposable
         Assert.Contains("refused", e.Message);
         AssertOutsideUntouched();
         Assert.False(File.Exists($"/tmp/{marker}"));
+    }
+
+    public static TheoryData<string> ContainedLayers => new()
+    {
+        "symlink-then-write", "relative-symlink-then-write", "whiteout-through-symlink", "symlink-across-layers", "dotdot-symlink-chain",
+    };
+
+    /// <summary>Writes through symlinks resolve as they would in the guest, clamped to the root: they land inside it.</summary>
+    [Theory]
+    [MemberData(nameof(ContainedLayers))]
+    public void WritesThroughEscapingSymlinksStayInsideTheRoot(string kind)
+    {
+        byte[][] tars = kind switch
+        {
+            "symlink-then-write" => [TestImages.Tar(w => { w.Symlink("evil", _outside); w.File("evil/pwned", "x"); })],
+            "relative-symlink-then-write" => [TestImages.Tar(w => { w.Symlink("evil", "../outside"); w.File("evil/pwned", "x"); })],
+            "whiteout-through-symlink" => [TestImages.Tar(w => { w.Symlink("s", _outside); w.File("s/.wh.secret", ""); })],
+            "symlink-across-layers" => [TestImages.Tar(w => w.Symlink("d", _outside)), TestImages.Tar(w => w.File("d/pwned", "x"))],
+            "dotdot-symlink-chain" => [TestImages.Tar(w => { w.Dir("a"); w.Symlink("a/up", "../../../.."); w.File("a/up/outside/pwned", "x"); })],
+            _ => throw new ArgumentOutOfRangeException(nameof(kind)),
+        };
+        Apply(null, tars);
+        AssertOutsideUntouched();
+        var inside = Directory.GetFiles(_root, "pwned", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = FileAttributes.ReparsePoint });
+        Assert.True(kind == "whiteout-through-symlink" || inside.Length == 1, $"expected the write inside the root, found {inside.Length}");
+    }
+
+    [Fact]
+    public void MergedUsrSymlinkParentsAreFollowedWithinTheRoot()
+    {
+        Apply(null,
+            TestImages.Tar(w => { w.Dir("usr"); w.Dir("usr/lib"); w.Symlink("lib", "usr/lib"); w.Symlink("lib64", "/usr/lib"); }),
+            TestImages.Tar(w => { w.File("lib/x86_64-linux-gnu/libc.so.6", "libc"); w.File("lib64/ld.so", "ld"); }));
+        Assert.Equal("libc", File.ReadAllText(Path.Combine(_root, "usr/lib/x86_64-linux-gnu/libc.so.6")));
+        Assert.Equal("ld", File.ReadAllText(Path.Combine(_root, "usr/lib/ld.so")));
+        Assert.Equal("usr/lib", new FileInfo(Path.Combine(_root, "lib")).LinkTarget);
+    }
+
+    private const string Placeholder = "@@capability-bytes@@"; // 20 ASCII bytes, patched to the binary value
+
+    [Fact]
+    public void DevicesFifosAndXattrsIncludingBinaryCapabilitiesAreApplied()
+    {
+        // security.capability v2 for cap_setuid,cap_net_raw+ep: bytes >= 0x80 must survive the PAX header exactly.
+        byte[] cap = [0x01, 0x00, 0x00, 0x02, 0x80, 0x20, 0x00, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        byte[] tar = TestImages.Tar(w =>
+        {
+            w.File("before/data", new string('d', 1000)); // the raw header of a later entry is found after skipped data
+            var f = new System.Formats.Tar.PaxTarEntry(System.Formats.Tar.TarEntryType.RegularFile, "bin/ping",
+                new Dictionary<string, string> { ["SCHILY.xattr.user.note"] = "hello", ["SCHILY.xattr.security.capability"] = Placeholder })
+            { Mode = (UnixFileMode)0b111_101_101, DataStream = new MemoryStream("x"u8.ToArray()) };
+            w.WriteEntry(f);
+            w.WriteEntry(new System.Formats.Tar.PaxTarEntry(System.Formats.Tar.TarEntryType.CharacterDevice, "dev/null2") { DeviceMajor = 1, DeviceMinor = 3, Mode = (UnixFileMode)0b110_110_110 });
+            w.WriteEntry(new System.Formats.Tar.PaxTarEntry(System.Formats.Tar.TarEntryType.Fifo, "run/fifo") { Mode = (UnixFileMode)0b110_100_100 });
+        });
+        tar = TestImages.Patch(tar, System.Text.Encoding.ASCII.GetBytes(Placeholder), cap);
+        Apply(null, tar);
+        string ping = Path.Combine(_root, "bin/ping");
+        Assert.Equal("hello", TestImages.Run("getfattr", "--only-values", "-n", "user.note", ping));
+        if (Environment.IsPrivilegedProcess)
+        {
+            Assert.Contains(Convert.ToHexStringLower(cap), TestImages.Run("getfattr", "-e", "hex", "-n", "security.capability", ping));
+            Assert.Contains("cap_setuid,cap_net_raw=ep", TestImages.Run("getcap", ping));
+            Assert.Equal("c 1 3", TestImages.Run("stat", "-c", "%F %t %T", Path.Combine(_root, "dev/null2")).Replace("character special file", "c").Trim());
+            Assert.Equal("fifo", TestImages.Run("stat", "-c", "%F", Path.Combine(_root, "run/fifo")).Trim());
+        }
+    }
+
+    [Fact]
+    public void ZstdLayersAreDecompressedWithTheSystemLibzstd()
+    {
+        byte[] tar = TestImages.Tar(w => w.File("etc/z", new string('z', 100_000)));
+        byte[] zst = TestImages.Zstd(tar);
+        using var s = LayerApplier.OpenDecompressed(new MemoryStream(zst), OciMediaTypes.LayerTarZstd);
+        new LayerApplier(_root).Apply(s);
+        Assert.Equal(100_000, new FileInfo(Path.Combine(_root, "etc/z")).Length);
+        using var bad = LayerApplier.OpenDecompressed(new MemoryStream(zst[..(zst.Length / 2)]), OciMediaTypes.LayerTarZstd);
+        Assert.ThrowsAny<Exception>(() => new LayerApplier(_tmp.Sub("root2")).Apply(bad));
     }
 
     [Fact]

@@ -65,6 +65,34 @@ internal static class TestImages
         return ms.ToArray();
     }
 
+    /// <summary>Replaces the only occurrence of <paramref name="find"/> with <paramref name="replace"/> (same length).</summary>
+    public static byte[] Patch(byte[] data, byte[] find, byte[] replace)
+    {
+        if (find.Length != replace.Length) throw new ArgumentException("lengths differ");
+        int at = data.AsSpan().IndexOf(find);
+        if (at < 0 || data.AsSpan(at + 1).IndexOf(find) >= 0) throw new ArgumentException("placeholder not found exactly once");
+        byte[] copy = (byte[])data.Clone();
+        replace.CopyTo(copy, at);
+        return copy;
+    }
+
+    /// <summary>zstd-compresses with the zstd CLI.</summary>
+    public static byte[] Zstd(byte[] data)
+    {
+        string tmp = System.IO.Path.GetTempFileName();
+        try
+        {
+            System.IO.File.WriteAllBytes(tmp, data);
+            Run("zstd", "-q", "-f", "-3", tmp, "-o", tmp + ".zst");
+            return System.IO.File.ReadAllBytes(tmp + ".zst");
+        }
+        finally
+        {
+            System.IO.File.Delete(tmp);
+            System.IO.File.Delete(tmp + ".zst");
+        }
+    }
+
     public static string Sha(byte[] data) => "sha256:" + Convert.ToHexStringLower(SHA256.HashData(data));
 
     public static string WriteBlob(string layout, byte[] data)
