@@ -753,7 +753,12 @@ public sealed class WorkspaceManager
         }
         finally
         {
-            if (!keep) await DeleteAsync(id, new DeleteOptions { Force = true }, CancellationToken.None).ConfigureAwait(false);
+            if (!keep)
+            {
+                await DeleteAsync(id, new DeleteOptions { Force = true }, CancellationToken.None).ConfigureAwait(false);
+                // A random one-shot name is never locked by anyone else: its lock file goes with it.
+                using (var l = FileLock.TryAcquire(store.LockPath)) if (l is not null) File.Delete(store.LockPath);
+            }
         }
     }
 
