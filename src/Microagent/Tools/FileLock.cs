@@ -37,6 +37,30 @@ public sealed class FileLock : IDisposable
         }
     }
 
+    /// <summary>Waits at most <paramref name="limit"/>; null when another holder kept the lock that long.</summary>
+    public static async Task<FileLock?> AcquireAsync(string path, TimeSpan limit, CancellationToken ct = default)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        cts.CancelAfter(limit);
+        try { return await AcquireAsync(path, cts.Token).ConfigureAwait(false); }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested) { return null; }
+    }
+
+    /// <summary>Takes the lock if it is free right now; null when another holder has it.</summary>
+    public static FileLock? TryAcquire(string path)
+    {
+        StatePaths.EnsureDirectory(Path.GetDirectoryName(path)!);
+        try
+        {
+            return new FileLock(new FileStream(path, new FileStreamOptions
+            {
+                Mode = FileMode.OpenOrCreate, Access = FileAccess.ReadWrite, Share = FileShare.None,
+                UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+            }));
+        }
+        catch (IOException) { return null; }
+    }
+
     /// <inheritdoc />
     public void Dispose() => _stream.Dispose();
 }

@@ -35,6 +35,7 @@ public sealed class VhostUserVsockBackend : IAsyncDisposable
     private Socket? _hybridListener;
     private Task _loop = Task.CompletedTask;
     private int _started, _disposed;
+    private long _connectionsOpened;
 
     /// <summary>Creates the backend; nothing is bound until <see cref="Start"/>.</summary>
     public VhostUserVsockBackend(VsockBackendOptions options, Action<string>? log = null)
@@ -49,6 +50,12 @@ public sealed class VhostUserVsockBackend : IAsyncDisposable
 
     /// <summary>Completes when QEMU disconnects or the backend is disposed; faults on a fatal protocol error.</summary>
     public Task Completion => _completion.Task;
+
+    /// <summary>Connections opened so far, either direction (a supervisor's idle lease watches it).</summary>
+    public long ConnectionsOpened => Interlocked.Read(ref _connectionsOpened);
+
+    /// <summary>Connections currently open (read without the device loop: a snapshot).</summary>
+    public int ActiveConnections => _device.ConnectionCount;
 
     /// <summary>Binds and listens on both sockets and returns at once; serving runs on background threads.</summary>
     public void Start()
@@ -490,6 +497,7 @@ public sealed class VhostUserVsockBackend : IAsyncDisposable
             client.Dispose();
             return;
         }
+        Interlocked.Increment(ref _connectionsOpened);
         var side = new UnixHostSide(client, PostAsync);
         try
         {
@@ -508,6 +516,7 @@ public sealed class VhostUserVsockBackend : IAsyncDisposable
         public void Connect(VsockConnection connection, uint port)
         {
             string path = $"{owner._options.HybridSocketPath}_{port}";
+            Interlocked.Increment(ref owner._connectionsOpened);
             _ = Task.Run(async () =>
             {
                 Socket? s = new(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);

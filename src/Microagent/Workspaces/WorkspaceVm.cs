@@ -46,6 +46,12 @@ public sealed class WorkspaceVm : IAsyncDisposable
     /// <summary>QEMU's process id.</summary>
     public int QemuPid => _qemu.Pid;
 
+    /// <summary>vsock connections opened so far through the backend (either direction).</summary>
+    public long ConnectionsOpened => _backend.ConnectionsOpened;
+
+    /// <summary>vsock connections open now.</summary>
+    public int ActiveConnections => _backend.ActiveConnections;
+
     /// <summary>Completes when QEMU exits.</summary>
     public Task<int> Exited => _qemu.Exited;
 

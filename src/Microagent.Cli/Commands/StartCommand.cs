@@ -1,0 +1,45 @@
+using System.CommandLine;
+using Microagent.Workspaces;
+
+namespace Microagent.Cli.Commands;
+
+/// <summary><c>microagent start NAME</c>: boot from disk through a detached supervisor; returns when exec is served.</summary>
+internal static class StartCommand
+{
+    public static Command Create()
+    {
+        var name = WorkspaceArgs.Name();
+        var profile = WorkspaceArgs.Profile();
+        var memory = WorkspaceArgs.Memory();
+        var cpus = WorkspaceArgs.Cpus();
+        var ttl = WorkspaceArgs.Ttl();
+        var vsock = WorkspaceArgs.Vsock();
+        var cmd = new Command("start", """
+            Boot a workspace from its disk (memory is not kept across halt/start) and return once the guest serves exec.
+            Setup commands run on the first successful boot only; the workload (--exec) runs on every start.
+            --profile/--memory/--cpus/--ttl/--vsock override the stored config for this boot only.
+            A running or starting workspace is a conflict (exit 1); a failed boot prints the serial-log tail.
+
+            Examples:
+              microagent start research
+              microagent start research --memory 1024 --ttl 300
+            """);
+        cmd.Arguments.Add(name);
+        foreach (var o in new Option[] { profile, memory, cpus, ttl, vsock }) cmd.Options.Add(o);
+        cmd.SetAction(async (r, ct) =>
+        {
+            var status = await new WorkspaceManager(GlobalOptions.Paths(r)).StartAsync(r.GetValue(name)!, new StartOptions
+            {
+                Profile = r.GetValue(profile),
+                MemoryMiB = r.GetValue(memory),
+                Cpus = r.GetValue(cpus),
+                TtlSeconds = r.GetValue(ttl),
+                Vsock = [.. (r.GetValue(vsock) ?? []).Select(VsockMapping.Parse)],
+            }, ct);
+            if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(status);
+            else Console.WriteLine($"{status.Name} is {Render.State(status.State)} (booted in {status.Boot?.BootMs} ms, {status.Boot?.Accelerator})");
+            return 0;
+        });
+        return cmd;
+    }
+}

@@ -1,0 +1,76 @@
+using Microagent.Workspaces;
+
+namespace Microagent.Cli;
+
+/// <summary>Human output: aligned tables, state colours (only on a terminal and without NO_COLOR).</summary>
+internal static class Render
+{
+    public static bool Color => !Console.IsOutputRedirected && Environment.GetEnvironmentVariable("NO_COLOR") is null;
+
+    public static string State(WorkspaceState s)
+    {
+        string text = s.WireName();
+        if (!Color) return text;
+        string code = s switch
+        {
+            WorkspaceState.Running => "32",
+            WorkspaceState.Starting or WorkspaceState.Stopping => "33",
+            WorkspaceState.Failed or WorkspaceState.Quarantined => "31",
+            _ => "2",
+        };
+        return $"\u001b[{code}m{text}\u001b[0m";
+    }
+
+    /// <summary>Writes rows under headers, columns padded to the widest cell (colour codes not counted).</summary>
+    public static void Table(IReadOnlyList<string> headers, IEnumerable<IReadOnlyList<string>> rows)
+    {
+        var all = rows.ToList();
+        var widths = headers.Select((h, i) => Math.Max(h.Length, all.Count == 0 ? 0 : all.Max(r => Visible(r[i])))).ToArray();
+        string Line(IReadOnlyList<string> cells) =>
+            string.Join("  ", cells.Select((c, i) => i == cells.Count - 1 ? c : c + new string(' ', widths[i] - Visible(c)))).TrimEnd();
+        Console.WriteLine(Color ? $"\u001b[1m{Line(headers)}\u001b[0m" : Line(headers));
+        foreach (var r in all) Console.WriteLine(Line(r));
+    }
+
+    private static int Visible(string s)
+    {
+        int n = 0;
+        for (int i = 0; i < s.Length; i++)
+        {
+            if (s[i] == '\u001b') { while (i < s.Length && s[i] != 'm') i++; continue; }
+            n++;
+        }
+        return n;
+    }
+
+    public static string Bytes(long b) => b switch
+    {
+        >= 1L << 30 => $"{b / (double)(1L << 30):0.0} GiB",
+        >= 1L << 20 => $"{b / (double)(1L << 20):0.0} MiB",
+        >= 1L << 10 => $"{b / 1024.0:0.0} KiB",
+        _ => $"{b} B",
+    };
+
+    public static string Ago(DateTimeOffset t)
+    {
+        var d = DateTimeOffset.UtcNow - t;
+        return d.TotalSeconds < 60 ? $"{d.TotalSeconds:0}s ago" : d.TotalMinutes < 60 ? $"{d.TotalMinutes:0}m ago" : d.TotalHours < 48 ? $"{d.TotalHours:0}h ago" : $"{d.TotalDays:0}d ago";
+    }
+
+    public static void Status(WorkspaceStatus s)
+    {
+        var c = s.Config;
+        var b = s.Boot;
+        Console.WriteLine($"{s.Name}: {State(s.State)} ({Ago(s.Since)}){(s.Detail is { } d ? $" — {d}" : "")}");
+        Console.WriteLine($"  image      {c.Image ?? "default"} ({c.ImageDigest})");
+        Console.WriteLine($"  size       {c.Profile}: {b?.MemoryMiB ?? c.MemoryMiB} MiB, {b?.Cpus ?? c.Cpus} vCPU, disk {c.SizeMiB} MiB (uses {Bytes(s.DiskUsageBytes)})");
+        Console.WriteLine($"  ttl        {((b?.TtlSeconds ?? c.TtlSeconds) == 0 ? "permanent" : $"{b?.TtlSeconds ?? c.TtlSeconds} s idle")}{(s.LastActivity is { } a ? $", last activity {Ago(a)}" : "")}");
+        if ((b?.Vsock ?? c.Vsock).Count > 0) Console.WriteLine($"  vsock      {string.Join(", ", (b?.Vsock ?? c.Vsock).Select(v => v.ToString()))}");
+        Console.WriteLine($"  ready      guest {(s.GuestReady ? "yes" : "no")}, exec {(s.ExecReady ? "yes" : "no")}, setup {(c.Setup.Count == 0 ? "none" : s.SetupCompleted ? "done" : "pending")}");
+        if (s.Pids.Supervisor is not null) Console.WriteLine($"  pids       supervisor {s.Pids.Supervisor}, qemu {s.Pids.Qemu?.ToString() ?? "-"}");
+        if (s.Kernel is { } k) Console.WriteLine($"  kernel     {k.Name} sha256:{k.Sha256}");
+        Console.WriteLine($"  rootfs     {s.Rootfs.Sha256} ({s.Rootfs.Name})");
+        if (c.Exec is not null) Console.WriteLine($"  workload   {c.Exec}");
+        Console.WriteLine($"  dir        {s.Directory}");
+    }
+}

@@ -1,0 +1,145 @@
+using System.Text.Json.Serialization;
+
+namespace Microagent.Workspaces;
+
+/// <summary>A workspace's stored configuration (<c>config.json</c>): the resolved spec plus what the image contributed.</summary>
+public sealed record WorkspaceConfig
+{
+    /// <summary>Workspace name.</summary>
+    public required string Name { get; init; }
+    /// <summary>Image reference as given (null = default image).</summary>
+    public string? Image { get; init; }
+    /// <summary>Manifest digest of the image the disk was made from.</summary>
+    public required string ImageDigest { get; init; }
+    /// <summary>Sealed ext4 baseline the qcow2 overlay is backed by.</summary>
+    public required string BaselinePath { get; init; }
+    /// <summary>Setup commands (first boot only).</summary>
+    public IReadOnlyList<string> Setup { get; init; } = [];
+    /// <summary>Workload shell command.</summary>
+    public string? Exec { get; init; }
+    /// <summary>Workspace environment (KEY=VALUE).</summary>
+    public IReadOnlyList<string> Env { get; init; } = [];
+    /// <summary>Guest hostname.</summary>
+    public required string Hostname { get; init; }
+    /// <summary>Profile name the sizes came from.</summary>
+    public required string Profile { get; init; }
+    /// <summary>Guest memory in MiB.</summary>
+    public int MemoryMiB { get; init; }
+    /// <summary>vCPUs.</summary>
+    public int Cpus { get; init; }
+    /// <summary>Virtual disk size in MiB.</summary>
+    public int SizeMiB { get; init; }
+    /// <summary>Idle lease in seconds; 0 = permanent.</summary>
+    public int TtlSeconds { get; init; }
+    /// <summary>Guest→host TCP mappings.</summary>
+    public IReadOnlyList<VsockMapping> Vsock { get; init; } = [];
+    /// <summary>The image's environment (applied under <see cref="Env"/>).</summary>
+    public IReadOnlyList<string> ImageEnv { get; init; } = [];
+    /// <summary>The image's WorkingDir.</summary>
+    public string? ImageWorkingDir { get; init; }
+    /// <summary>The image's User.</summary>
+    public string? ImageUser { get; init; }
+    /// <summary>When it was created.</summary>
+    public DateTimeOffset CreatedAt { get; init; }
+}
+
+/// <summary>What one boot used (written by the supervisor).</summary>
+public sealed record BootRecord
+{
+    /// <summary>Guest memory in MiB for this boot.</summary>
+    public int MemoryMiB { get; init; }
+    /// <summary>vCPUs for this boot.</summary>
+    public int Cpus { get; init; }
+    /// <summary>Idle lease for this boot (0 = permanent).</summary>
+    public int TtlSeconds { get; init; }
+    /// <summary>Mappings for this boot.</summary>
+    public IReadOnlyList<VsockMapping> Vsock { get; init; } = [];
+    /// <summary>Owner process whose death kills the VM (one-shot runs).</summary>
+    public int? OwnerPid { get; init; }
+    /// <summary>Delete the workspace when the owner dies.</summary>
+    public bool Ephemeral { get; init; }
+    /// <summary>tcg or kvm.</summary>
+    public string? Accelerator { get; init; }
+    /// <summary>Guest kernel release.</summary>
+    public string? KernelRelease { get; init; }
+    /// <summary>sha256 of the kernel image booted (verified before the boot).</summary>
+    public string? KernelSha256 { get; init; }
+    /// <summary>Guest agent version.</summary>
+    public string? AgentVersion { get; init; }
+    /// <summary>Milliseconds from supervisor start to the agent's hello.</summary>
+    public long? BootMs { get; init; }
+    /// <summary>When the guest became ready.</summary>
+    public DateTimeOffset? ReadyAt { get; init; }
+}
+
+/// <summary>A workspace's runtime state (<c>state.json</c>), written atomically on every change.</summary>
+public sealed record WorkspaceStateRecord
+{
+    /// <summary>Workspace name.</summary>
+    public required string Name { get; init; }
+    /// <summary>Current state.</summary>
+    public WorkspaceState State { get; init; }
+    /// <summary>State before the last transition.</summary>
+    public WorkspaceState? Previous { get; init; }
+    /// <summary>Why the last transition happened.</summary>
+    public string? Detail { get; init; }
+    /// <summary>When the last transition happened.</summary>
+    public DateTimeOffset Since { get; init; }
+    /// <summary>Supervisor process id while active.</summary>
+    public int? SupervisorPid { get; init; }
+    /// <summary>Supervisor start time (clock ticks since boot, /proc/PID/stat field 22) against pid reuse.</summary>
+    public long? SupervisorStartTime { get; init; }
+    /// <summary>QEMU process id while active.</summary>
+    public int? QemuPid { get; init; }
+    /// <summary>The guest agent said hello.</summary>
+    public bool GuestReady { get; init; }
+    /// <summary>Setup is done and exec is served.</summary>
+    public bool ExecReady { get; init; }
+    /// <summary>Setup commands ran successfully once (they never run again).</summary>
+    public bool SetupCompleted { get; init; }
+    /// <summary>Last observed exec/cp/connect activity (for the idle lease).</summary>
+    public DateTimeOffset? LastActivity { get; init; }
+    /// <summary>The current or last boot.</summary>
+    public BootRecord? Boot { get; init; }
+}
+
+/// <summary>Control-socket request (supervisor ↔ CLI/library; framed like the guest protocol).</summary>
+public sealed class ControlRequest
+{
+    /// <summary>status, halt, kill or touch.</summary>
+    [JsonPropertyName("type")] public string Type { get; set; } = "";
+    /// <summary>halt: how long the guest may take to power off.</summary>
+    [JsonPropertyName("timeoutMs")] public long? TimeoutMs { get; set; }
+}
+
+/// <summary>Control-socket response.</summary>
+public sealed class ControlResponse
+{
+    /// <summary>The request was accepted.</summary>
+    [JsonPropertyName("ok")] public bool Ok { get; set; }
+    /// <summary>Why not.</summary>
+    [JsonPropertyName("error")] public string? Error { get; set; }
+    /// <summary>Current state.</summary>
+    [JsonPropertyName("state")] public WorkspaceState? State { get; set; }
+    /// <summary>Open vsock connections through the backend.</summary>
+    [JsonPropertyName("activeConnections")] public int ActiveConnections { get; set; }
+    /// <summary>Last activity.</summary>
+    [JsonPropertyName("lastActivity")] public DateTimeOffset? LastActivity { get; set; }
+}
+
+/// <summary>Source-generated JSON for workspace state files.</summary>
+[JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(WorkspaceConfig))]
+[JsonSerializable(typeof(WorkspaceStateRecord))]
+[JsonSerializable(typeof(WorkloadResult))]
+[JsonSerializable(typeof(BootRecord))]
+internal sealed partial class WorkspaceJson : JsonSerializerContext;
+
+/// <summary>Source-generated single-line JSON: events and control frames.</summary>
+[JsonSourceGenerationOptions(WriteIndented = false, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(WorkspaceEvent))]
+[JsonSerializable(typeof(ControlRequest))]
+[JsonSerializable(typeof(ControlResponse))]
+internal sealed partial class WorkspaceJsonLine : JsonSerializerContext;

@@ -1,0 +1,90 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Microagent.Workspaces;
+
+/// <summary>Lifecycle states of a named workspace (DESIGN.md "Workspace lifecycle"). Serialized in snake_case.</summary>
+[JsonConverter(typeof(WorkspaceStateJsonConverter))]
+public enum WorkspaceState
+{
+    /// <summary>Created (config and disk overlay exist); never booted.</summary>
+    Prepared,
+    /// <summary>The supervisor is booting the VM (and running setup on first boot).</summary>
+    Starting,
+    /// <summary>The guest agent serves exec.</summary>
+    Running,
+    /// <summary>vCPUs frozen (reserved: no verb pauses yet).</summary>
+    Paused,
+    /// <summary>A graceful power-off is in progress.</summary>
+    Stopping,
+    /// <summary>Powered off gracefully; the disk is kept.</summary>
+    Halted,
+    /// <summary>Not running for another reason (killed, workload finished, idle lease expired); the disk is kept.</summary>
+    Stopped,
+    /// <summary>Boot, setup or the VM failed, or the supervisor died; the disk is kept; see the detail.</summary>
+    Failed,
+    /// <summary>Frozen and severed (reserved: no verb quarantines yet).</summary>
+    Quarantined,
+}
+
+/// <summary>snake_case JSON for <see cref="WorkspaceState"/>.</summary>
+public sealed class WorkspaceStateJsonConverter() : JsonStringEnumConverter<WorkspaceState>(JsonNamingPolicy.SnakeCaseLower, allowIntegerValues: false);
+
+/// <summary>
+/// The workspace state machine: every transition is checked here and nowhere else.
+/// Invariant: a state written to <c>state.json</c> was reached through <see cref="CanTransition"/>.
+/// </summary>
+public static class WorkspaceStateMachine
+{
+    private static readonly Dictionary<WorkspaceState, WorkspaceState[]> Allowed = new()
+    {
+        [WorkspaceState.Prepared] = [WorkspaceState.Starting],
+        [WorkspaceState.Starting] = [WorkspaceState.Running, WorkspaceState.Failed, WorkspaceState.Stopped, WorkspaceState.Stopping],
+        [WorkspaceState.Running] = [WorkspaceState.Stopping, WorkspaceState.Stopped, WorkspaceState.Failed, WorkspaceState.Paused, WorkspaceState.Quarantined],
+        [WorkspaceState.Paused] = [WorkspaceState.Running, WorkspaceState.Stopping, WorkspaceState.Stopped, WorkspaceState.Failed, WorkspaceState.Quarantined],
+        [WorkspaceState.Stopping] = [WorkspaceState.Halted, WorkspaceState.Stopped, WorkspaceState.Failed],
+        [WorkspaceState.Halted] = [WorkspaceState.Starting],
+        [WorkspaceState.Stopped] = [WorkspaceState.Starting],
+        [WorkspaceState.Failed] = [WorkspaceState.Starting],
+        [WorkspaceState.Quarantined] = [WorkspaceState.Stopping, WorkspaceState.Stopped, WorkspaceState.Failed],
+    };
+
+    /// <summary>Whether <paramref name="from"/> → <paramref name="to"/> is a legal transition.</summary>
+    public static bool CanTransition(WorkspaceState from, WorkspaceState to) => Allowed[from].Contains(to);
+
+    /// <summary>Throws <see cref="WorkspaceStateException"/> unless <paramref name="from"/> → <paramref name="to"/> is legal.</summary>
+    public static void EnsureTransition(string name, WorkspaceState from, WorkspaceState to)
+    {
+        if (!CanTransition(from, to))
+            throw new WorkspaceStateException(name, from, $"workspace '{name}' cannot go from {from.WireName()} to {to.WireName()}", null);
+    }
+
+    /// <summary>
+    /// Throws unless a workspace in <paramref name="state"/> may be started: starting/running/stopping/paused are a
+    /// <c>conflict</c>; quarantined needs halt, stop or kill first.
+    /// </summary>
+    public static void EnsureCanStart(string name, WorkspaceState state)
+    {
+        switch (state)
+        {
+            case WorkspaceState.Quarantined:
+                throw new WorkspaceStateException(name, state, $"workspace '{name}' is quarantined",
+                    $"inspect it, then `microagent halt {name}` or `microagent kill {name}` before starting it again");
+            case WorkspaceState.Starting or WorkspaceState.Running or WorkspaceState.Stopping or WorkspaceState.Paused:
+                throw new WorkspaceStateException(name, state, $"workspace '{name}' is already {state.WireName()}",
+                    state == WorkspaceState.Stopping ? $"wait for it: `microagent wait {name}`" : $"use it (`microagent exec {name} -- CMD`) or halt it first");
+        }
+        EnsureTransition(name, state, WorkspaceState.Starting);
+    }
+
+    /// <summary>A VM and its supervisor exist (or should) in this state.</summary>
+    public static bool IsActive(this WorkspaceState state) =>
+        state is WorkspaceState.Starting or WorkspaceState.Running or WorkspaceState.Paused or WorkspaceState.Stopping or WorkspaceState.Quarantined;
+
+    /// <summary>Nothing will change without a new command: halted, stopped, failed (and prepared: never started).</summary>
+    public static bool IsTerminal(this WorkspaceState state) =>
+        state is WorkspaceState.Halted or WorkspaceState.Stopped or WorkspaceState.Failed or WorkspaceState.Prepared;
+
+    /// <summary>snake_case name, as in JSON.</summary>
+    public static string WireName(this WorkspaceState state) => JsonNamingPolicy.SnakeCaseLower.ConvertName(state.ToString());
+}
