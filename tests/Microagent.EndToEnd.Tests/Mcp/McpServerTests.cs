@@ -79,15 +79,18 @@ public sealed class McpServerTests
     {
         using var p = MicroagentCli.Start(["serve", "mcp"], redirectStdin: true);
         var stdin = p.StandardInput;
+        // Requests are served concurrently: replies may arrive in any order, so keep every one by id.
+        var replies = new Dictionary<int, JsonObject>();
         async Task<JsonObject> ReadReplyAsync(int id)
         {
-            while (true)
+            while (!replies.ContainsKey(id))
             {
                 string? line = await p.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30));
                 Assert.NotNull(line);
                 var msg = JsonNode.Parse(line)!.AsObject();
-                if (msg["id"] is { } mid && mid.GetValueKind() == JsonValueKind.Number && mid.GetValue<int>() == id) return msg;
+                if (msg["id"] is { } mid && mid.GetValueKind() == JsonValueKind.Number) replies[mid.GetValue<int>()] = msg;
             }
+            return replies[id];
         }
 
         await stdin.WriteLineAsync("this is not json {");
