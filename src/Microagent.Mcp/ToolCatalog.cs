@@ -27,6 +27,8 @@ public sealed partial class ToolCatalog
         var c = new ToolCatalog(paths);
         c.AddCoreTools();
         c.AddWorkspaceTools();
+        c.AddLifecycleTools();
+        c.AddImageTools();
         return c;
     }
 
@@ -163,7 +165,14 @@ public sealed partial class ToolCatalog
     }
 }
 
+/// <summary>MCP results use snake_case names and enum strings throughout.</summary>
 internal static class McpJson
 {
-    public static readonly JsonSerializerOptions Options = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+    public static readonly JsonSerializerOptions Options = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
+    };
+
+    public static JsonNode? Node<T>(T value) => JsonSerializer.SerializeToNode(value, Options);
 }

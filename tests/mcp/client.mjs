@@ -42,6 +42,37 @@ try {
     calls.push(call("workspace.run", { argv: ["echo", "one"] }));
     calls.push(call("workspace.run", { argv: ["echo", "two"] }));
     out.results = await Promise.all(calls);
+  } else if (scenario === "lifecycle") {
+    const fs = await import("node:fs");
+    const os = await import("node:os");
+    const path = await import("node:path");
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ma-mcp-"));
+    fs.writeFileSync(path.join(dir, "in.txt"), "copied in\n", { mode: 0o640 });
+    const name = `mcp-${process.pid}`;
+    const progress = [];
+    out.create = await call("workspace.create", { name, profile: "tiny", env: { GREETING: "hi" }, setup: ["echo setup-ran > /root/setup.txt"] },
+      { onprogress: (p) => progress.push(p.message ?? "") });
+    out.createAgain = await call("workspace.create", { name });
+    out.start = await call("workspace.start", { name }, { onprogress: (p) => progress.push(p.message ?? "") });
+    out.exec = await call("workspace.exec", { name, command: "echo $GREETING; cat /root/setup.txt; exit 5" });
+    out.cpIn = await call("workspace.cp", { name, direction: "to_guest", host_path: path.join(dir, "in.txt"), guest_path: "/tmp/in.txt" });
+    out.catIn = await call("workspace.exec", { name, argv: ["sh", "-c", "cat /tmp/in.txt; stat -c %a /tmp/in.txt"] });
+    await call("workspace.exec", { name, argv: ["sh", "-c", "echo from-guest > /tmp/out.txt"] });
+    out.cpOut = await call("workspace.cp", { name, direction: "from_guest", host_path: path.join(dir, "out.txt"), guest_path: "/tmp/out.txt" });
+    out.outContent = fs.readFileSync(path.join(dir, "out.txt"), "utf8");
+    out.status = await call("workspace.status", { name });
+    out.list = await call("workspace.list");
+    out.halt = await call("workspace.halt", { name });
+    out.logs = await call("workspace.logs", { name, tail_lines: 5 });
+    out.events = await call("workspace.events", { name, limit: 3 });
+    out.eventsNext = await call("workspace.events", { name, after_index: out.events.body.result.next_index });
+    out.execHalted = await call("workspace.exec", { name, argv: ["true"] });
+    out.delete = await call("workspace.delete", { name });
+    out.deleteAgain = await call("workspace.delete", { name });
+    out.statusGone = await call("workspace.status", { name });
+    out.images = await call("images.list");
+    out.progress = progress;
+    fs.rmSync(dir, { recursive: true, force: true });
   } else {
     throw new Error(`unknown scenario ${scenario}`);
   }

@@ -30,7 +30,10 @@ public sealed class McpServerTests
         var r = await RunClientAsync("basic");
         Assert.Equal("microagent", r.GetProperty("server").GetProperty("name").GetString());
         var tools = r.GetProperty("tools").EnumerateArray().Select(t => t.GetProperty("name").GetString()).ToList();
-        foreach (string name in new[] { "microagent.ping", "microagent.describe", "doctor.check", "workspace.run" })
+        foreach (string name in new[] { "microagent.ping", "microagent.describe", "doctor.check", "workspace.create", "workspace.start",
+                     "workspace.exec", "workspace.wait", "workspace.status", "workspace.list", "workspace.logs", "workspace.events",
+                     "workspace.result", "workspace.halt", "workspace.kill", "workspace.delete", "workspace.cp", "workspace.run",
+                     "images.pull", "images.list" })
             Assert.Contains(name, tools);
         Assert.All(r.GetProperty("tools").EnumerateArray(), t => Assert.Equal("object", t.GetProperty("type").GetString()));
 
@@ -59,6 +62,50 @@ public sealed class McpServerTests
         var error = bad.GetProperty("body").GetProperty("error");
         Assert.Equal("invalid", error.GetProperty("kind").GetString());
         Assert.False(error.GetProperty("retryable").GetBoolean());
+        Assert.Empty(MicroagentCli.QemuProcessesUnder(MicroagentCli.StateDir));
+    }
+
+    [Fact]
+    public async Task Official_client_drives_a_full_workspace_lifecycle()
+    {
+        var r = await RunClientAsync("lifecycle");
+        static JsonElement Ok(JsonElement call)
+        {
+            Assert.False(call.GetProperty("isError").GetBoolean(), call.ToString());
+            return call.GetProperty("body").GetProperty("result");
+        }
+        static string Kind(JsonElement call)
+        {
+            Assert.True(call.GetProperty("isError").GetBoolean(), call.ToString());
+            return call.GetProperty("body").GetProperty("error").GetProperty("kind").GetString()!;
+        }
+        Assert.Equal("prepared", Ok(r.GetProperty("create")).GetProperty("state").GetString());
+        Assert.Equal("conflict", Kind(r.GetProperty("createAgain")));
+        var start = Ok(r.GetProperty("start"));
+        Assert.Equal("running", start.GetProperty("state").GetString());
+        Assert.True(start.GetProperty("exec_ready").GetBoolean());
+        var exec = Ok(r.GetProperty("exec"));
+        Assert.Equal(5, exec.GetProperty("exit_code").GetInt32());
+        Assert.Equal("hi\nsetup-ran\n", exec.GetProperty("stdout").GetString());
+        Assert.Equal(1, Ok(r.GetProperty("cpIn")).GetProperty("entries").GetInt32());
+        Assert.Equal("copied in\n640\n", Ok(r.GetProperty("catIn")).GetProperty("stdout").GetString());
+        Assert.Equal("from-guest\n", r.GetProperty("outContent").GetString());
+        Assert.Equal("running", Ok(r.GetProperty("status")).GetProperty("state").GetString());
+        Assert.Contains(Ok(r.GetProperty("list")).GetProperty("workspaces").EnumerateArray(), w => w.GetProperty("state").GetString() == "running");
+        Assert.Equal("halted", Ok(r.GetProperty("halt")).GetProperty("state").GetString());
+        var logs = Ok(r.GetProperty("logs"));
+        Assert.InRange(logs.GetProperty("lines").GetArrayLength(), 1, 5);
+        var events = Ok(r.GetProperty("events"));
+        Assert.Equal(3, events.GetProperty("events").GetArrayLength());
+        var next = Ok(r.GetProperty("eventsNext")).GetProperty("events").EnumerateArray().ToList();
+        Assert.Equal(3, next[0].GetProperty("index").GetInt32());
+        Assert.Equal("halted", next[^1].GetProperty("state").GetString());
+        Assert.Equal("conflict", Kind(r.GetProperty("execHalted")));
+        Assert.True(Ok(r.GetProperty("delete")).GetProperty("existed").GetBoolean());
+        Assert.False(Ok(r.GetProperty("deleteAgain")).GetProperty("existed").GetBoolean());
+        Assert.Equal("not_found", Kind(r.GetProperty("statusGone")));
+        Assert.NotEmpty(Ok(r.GetProperty("images")).GetProperty("images").EnumerateArray());
+        Assert.NotEmpty(r.GetProperty("progress").EnumerateArray());
         Assert.Empty(MicroagentCli.QemuProcessesUnder(MicroagentCli.StateDir));
     }
 
