@@ -27,11 +27,24 @@ public static class McpServerHost
     /// <summary>Runs until the client disconnects or <paramref name="ct"/> is cancelled.</summary>
     public static async Task RunStdioAsync(StatePaths paths, CancellationToken ct)
     {
-        var catalog = ToolCatalog.Create(paths);
-        var options = CreateOptions(catalog);
-        await using var transport = new StdioServerTransport(options, NullLoggerFactory.Instance);
-        await using var server = McpServer.Create(transport, options, NullLoggerFactory.Instance);
-        await server.RunAsync(ct).ConfigureAwait(false);
+        var options = CreateOptions(ToolCatalog.Create(paths));
+        await using var stdin = Console.OpenStandardInput();
+        await using var stdout = Console.OpenStandardOutput();
+        await RunAsync(options, stdin, stdout, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Serves newline-delimited JSON-RPC from <paramref name="input"/> to <paramref name="output"/> until input ends.</summary>
+    internal static async Task RunAsync(McpServerOptions options, Stream input, Stream output, CancellationToken ct)
+    {
+        var lines = new LineWriter(output);
+        var pipe = new System.IO.Pipelines.Pipe();
+        var guard = StdioGuard.PumpAsync(input, pipe.Writer, lines, ct);
+        await using (var transport = new StreamServerTransport(pipe.Reader.AsStream(), lines, ServerName, NullLoggerFactory.Instance))
+        await using (var server = McpServer.Create(transport, options, NullLoggerFactory.Instance))
+        {
+            await server.RunAsync(ct).ConfigureAwait(false);
+        }
+        await guard.ConfigureAwait(false);
     }
 
     /// <summary>Server options with list/call handlers bound to <paramref name="catalog"/>.</summary>

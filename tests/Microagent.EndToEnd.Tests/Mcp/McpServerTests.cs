@@ -143,6 +143,10 @@ public sealed class McpServerTests
         await stdin.WriteLineAsync("this is not json {");
         await stdin.WriteLineAsync("""{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}""");
         await stdin.FlushAsync();
+        string? first = await p.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        var parseError = JsonNode.Parse(first!)!;
+        Assert.Equal(-32700, parseError["error"]!["code"]!.GetValue<int>());
+        Assert.Null(parseError["id"]);
         var init = await ReadReplyAsync(1);
         Assert.Equal("microagent", init["result"]!["serverInfo"]!["name"]!.GetValue<string>());
         await stdin.WriteLineAsync("""{"jsonrpc":"2.0","method":"notifications/initialized"}""");
