@@ -66,6 +66,8 @@ internal static class Render
         Console.WriteLine($"  size       {c.Profile}: {b?.MemoryMiB ?? c.MemoryMiB} MiB, {b?.Cpus ?? c.Cpus} vCPU, disk {c.SizeMiB} MiB (uses {Bytes(s.DiskUsageBytes)})");
         Console.WriteLine($"  ttl        {((b?.TtlSeconds ?? c.TtlSeconds) == 0 ? "permanent" : $"{b?.TtlSeconds ?? c.TtlSeconds} s idle")}{(s.LastActivity is { } a ? $", last activity {Ago(a)}" : "")}");
         if ((b?.Vsock ?? c.Vsock).Count > 0) Console.WriteLine($"  vsock      {string.Join(", ", (b?.Vsock ?? c.Vsock).Select(v => v.ToString()))}");
+        if (s.Mediation is { } m)
+            Console.WriteLine($"  mediation  {m}{(s.MediationReady is { } mr ? $": {(mr.Ready ? "ready" : "NOT ready")} — {mr.Detail}{(mr.Error is { } e ? $" [error: {e}]" : "")}" : "")}");
         Console.WriteLine($"  ready      guest {(s.GuestReady ? "yes" : "no")}, exec {(s.ExecReady ? "yes" : "no")}, setup {(c.Setup.Count == 0 ? "none" : s.SetupCompleted ? "done" : "pending")}");
         if (s.Pids.Supervisor is not null) Console.WriteLine($"  pids       supervisor {s.Pids.Supervisor}, qemu {s.Pids.Qemu?.ToString() ?? "-"}");
         if (s.Kernel is { } k) Console.WriteLine($"  kernel     {k.Name} sha256:{k.Sha256}");

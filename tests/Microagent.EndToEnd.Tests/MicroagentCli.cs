@@ -37,10 +37,11 @@ public static class MicroagentCli
         throw new InvalidOperationException("bin/microagent not found above the test directory: run `make build` first");
     }
 
-    public static Process Start(IEnumerable<string> args, string? stateDir = null, bool redirectStdin = false)
+    public static Process Start(IEnumerable<string> args, string? stateDir = null, bool redirectStdin = false, string? workingDirectory = null)
     {
         var psi = new ProcessStartInfo(Binary)
         {
+            WorkingDirectory = workingDirectory ?? "",
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             RedirectStandardInput = redirectStdin,
@@ -52,9 +53,9 @@ public static class MicroagentCli
         return Process.Start(psi)!;
     }
 
-    public static async Task<CliResult> RunAsync(IEnumerable<string> args, byte[]? stdin = null, string? stateDir = null, int timeoutSeconds = 180)
+    public static async Task<CliResult> RunAsync(IEnumerable<string> args, byte[]? stdin = null, string? stateDir = null, int timeoutSeconds = 180, string? workingDirectory = null)
     {
-        using var p = Start(args, stateDir, redirectStdin: stdin is not null);
+        using var p = Start(args, stateDir, redirectStdin: stdin is not null, workingDirectory);
         var stdoutTask = ReadAllAsync(p.StandardOutput.BaseStream);
         var stderrTask = p.StandardError.ReadToEndAsync();
         if (stdin is not null)

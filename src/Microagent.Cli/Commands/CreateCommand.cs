@@ -22,6 +22,8 @@ internal static class CreateCommand
         var cpus = WorkspaceArgs.Cpus();
         var ttl = WorkspaceArgs.Ttl();
         var vsock = WorkspaceArgs.Vsock();
+        var mediation = WorkspaceArgs.Mediation();
+        var mediationOptional = WorkspaceArgs.MediationOptional();
         var cmd = new Command("create", """
             Create a named workspace: its own qcow2 disk on the image baseline and a stored config. It does not boot:
             `microagent start NAME` does.
@@ -30,9 +32,10 @@ internal static class CreateCommand
               microagent create research --profile small --setup 'echo prepared > /etc/motd'
               microagent create job --exec 'sh /work/job.sh' --ttl 600
               microagent create -f microagent.yaml
+              microagent create agent --image python:3.11 --mediation 2048=127.0.0.1:9900
             """);
         cmd.Arguments.Add(name);
-        foreach (var o in new Option[] { nameOpt, image, setup, exec, env, hostname, profile, memory, cpus, size, ttl, vsock, file }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { nameOpt, image, setup, exec, env, hostname, profile, memory, cpus, size, ttl, vsock, mediation, mediationOptional, file }) cmd.Options.Add(o);
         cmd.SetAction(async (r, ct) =>
         {
             var spec = r.GetValue(file) is { } f ? WorkspaceSpecFile.Load(f) : new WorkspaceSpec();
@@ -50,6 +53,7 @@ internal static class CreateCommand
                 SizeMiB = r.GetValue(size),
                 TtlSeconds = r.GetValue(ttl),
                 Vsock = [.. (r.GetValue(vsock) ?? []).Select(VsockMapping.Parse)],
+                Mediation = WorkspaceArgs.MediationFrom(r, mediation, mediationOptional),
             });
             var status = await new WorkspaceManager(GlobalOptions.Paths(r)).CreateAsync(spec, ct, Cli.Progress(r));
             if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(status);

@@ -14,10 +14,12 @@ internal static class StartCommand
         var cpus = WorkspaceArgs.Cpus();
         var ttl = WorkspaceArgs.Ttl();
         var vsock = WorkspaceArgs.Vsock();
+        var mediation = WorkspaceArgs.Mediation();
+        var mediationOptional = WorkspaceArgs.MediationOptional();
         var cmd = new Command("start", """
             Boot a workspace from its disk (memory is not kept across halt/start) and return once the guest serves exec.
             Setup commands run on the first successful boot only; the workload (--exec) runs on every start.
-            --profile/--memory/--cpus/--ttl/--vsock override the stored config for this boot only.
+            --profile/--memory/--cpus/--ttl/--vsock/--mediation override the stored config for this boot only.
             A running or starting workspace is a conflict (exit 1); a failed boot prints the serial-log tail.
 
             Examples:
@@ -25,7 +27,7 @@ internal static class StartCommand
               microagent start research --memory 1024 --ttl 300
             """);
         cmd.Arguments.Add(name);
-        foreach (var o in new Option[] { profile, memory, cpus, ttl, vsock }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { profile, memory, cpus, ttl, vsock, mediation, mediationOptional }) cmd.Options.Add(o);
         cmd.SetAction(async (r, ct) =>
         {
             var status = await new WorkspaceManager(GlobalOptions.Paths(r)).StartAsync(r.GetValue(name)!, new StartOptions
@@ -35,6 +37,7 @@ internal static class StartCommand
                 Cpus = r.GetValue(cpus),
                 TtlSeconds = r.GetValue(ttl),
                 Vsock = [.. (r.GetValue(vsock) ?? []).Select(VsockMapping.Parse)],
+                Mediation = WorkspaceArgs.MediationFrom(r, mediation, mediationOptional),
             }, ct);
             if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(status);
             else Console.WriteLine($"{status.Name} is {Render.State(status.State)} (booted in {status.Boot?.BootMs} ms, {status.Boot?.Accelerator})");

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using Microagent.Errors;
+using Microagent.Mediation;
 
 namespace Microagent.Cli.Commands;
 
@@ -14,6 +15,17 @@ internal static class WorkspaceArgs
     public static Option<int?> Memory() => new("--memory") { Description = "Guest memory in MiB (overrides the profile)" };
     public static Option<int?> Cpus() => new("--cpus") { Description = "Virtual CPUs (overrides the profile)" };
     public static Option<string[]> Vsock() => new("--vsock") { Description = "Guest→host TCP mapping PORT=HOST:PORT: guest connections to CID 2 port PORT reach HOST:PORT (repeatable)", AllowMultipleArgumentsPerToken = false };
+
+    public static Option<string?> Mediation() => new("--mediation") { Description = "Mediation channel PORT=HOST:PORT: the agent connects to CID 2 port PORT and the supervisor relays each connection to the host control plane at HOST:PORT (required and fail-closed)" };
+    public static Option<bool> MediationOptional() => new("--mediation-optional") { Description = "Make --mediation optional and fail-open (development): an unreachable target is not an error, and a guest connection waits for it" };
+
+    /// <summary>The <c>--mediation</c> channel, or null; <c>--mediation-optional</c> alone is a usage error.</summary>
+    public static MediationConfig? MediationFrom(ParseResult r, Option<string?> mediation, Option<bool> optional)
+    {
+        if (r.GetValue(mediation) is { } text) return MediationConfig.Parse(text, r.GetValue(optional));
+        if (r.GetValue(optional)) throw MicroagentException.Invalid("--mediation-optional needs --mediation PORT=HOST:PORT", "example: --mediation 2048=127.0.0.1:9900 --mediation-optional");
+        return null;
+    }
 
     /// <summary>Like `run`: an unknown --flag before `--` is a usage error, not part of the guest command.</summary>
     public static void RejectOptionLikeArguments(ParseResult r, string verb)

@@ -5,6 +5,7 @@ using System.Security.Cryptography;
 using Microagent.Agent;
 using Microagent.Errors;
 using Microagent.Images;
+using Microagent.Mediation;
 using Microagent.Protocol;
 using Microagent.Tools;
 using Microagent.Vsock;
@@ -63,6 +64,7 @@ public sealed class WorkspaceManager
         ValidateSizes(memory, cpus, ttl);
         if (size is < 64 or > 1024 * 1024) throw new WorkspaceSpecException($"--size-mib {size} is out of range", "use 64..1048576 MiB");
         ValidateEnv(spec.Env);
+        ValidateMediation(spec.Mediation, spec.Vsock);
         string hostname = spec.Hostname ?? store.Name;
         if (hostname.Length is 0 or > 63 || hostname.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '.')))
             throw new WorkspaceSpecException($"hostname '{hostname}' is invalid", "use letters, digits, '-' and '.'; at most 63 characters");
@@ -84,7 +86,7 @@ public sealed class WorkspaceManager
             {
                 Name = store.Name, Image = spec.Image, ImageDigest = baseline.ManifestDigest, BaselinePath = baseline.Path,
                 Setup = spec.Setup, Exec = spec.Exec, Env = spec.Env, Hostname = hostname, Profile = profile.Name,
-                MemoryMiB = memory, Cpus = cpus, SizeMiB = size, TtlSeconds = ttl, Vsock = spec.Vsock,
+                MemoryMiB = memory, Cpus = cpus, SizeMiB = size, TtlSeconds = ttl, Vsock = spec.Vsock, Mediation = spec.Mediation,
                 ImageEnv = baseline.Config.Env, ImageWorkingDir = baseline.Config.WorkingDir, ImageUser = baseline.Config.User,
                 CreatedAt = DateTimeOffset.UtcNow,
             });
@@ -119,10 +121,12 @@ public sealed class WorkspaceManager
             Cpus = options.Cpus ?? profile?.Cpus ?? config.Cpus,
             TtlSeconds = options.TtlSeconds ?? config.TtlSeconds,
             Vsock = options.Vsock.Count > 0 ? options.Vsock : config.Vsock,
+            Mediation = options.Mediation ?? config.Mediation,
             OwnerPid = options.OwnerPid,
             Ephemeral = options.Ephemeral,
         };
         ValidateSizes(boot.MemoryMiB, boot.Cpus, boot.TtlSeconds);
+        ValidateMediation(boot.Mediation, boot.Vsock);
         string readyPath = store.HybridSocketPath + "_" + ProtocolInfo.ReadyPort;
         if (readyPath.Length > 107)
             throw new WorkspaceSpecException($"workspace path is too long for a unix socket ({readyPath.Length} bytes, limit 107): {store.Dir}", "use a shorter --state-dir or name");
@@ -156,7 +160,7 @@ public sealed class WorkspaceManager
             if (store.ReadState().State.IsActive()) ForceState(store, WorkspaceState.Stopped, "start was interrupted; the VM was killed");
             throw;
         }
-        return Status(store);
+        return await WithMediationAsync(store, Status(store), ct).ConfigureAwait(false);
     }
 
     private async Task WaitForReadyAsync(WorkspaceStore store, int pid, long? startTime, long eventsOffset, CancellationToken ct)
@@ -448,13 +452,71 @@ public sealed class WorkspaceManager
     // ---- status / list / events / logs / result / wait ---------------------------------------------------
 
     /// <summary>The workspace's state (reconciled with /proc), config, pids, readiness, disk usage and hashes.</summary>
-    public Task<WorkspaceStatus> GetStatusAsync(string name, CancellationToken ct = default)
+    public async Task<WorkspaceStatus> GetStatusAsync(string name, CancellationToken ct = default)
     {
         ct.ThrowIfCancellationRequested();
         var store = Store(name);
         ReadConfigOrThrow(store);
         TryReconcile(store);
-        return Task.FromResult(Status(store));
+        return await WithMediationAsync(store, Status(store), ct).ConfigureAwait(false);
+    }
+
+    // ---- mediation -------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Severs the workspace's mediation channel (the quarantine hook): the supervisor closes every relayed connection and stops
+    /// accepting, so no byte crosses and new guest connections are refused until the next start. Not running or no channel:
+    /// <see cref="WorkspaceStateException"/> / <see cref="WorkspaceSpecException"/>.
+    /// </summary>
+    public async Task<MediationReadiness> SeverMediationAsync(string name, CancellationToken ct = default)
+    {
+        var store = Store(name);
+        ReadConfigOrThrow(store);
+        var state = Reconcile(store);
+        if (state.Boot?.Mediation is not { Enabled: true } || !state.State.IsActive())
+        {
+            if (!state.State.IsActive())
+                throw new WorkspaceStateException(store.Name, state.State, $"workspace '{store.Name}' is {state.State.WireName()}: there is no channel to sever", "start it first");
+            throw new WorkspaceSpecException($"workspace '{store.Name}' has no mediation channel on this boot", "create or start it with --mediation PORT=HOST:PORT");
+        }
+        var response = await ControlAsync(store, new ControlRequest { Type = "sever-mediation" }, ct).ConfigureAwait(false);
+        if (!response.Ok || response.Mediation is null)
+            throw MicroagentException.Transient($"the supervisor did not sever the mediation channel: {response.Error ?? "no answer"}");
+        return response.Mediation;
+    }
+
+    /// <summary>Adds the mediation channel and, for a running workspace, the supervisor's probe of its target.</summary>
+    private static async Task<WorkspaceStatus> WithMediationAsync(WorkspaceStore store, WorkspaceStatus status, CancellationToken ct)
+    {
+        // Running: this boot's channel (start may override it); otherwise the stored one that the next start uses.
+        var mediation = status.State.IsActive() && status.Boot is not null ? status.Boot.Mediation : status.Config.Mediation;
+        if (mediation is not { Enabled: true }) return status with { Mediation = mediation };
+        MediationReadiness ready;
+        if (status.State != WorkspaceState.Running)
+            ready = MediationReadiness.NotRunning(mediation, status.State.WireName());
+        else
+        {
+            try
+            {
+                var response = await ControlAsync(store, new ControlRequest { Type = "mediation-status" }, ct).ConfigureAwait(false);
+                ready = response.Mediation ?? new MediationReadiness(false, $"mediation port {mediation.Port} -> {mediation.Target}: the supervisor reports no channel",
+                    mediation.Required ? MediationReadiness.UnreachableError : null, mediation.Port, mediation.Target, mediation.Required, mediation.FailClosed);
+            }
+            catch (Exception e) when (e is MicroagentException or IOException or SocketException)
+            {
+                ready = new MediationReadiness(false, $"mediation port {mediation.Port} -> {mediation.Target}: the supervisor does not answer ({e.Message})",
+                    mediation.Required ? MediationReadiness.UnreachableError : null, mediation.Port, mediation.Target, mediation.Required, mediation.FailClosed);
+            }
+        }
+        return status with { Mediation = mediation, MediationReady = ready };
+    }
+
+    private static void ValidateMediation(MediationConfig? mediation, IReadOnlyList<VsockMapping> vsock)
+    {
+        if (mediation is not { Enabled: true }) return;
+        _ = mediation.ToMapping();
+        if (vsock.Any(v => v.GuestPort == mediation.Port))
+            throw new WorkspaceSpecException($"vsock port {mediation.Port} is both a --vsock mapping and the mediation port", "use different guest ports");
     }
 
     /// <summary>Every workspace, by name.</summary>

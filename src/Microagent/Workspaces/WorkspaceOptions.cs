@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json.Serialization;
+using Microagent.Mediation;
 using Microagent.Protocol;
 
 namespace Microagent.Workspaces;
@@ -88,6 +89,8 @@ public sealed record WorkspaceSpec
     public int? TtlSeconds { get; init; }
     /// <summary>Guest→host TCP mappings.</summary>
     public IReadOnlyList<VsockMapping> Vsock { get; init; } = [];
+    /// <summary>The mediation channel (spec <c>mediation:</c>, CLI <c>--mediation</c>); null = none.</summary>
+    public MediationConfig? Mediation { get; init; }
 
     /// <summary>Fields of <paramref name="overrides"/> that are set replace this spec's.</summary>
     public WorkspaceSpec With(WorkspaceSpec overrides) => new()
@@ -104,6 +107,7 @@ public sealed record WorkspaceSpec
         SizeMiB = overrides.SizeMiB ?? SizeMiB,
         TtlSeconds = overrides.TtlSeconds ?? TtlSeconds,
         Vsock = overrides.Vsock.Count > 0 ? overrides.Vsock : Vsock,
+        Mediation = overrides.Mediation ?? Mediation,
     };
 }
 
@@ -120,6 +124,8 @@ public sealed record StartOptions
     public int? TtlSeconds { get; init; }
     /// <summary>vsock mappings for this boot only (replace the stored ones when non-empty).</summary>
     public IReadOnlyList<VsockMapping> Vsock { get; init; } = [];
+    /// <summary>Mediation channel for this boot only (replaces the stored one).</summary>
+    public MediationConfig? Mediation { get; init; }
     /// <summary>When set, the supervisor kills the VM (and deletes an ephemeral workspace) once this process is gone.</summary>
     public int? OwnerPid { get; init; }
     /// <summary>Delete the workspace directory when the supervisor ends because its owner died.</summary>

@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using Microagent.Mediation;
 
 namespace Microagent.Workspaces;
 
@@ -33,6 +34,8 @@ public sealed record WorkspaceConfig
     public int TtlSeconds { get; init; }
     /// <summary>Guest→host TCP mappings.</summary>
     public IReadOnlyList<VsockMapping> Vsock { get; init; } = [];
+    /// <summary>The mediation channel; null = none.</summary>
+    public MediationConfig? Mediation { get; init; }
     /// <summary>The image's environment (applied under <see cref="Env"/>).</summary>
     public IReadOnlyList<string> ImageEnv { get; init; } = [];
     /// <summary>The image's WorkingDir.</summary>
@@ -54,6 +57,8 @@ public sealed record BootRecord
     public int TtlSeconds { get; init; }
     /// <summary>Mappings for this boot.</summary>
     public IReadOnlyList<VsockMapping> Vsock { get; init; } = [];
+    /// <summary>Mediation channel for this boot; null = none.</summary>
+    public MediationConfig? Mediation { get; init; }
     /// <summary>Owner process whose death kills the VM (one-shot runs).</summary>
     public int? OwnerPid { get; init; }
     /// <summary>Delete the workspace when the owner dies.</summary>
@@ -106,7 +111,7 @@ public sealed record WorkspaceStateRecord
 /// <summary>Control-socket request (supervisor ↔ CLI/library; framed like the guest protocol).</summary>
 public sealed class ControlRequest
 {
-    /// <summary>status, halt, kill or touch.</summary>
+    /// <summary>status, halt, kill, touch, mediation-status or sever-mediation.</summary>
     [JsonPropertyName("type")] public string Type { get; set; } = "";
     /// <summary>halt: how long the guest may take to power off.</summary>
     [JsonPropertyName("timeoutMs")] public long? TimeoutMs { get; set; }
@@ -125,6 +130,8 @@ public sealed class ControlResponse
     [JsonPropertyName("activeConnections")] public int ActiveConnections { get; set; }
     /// <summary>Last activity.</summary>
     [JsonPropertyName("lastActivity")] public DateTimeOffset? LastActivity { get; set; }
+    /// <summary>mediation-status and sever-mediation: the channel's readiness (after a probe of the target).</summary>
+    [JsonPropertyName("mediation")] public MediationReadiness? Mediation { get; set; }
 }
 
 /// <summary>Source-generated JSON for workspace state files.</summary>

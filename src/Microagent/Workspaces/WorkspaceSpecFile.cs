@@ -1,3 +1,4 @@
+using Microagent.Mediation;
 using YamlDotNet.Core;
 using YamlDotNet.Serialization;
 using YamlDotNet.Serialization.NamingConventions;
@@ -7,7 +8,7 @@ namespace Microagent.Workspaces;
 /// <summary>
 /// Reads a workspace spec (<c>microagent.yaml</c>). Keys (camelCase or kebab-case both accepted):
 /// <c>name, image, setup (string or list), exec, env (list of KEY=VALUE or a map), hostname, profile, memory, cpus,
-/// sizeMib, ttl, vsock (list of PORT=HOST:PORT)</c>. Unknown keys are an error, so a typo is never silently ignored.
+/// sizeMib, ttl, vsock (list of PORT=HOST:PORT), mediation (map: enabled, required, port, target, failClosed)</c>. Unknown keys are an error, so a typo is never silently ignored.
 /// </summary>
 public static class WorkspaceSpecFile
 {
@@ -25,6 +26,16 @@ public static class WorkspaceSpecFile
         public int? SizeMib { get; set; }
         public int? Ttl { get; set; }
         public List<string>? Vsock { get; set; }
+        public MediationDocument? Mediation { get; set; }
+    }
+
+    private sealed class MediationDocument
+    {
+        public bool? Enabled { get; set; }
+        public bool? Required { get; set; }
+        public uint? Port { get; set; }
+        public string? Target { get; set; }
+        public bool? FailClosed { get; set; }
     }
 
     /// <summary>Parses the file at <paramref name="path"/>; <see cref="WorkspaceSpecException"/> with the line on error.</summary>
@@ -52,7 +63,7 @@ public static class WorkspaceSpecFile
         catch (YamlException e)
         {
             throw new WorkspaceSpecException($"{source}:{e.Start.Line}: {(e.InnerException ?? e).Message}",
-                "keys: name, image, setup, exec, env, hostname, profile, memory, cpus, sizeMib, ttl, vsock");
+                "keys: name, image, setup, exec, env, hostname, profile, memory, cpus, sizeMib, ttl, vsock, mediation (enabled, required, port, target, failClosed)");
         }
         return new WorkspaceSpec
         {
@@ -73,12 +84,25 @@ public static class WorkspaceSpecFile
                 _ => throw new WorkspaceSpecException($"{source}: env must be a list of KEY=VALUE or a map"),
             },
             Vsock = [.. (doc.Vsock ?? []).Select(VsockMapping.Parse)],
+            Mediation = ParseMediation(doc.Mediation, source),
         };
+    }
+
+    /// <summary><c>mediation:</c> defaults: enabled, required, port 2048, fail-closed; <c>target</c> is mandatory. Disabled = none.</summary>
+    private static MediationConfig? ParseMediation(MediationDocument? m, string source)
+    {
+        if (m is null || m.Enabled == false) return null;
+        if (string.IsNullOrWhiteSpace(m.Target))
+            throw new WorkspaceSpecException($"{source}: mediation.target is required", "example: target: 127.0.0.1:9900");
+        return MediationConfig.Create(m.Port ?? MediationConfig.DefaultPort, m.Target, m.Required ?? true, m.FailClosed ?? true, enabled: true);
     }
 
     /// <summary>Accepts kebab-case top-level keys (<c>size-mib</c>) as camelCase.</summary>
     private static string NormalizeKey(string line)
     {
+        // The one kebab-case nested key (mediation.fail-closed); other indented lines may be block-scalar text.
+        string trimmed = line.TrimStart(' ');
+        if (trimmed.StartsWith("fail-closed:", StringComparison.Ordinal)) return line[..(line.Length - trimmed.Length)] + "failClosed:" + trimmed["fail-closed:".Length..];
         if (line.Length == 0 || char.IsWhiteSpace(line[0]) || line[0] == '#' || line[0] == '-') return line;
         int colon = line.IndexOf(':');
         if (colon <= 0 || !line[..colon].Contains('-')) return line;

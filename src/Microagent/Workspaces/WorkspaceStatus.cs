@@ -1,3 +1,5 @@
+using Microagent.Mediation;
+
 namespace Microagent.Workspaces;
 
 /// <summary>What <c>status</c> reports for one workspace.</summary>
@@ -35,6 +37,13 @@ public sealed record WorkspaceStatus
     public DateTimeOffset? LastActivity { get; init; }
     /// <summary>The workspace directory.</summary>
     public required string Directory { get; init; }
+    /// <summary>The mediation channel in effect (this boot's, else the stored one); null = none.</summary>
+    public MediationConfig? Mediation { get; init; }
+    /// <summary>
+    /// Mediation readiness (<c>mediationReady {ready, detail, error}</c>): from the supervisor's bounded probe of the target when
+    /// running; null when the workspace has no mediation channel.
+    /// </summary>
+    public MediationReadiness? MediationReady { get; init; }
 }
 
 /// <summary>Process ids of a running workspace.</summary>

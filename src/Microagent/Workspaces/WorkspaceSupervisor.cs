@@ -4,6 +4,7 @@ using System.Text;
 using System.Threading.Channels;
 using Microagent.Errors;
 using Microagent.Images;
+using Microagent.Mediation;
 using Microagent.Protocol;
 
 namespace Microagent.Workspaces;
@@ -28,6 +29,8 @@ public sealed class WorkspaceSupervisor
     private readonly Channel<ControlRequest> _commands = Channel.CreateUnbounded<ControlRequest>();
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private WorkspaceVm? _vm;
+    private VsockTcpProxy? _mediation;
+    private MediationConfig? _mediationConfig;
     private long _lastActivityMs;
     private long _seenConnections;
     private DateTimeOffset _lastActivityWritten = DateTimeOffset.MinValue;
@@ -73,6 +76,14 @@ public sealed class WorkspaceSupervisor
 
             control = ListenControl();
             foreach (var m in boot.Vsock) proxies.Add(new VsockTcpProxy(_store.HybridSocketPath, m, Touch, Log));
+            if (boot.Mediation is { Enabled: true } med)
+            {
+                _mediationConfig = med;
+                _mediation = new VsockTcpProxy(_store.HybridSocketPath, med.ToMapping(), Touch, Log,
+                    med.FailClosed ? TimeSpan.Zero : MediationConfig.FailOpenWait, "mediation");
+                proxies.Add(_mediation);
+                Log($"mediation: guest port {med.Port} -> {med.Target} ({(med.Required ? "required" : "optional")}, {(med.FailClosed ? "fail-closed" : "fail-open")})");
+            }
             Touch();
 
             if (!_store.ReadState().SetupCompleted && config.Setup.Count > 0)
@@ -342,6 +353,16 @@ public sealed class WorkspaceSupervisor
                     break;
                 case "halt" or "kill":
                     _commands.Writer.TryWrite(request);
+                    break;
+                case "mediation-status" or "sever-mediation":
+                    if (_mediation is not { } proxy || _mediationConfig is not { } med)
+                    {
+                        response = new ControlResponse { Ok = false, Error = "this boot has no mediation channel" };
+                        break;
+                    }
+                    if (request.Type == "sever-mediation") proxy.Sever();
+                    response.Mediation = await MediationProbe.ReadinessAsync(med, proxy.IsSevered, proxy.ActiveConnections, proxy.TotalConnections, timeout.Token)
+                        .ConfigureAwait(false);
                     break;
                 default:
                     response = new ControlResponse { Ok = false, Error = $"unknown control request '{request.Type}'" };

@@ -1,0 +1,98 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using Microagent.Mediation;
+
+namespace Microagent.EndToEnd.Tests.Mediation;
+
+/// <summary>One running python workspace <c>med</c> with a required, fail-closed channel 2048 → 127.0.0.1:<see cref="Port"/>.</summary>
+public sealed class MediationFixture : IAsyncLifetime
+{
+    public const string Name = "med";
+
+    public static string PythonImage { get; } = Path.Combine(MicroagentCli.RepoRoot, "build", "images", "python");
+    public static string Samples { get; } = Path.Combine(MicroagentCli.RepoRoot, "samples", "mediation");
+
+    public int Port { get; } = FreePort();
+
+    public static int FreePort()
+    {
+        using var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        return ((IPEndPoint)l.LocalEndpoint).Port;
+    }
+
+    public async Task InitializeAsync()
+    {
+        Images.Tools.Run("bash", Path.Combine(MicroagentCli.RepoRoot, "scripts", "build-python-image.sh"), PythonImage);
+        var create = await MicroagentCli.RunAsync(["create", Name, "--image", $"oci:{PythonImage}", "--memory", "512", "--mediation", $"2048=127.0.0.1:{Port}"]);
+        Assert.True(create.ExitCode == 0, create.Stderr);
+        var start = await MicroagentCli.RunAsync(["start", Name]);
+        Assert.True(start.ExitCode == 0, start.Stderr);
+        var cp = await MicroagentCli.RunAsync(["cp", Path.Combine(Samples, "agent.py"), $"{Name}:/tmp/agent.py"]);
+        Assert.True(cp.ExitCode == 0, cp.Stderr);
+    }
+
+    public async Task DisposeAsync() => await MicroagentCli.RunAsync(["delete", Name, "--force"]);
+
+    /// <summary>Starts a host listener on <paramref name="port"/> (address reuse so it can be restarted at once).</summary>
+    public static TcpListener Listen(int port)
+    {
+        var l = new TcpListener(IPAddress.Loopback, port);
+        l.Server.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        l.Start(64);
+        return l;
+    }
+
+    /// <summary>Accepts the next agent connection, skipping readiness probes (connections that close without a line); returns it with its first message.</summary>
+    public static async Task<AgentConnection> AcceptAgentAsync(TcpListener l, CancellationToken ct)
+    {
+        while (true)
+        {
+            var s = await l.AcceptSocketAsync(ct);
+            var c = new AgentConnection(s);
+            var first = await c.Reader.ReadMessageAsync(ct);
+            if (first is null) { c.Dispose(); continue; }
+            c.First = first;
+            return c;
+        }
+    }
+
+    public static async Task<JsonElement> StatusAsync(string name)
+    {
+        var r = await MicroagentCli.RunAsync(["status", name, "--json"]);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        return JsonDocument.Parse(r.Stdout).RootElement.Clone();
+    }
+
+    /// <summary>Runs <c>microagent exec NAME -- ARGS</c> in the background.</summary>
+    public static Task<CliResult> ExecAsync(string name, params string[] command) =>
+        MicroagentCli.RunAsync(["exec", name, "--", .. command], timeoutSeconds: 300);
+}
+
+/// <summary>A host-side agent connection speaking the library's NDJSON reader/writer.</summary>
+public sealed class AgentConnection(Socket socket) : IDisposable
+{
+    private readonly NetworkStream _stream = new(socket, ownsSocket: true);
+    public Socket Socket { get; } = socket;
+    public NdjsonReader Reader => _reader ??= new NdjsonReader(_stream);
+    private NdjsonReader? _reader;
+    public NdjsonWriter Writer => _writer ??= new NdjsonWriter(_stream);
+    private NdjsonWriter? _writer;
+    public MediationMessage First { get; set; } = null!;
+
+    /// <summary>Kills the connection with a reset, as a crashing listener would.</summary>
+    public void Reset()
+    {
+        Socket.LingerState = new LingerOption(true, 0);
+        Dispose();
+    }
+
+    public void Dispose()
+    {
+        _writer?.Dispose();
+        _stream.Dispose();
+    }
+}

@@ -1,0 +1,183 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Microagent.Workspaces;
+
+namespace Microagent.Tests.Workspaces;
+
+/// <summary>The supervisor's relay (shared by --vsock and mediation) without a VM: the "guest" connects to the unix listener the backend would.</summary>
+public sealed class MediationProxyTests : IDisposable
+{
+    private readonly string _root = Path.Combine("/tmp", $"ma-ut-{Guid.NewGuid():N}"[..16]);
+    private readonly TcpListener _tcp = new(IPAddress.Loopback, 0);
+
+    public MediationProxyTests()
+    {
+        Directory.CreateDirectory(_root);
+        _tcp.Start();
+    }
+
+    public void Dispose()
+    {
+        _tcp.Stop();
+        if (Directory.Exists(_root)) Directory.Delete(_root, true);
+    }
+
+    private int Port => ((IPEndPoint)_tcp.LocalEndpoint).Port;
+    private string Hybrid => Path.Combine(_root, "v.sock");
+
+    private VsockTcpProxy Proxy(TimeSpan? wait = null, int port = 0) =>
+        new(Hybrid, new VsockMapping(2048, "127.0.0.1", port == 0 ? Port : port), () => { }, _ => { }, wait, "mediation");
+
+    private async Task<Socket> GuestAsync()
+    {
+        var g = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        await g.ConnectAsync(new UnixDomainSocketEndPoint(Hybrid + "_2048"));
+        return g;
+    }
+
+    private static async Task<byte[]> ReadToEndAsync(Socket s, TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        var ms = new MemoryStream();
+        var buf = new byte[64 * 1024];
+        try
+        {
+            int n;
+            while ((n = await s.ReceiveAsync(buf, SocketFlags.None, cts.Token)) > 0) ms.Write(buf, 0, n);
+        }
+        catch (SocketException) { }
+        return ms.ToArray();
+    }
+
+    [Fact]
+    public async Task Many_concurrent_connections_each_get_their_own_tcp_connection()
+    {
+        await using var proxy = Proxy();
+        var server = Task.Run(async () =>
+        {
+            var serving = new List<Task>();
+            for (int i = 0; i < 50; i++)
+            {
+                var c = await _tcp.AcceptSocketAsync();
+                serving.Add(Task.Run(async () =>
+                {
+                    using (c)
+                    {
+                        var got = await ReadToEndAsync(c, TimeSpan.FromSeconds(20));
+                        await c.SendAsync(got.Reverse().ToArray());
+                        c.Shutdown(SocketShutdown.Send);
+                    }
+                }));
+            }
+            await Task.WhenAll(serving);
+        });
+        var clients = Enumerable.Range(0, 50).Select(async i =>
+        {
+            using var g = await GuestAsync();
+            byte[] msg = Encoding.ASCII.GetBytes($"agent-{i:D3}");
+            await g.SendAsync(msg);
+            g.Shutdown(SocketShutdown.Send);
+            var back = await ReadToEndAsync(g, TimeSpan.FromSeconds(20));
+            Assert.Equal(msg.Reverse().ToArray(), back);
+        }).ToList();
+        await Task.WhenAll(clients);
+        await server;
+        Assert.Equal(50, proxy.TotalConnections);
+    }
+
+    [Fact]
+    public async Task A_reset_by_the_listener_breaks_the_guest_connection()
+    {
+        await using var proxy = Proxy();
+        using var g = await GuestAsync();
+        using (var c = await _tcp.AcceptSocketAsync())
+        {
+            await g.SendAsync("{\"request_id\":\"r1\"}\n"u8.ToArray());
+            var buf = new byte[64];
+            Assert.True(await c.ReceiveAsync(buf) > 0);
+            c.LingerState = new LingerOption(true, 0); // the listener dies with the request in flight
+        }
+        Assert.Empty(await ReadToEndAsync(g, TimeSpan.FromSeconds(10)));
+        Assert.Equal(0, await WaitForAsync(() => proxy.ActiveConnections == 0));
+    }
+
+    [Fact]
+    public async Task Fail_closed_target_down_closes_the_guest_at_once_and_fail_open_waits_for_it()
+    {
+        var down = new TcpListener(IPAddress.Loopback, 0);
+        down.Start();
+        int port = ((IPEndPoint)down.LocalEndpoint).Port;
+        down.Stop();
+        await using (var closed = Proxy(port: port))
+        {
+            using var g = await GuestAsync();
+            var sw = Stopwatch.StartNew();
+            Assert.Empty(await ReadToEndAsync(g, TimeSpan.FromSeconds(10)));
+            Assert.True(sw.Elapsed < TimeSpan.FromSeconds(3), sw.Elapsed.ToString());
+        }
+        await using var open = Proxy(TimeSpan.FromSeconds(20), port);
+        using var g2 = await GuestAsync();
+        await g2.SendAsync("hello"u8.ToArray()); // held by the guest socket until the target comes
+        await Task.Delay(600);
+        var late = new TcpListener(IPAddress.Loopback, port);
+        late.Start();
+        try
+        {
+            using var c = await late.AcceptSocketAsync();
+            var buf = new byte[16];
+            int n = await c.ReceiveAsync(buf);
+            Assert.Equal("hello", Encoding.ASCII.GetString(buf, 0, n));
+        }
+        finally { late.Stop(); }
+    }
+
+    [Fact]
+    public async Task After_sever_no_byte_crosses_and_new_guest_connections_are_refused()
+    {
+        await using var proxy = Proxy();
+        using var g = await GuestAsync();
+        using var c = await _tcp.AcceptSocketAsync();
+        await g.SendAsync("before\n"u8.ToArray());
+        var buf = new byte[64];
+        Assert.Equal(7, await c.ReceiveAsync(buf));
+
+        proxy.Sever();
+        Assert.True(proxy.IsSevered);
+        try { await g.SendAsync("after\n"u8.ToArray()); } catch (SocketException) { }
+        try { await c.SendAsync("to-guest\n"u8.ToArray()); } catch (SocketException) { }
+        Assert.Empty(await ReadToEndAsync(c, TimeSpan.FromSeconds(5)));
+        Assert.Empty(await ReadToEndAsync(g, TimeSpan.FromSeconds(5)));
+        await Assert.ThrowsAnyAsync<SocketException>(GuestAsync);
+        Assert.Equal(0, proxy.ActiveConnections);
+    }
+
+    [Fact]
+    public async Task A_slow_listener_throttles_the_guest_instead_of_buffering()
+    {
+        await using var proxy = Proxy();
+        using var g = await GuestAsync();
+        g.SendBufferSize = 64 * 1024;
+        using var c = await _tcp.AcceptSocketAsync();
+        c.ReceiveBufferSize = 64 * 1024;
+        long sent = 0;
+        var chunk = new byte[64 * 1024];
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+        long before = GC.GetTotalMemory(true);
+        try { while (true) sent += await g.SendAsync(chunk, SocketFlags.None, cts.Token); } // nobody reads on the TCP side
+        catch (OperationCanceledException) { }
+        long growth = GC.GetTotalMemory(false) - before;
+        Assert.True(sent < 64L * 1024 * 1024, $"the guest could push {sent} bytes into a listener that reads nothing");
+        Assert.True(growth < 32L * 1024 * 1024, $"managed memory grew by {growth} bytes");
+        // Once the listener reads, everything arrives intact.
+        g.Shutdown(SocketShutdown.Send);
+        Assert.Equal(sent, (await ReadToEndAsync(c, TimeSpan.FromSeconds(20))).LongLength);
+    }
+
+    private static async Task<int> WaitForAsync(Func<bool> condition)
+    {
+        for (int i = 0; i < 100 && !condition(); i++) await Task.Delay(50);
+        return condition() ? 0 : 1;
+    }
+}
