@@ -18,6 +18,14 @@ public sealed partial class ToolCatalog
 
     private static string Name(ToolCall call) => call.String("name", required: true)!;
 
+    private static Microagent.Mediation.MediationConfig? Mediation(ToolCall call)
+    {
+        string? spec = call.String("mediation");
+        if (spec is null)
+            return call.Boolean("mediation_optional") ? throw MicroagentException.Invalid("'mediation_optional' needs 'mediation'") : null;
+        return Microagent.Mediation.MediationConfig.Parse(spec, optional: call.Boolean("mediation_optional"));
+    }
+
     private void AddLifecycleTools()
     {
         Add("workspace.create",
@@ -36,6 +44,8 @@ public sealed partial class ToolCatalog
                 ["size_mib"] = Schema.Integer("Disk size in MiB (overrides the profile).", 64, 1 << 20),
                 ["ttl_seconds"] = Schema.Integer("Idle lease: halt after this long without exec/cp/connections; 0 = permanent.", 0),
                 ["vsock"] = Schema.Strings("Guest→host TCP mappings PORT=HOST:PORT (guest connects to CID 2 port PORT)."),
+                ["mediation"] = Schema.String("Mediation channel PORT=HOST:PORT: the agent's guest connections to CID 2 port PORT are proxied to the control plane at HOST:PORT. Required and fail-closed unless mediation_optional."),
+                ["mediation_optional"] = Schema.Boolean("Make the mediation channel optional and fail-open (development)."),
             }, "name"),
             async call =>
             {
@@ -53,6 +63,7 @@ public sealed partial class ToolCatalog
                     SizeMiB = (int?)call.Integer("size_mib", 64, 1 << 20),
                     TtlSeconds = (int?)call.Integer("ttl_seconds", 0, int.MaxValue),
                     Vsock = call.Strings("vsock").Select(VsockMapping.Parse).ToList(),
+                    Mediation = Mediation(call),
                 };
                 call.Progress.Report($"creating workspace {spec.Name}");
                 return McpJson.Node(await Workspaces.CreateAsync(spec, call.Cancellation, call.Progress).ConfigureAwait(false));
@@ -67,6 +78,8 @@ public sealed partial class ToolCatalog
                 ["memory_mib"] = Schema.Integer("Guest memory for this boot.", 128, 65536),
                 ["cpus"] = Schema.Integer("Virtual CPUs for this boot.", 1, 64),
                 ["ttl_seconds"] = Schema.Integer("Idle lease for this boot; 0 = permanent.", 0),
+                ["mediation"] = Schema.String("Mediation channel PORT=HOST:PORT for this boot only."),
+                ["mediation_optional"] = Schema.Boolean("Make this boot's mediation channel optional and fail-open."),
             }, "name"),
             async call =>
             {
@@ -77,6 +90,7 @@ public sealed partial class ToolCatalog
                     MemoryMiB = (int?)call.Integer("memory_mib", 128, 65536),
                     Cpus = (int?)call.Integer("cpus", 1, 64),
                     TtlSeconds = (int?)call.Integer("ttl_seconds", 0, int.MaxValue),
+                    Mediation = Mediation(call),
                     Progress = call.Progress,
                 }, call.Cancellation).ConfigureAwait(false);
                 return McpJson.Node(status);
@@ -112,7 +126,9 @@ public sealed partial class ToolCatalog
             async call => McpJson.Node(await Workspaces.WaitAsync(Name(call),
                 call.Integer("timeout_ms", 1) is { } ms ? TimeSpan.FromMilliseconds(ms) : null, call.Cancellation).ConfigureAwait(false)));
 
-        Add("workspace.status", "State, config, pids, readiness (guest_ready, exec_ready), disk usage, kernel and rootfs hashes.",
+        Add("workspace.status",
+            "State, config, pids, readiness (guest_ready, exec_ready), disk usage, kernel and rootfs hashes, and the mediation channel " +
+            "(mediation: {enabled, required, port, target, fail_closed}; mediation_ready: {ready, detail, error, severed, active_connections, ...}).",
             NameOnly(), async call => McpJson.Node(await Workspaces.GetStatusAsync(Name(call), call.Cancellation).ConfigureAwait(false)));
 
         Add("workspace.list", "Every workspace with its status.", Schema.Object([]),

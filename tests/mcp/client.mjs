@@ -50,7 +50,9 @@ try {
     fs.writeFileSync(path.join(dir, "in.txt"), "copied in\n", { mode: 0o640 });
     const name = `mcp-${process.pid}`;
     const progress = [];
-    out.create = await call("workspace.create", { name, profile: "tiny", env: { GREETING: "hi" }, setup: ["echo setup-ran > /root/setup.txt"] },
+    // Port 9 on loopback has no listener here: a required, fail-closed mediation target that is unreachable.
+    out.create = await call("workspace.create", { name, profile: "tiny", env: { GREETING: "hi" }, setup: ["echo setup-ran > /root/setup.txt"],
+      mediation: "2048=127.0.0.1:9" },
       { onprogress: (p) => progress.push(p.message ?? "") });
     out.createAgain = await call("workspace.create", { name });
     out.start = await call("workspace.start", { name }, { onprogress: (p) => progress.push(p.message ?? "") });

@@ -90,7 +90,13 @@ public sealed class McpServerTests
         Assert.Equal(1, Ok(r.GetProperty("cpIn")).GetProperty("entries").GetInt32());
         Assert.Equal("copied in\n640\n", Ok(r.GetProperty("catIn")).GetProperty("stdout").GetString());
         Assert.Equal("from-guest\n", r.GetProperty("outContent").GetString());
-        Assert.Equal("running", Ok(r.GetProperty("status")).GetProperty("state").GetString());
+        var status = Ok(r.GetProperty("status"));
+        Assert.Equal("running", status.GetProperty("state").GetString());
+        Assert.Equal(2048, status.GetProperty("mediation").GetProperty("port").GetInt32());
+        var mediation = status.GetProperty("mediation_ready");
+        Assert.False(mediation.GetProperty("ready").GetBoolean());
+        Assert.Equal("required mediation target is unreachable", mediation.GetProperty("error").GetString());
+        Assert.Contains("127.0.0.1:9", mediation.GetProperty("detail").GetString());
         Assert.Contains(Ok(r.GetProperty("list")).GetProperty("workspaces").EnumerateArray(), w => w.GetProperty("state").GetString() == "running");
         Assert.Equal("halted", Ok(r.GetProperty("halt")).GetProperty("state").GetString());
         var logs = Ok(r.GetProperty("logs"));
