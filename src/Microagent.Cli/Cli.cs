@@ -63,6 +63,19 @@ internal static class Cli
             WriteError(json, new MicroagentException(ErrorKind.Transient, "interrupted", "the workspace was torn down; nothing was kept"));
             return ExitInterrupted;
         }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Net.Sockets.SocketException
+                                       or System.Text.Json.JsonException or InvalidOperationException or ArgumentException)
+        {
+            // An unexpected failure still gets a typed error object and a documented exit code, never a stack trace.
+            var error = e switch
+            {
+                UnauthorizedAccessException => new MicroagentException(ErrorKind.PolicyDenied, e.Message, "check the permissions of the path"),
+                System.Net.Sockets.SocketException or IOException => new MicroagentException(ErrorKind.Transient, e.Message, "retry; if it persists, run `microagent doctor`"),
+                _ => MicroagentException.Permanent(e.Message, "run `microagent doctor`; this may be a bug"),
+            };
+            WriteError(json, error);
+            return error.Kind.ExitCode();
+        }
     }
 
     public static void WriteError(bool json, MicroagentException e)

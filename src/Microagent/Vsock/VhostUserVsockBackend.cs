@@ -64,8 +64,10 @@ public sealed class VhostUserVsockBackend : IAsyncDisposable
         try
         {
             _vhostListener = UnixSockets.Listen(_options.VhostUserSocketPath, 1);
+            File.SetUnixFileMode(_options.VhostUserSocketPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
             _hybridListener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
             _hybridListener.Bind(new UnixDomainSocketEndPoint(_options.HybridSocketPath));
+            File.SetUnixFileMode(_options.HybridSocketPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
             _hybridListener.Listen(128);
         }
         catch (Exception e)

@@ -291,7 +291,7 @@ public sealed class WorkspaceManager
                 (entries, bytes) = WorkspaceCopy.WriteArchive(hostPath, archive);
                 archive.Position = 0;
                 string baseName = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(hostPath)));
-                var stderr = new MemoryStream();
+                var stderr = new Tools.CappedBuffer();
                 var result = await Agent(store).ExecAsync(new ExecRequest
                 {
                     Argv = ["/bin/sh", "-c", WorkspaceCopy.ReceiveScript, "sh", guestPath, baseName],
@@ -299,7 +299,7 @@ public sealed class WorkspaceManager
                     Mode = ExecModes.Stream,
                 }, archive, Stream.Null, stderr, ct).ConfigureAwait(false);
                 if (result.Status != ExecStatuses.Exited || result.ExitCode != 0)
-                    throw new WorkspaceCopyException($"copy into {store.Name}:{guestPath} failed: {System.Text.Encoding.UTF8.GetString(stderr.ToArray()).Trim()}",
+                    throw new WorkspaceCopyException($"copy into {store.Name}:{guestPath} failed: {stderr.Text().Trim()}",
                         "the guest image needs a `tar` that reads a pax archive (busybox and GNU tar do)");
             }
             return new CopyResult(hostPath, $"{store.Name}:{guestPath}", entries, bytes);
@@ -315,7 +315,7 @@ public sealed class WorkspaceManager
         if (string.IsNullOrEmpty(guestPath) || guestPath.Contains('\0')) throw MicroagentException.Invalid("the guest path is empty or contains NUL");
         string tmp = TempFile(store);
         await using var archive = new FileStream(tmp, FileMode.Create, FileAccess.ReadWrite, FileShare.None, 1 << 16, FileOptions.DeleteOnClose);
-        var stderr = new MemoryStream();
+        var stderr = new Tools.CappedBuffer();
         var result = await Agent(store).ExecAsync(new ExecRequest
         {
             Argv = ["/bin/sh", "-c", WorkspaceCopy.SendScript, "sh", guestPath],
@@ -323,7 +323,7 @@ public sealed class WorkspaceManager
             Mode = ExecModes.Stream,
         }, null, archive, stderr, ct).ConfigureAwait(false);
         if (result.Status != ExecStatuses.Exited || result.ExitCode != 0)
-            throw new WorkspaceCopyException($"copy from {store.Name}:{guestPath} failed: {System.Text.Encoding.UTF8.GetString(stderr.ToArray()).Trim()}");
+            throw new WorkspaceCopyException($"copy from {store.Name}:{guestPath} failed: {stderr.Text().Trim()}");
         archive.Position = 0;
         string trimmed = guestPath.TrimEnd('/');
         string rootName = trimmed.Length == 0 ? "/" : trimmed[(trimmed.LastIndexOf('/') + 1)..];
@@ -691,13 +691,8 @@ public sealed class WorkspaceManager
             ProcessTable.Kill(pid);
             killed.Add(pid);
         }
-        foreach (string lockFile in Directory.Exists(Path.Combine(Paths.Root, "locks")) ? Directory.GetFiles(Path.Combine(Paths.Root, "locks"), "*.lock") : [])
-        {
-            string name = Path.GetFileNameWithoutExtension(lockFile);
-            if (Directory.Exists(Path.Combine(Paths.Workspaces, name))) continue;
-            using var l = FileLock.TryAcquire(lockFile);
-            if (l is not null) File.Delete(lockFile);
-        }
+        // Lock files are never unlinked here: a process that already opened one would lock a deleted inode while
+        // a newcomer locks a fresh file, and two holders would exist. They are empty files; leaving them is harmless.
         await Task.CompletedTask.ConfigureAwait(false);
         return new GcReport(reconciled, killed, sockets, runs);
     }

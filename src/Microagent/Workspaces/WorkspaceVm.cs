@@ -104,6 +104,8 @@ public sealed class WorkspaceVm : IAsyncDisposable
             backend.Start();
             qemu = QemuProcess.Start(assets.Qemu.SystemBinary, QemuCommandLine.Build(spec, assets.Accelerator, assets.Qemu), directory);
             var hello = await WaitForHelloAsync(ready, qemu, spec.SerialLogPath, ct).ConfigureAwait(false);
+            // QEMU creates the QMP socket with the umask's mode; sockets are 0600 like every state file.
+            if (File.Exists(spec.QmpSocketPath)) File.SetUnixFileMode(spec.QmpSocketPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
             return new WorkspaceVm(directory, backend, qemu, hello, hybrid);
         }
         catch
