@@ -101,9 +101,12 @@ public sealed class LayerApplier
             recorder.RecordFrom(headerStart);
         }
         // Directory modes and times last: creating children changes mtimes, and a read-only mode would block them.
+        // Entries under a path removed later in the layer were dropped by Remove; as defence in depth each target
+        // is re-checked so that no symlink between the root and it (nor it itself) is followed by chmod.
         for (int i = _pendingDirs.Count - 1; i >= 0; i--)
         {
             var (path, mode, mtime) = _pendingDirs[i];
+            if (!IsPlainDirectoryUnderRoot(path)) continue;
             File.SetUnixFileMode(path, mode);
             Ownership.SetTimesNoFollow(path, mtime);
         }
@@ -351,7 +354,36 @@ public sealed class LayerApplier
         catch (UnauthorizedAccessException) { return false; }
     }
 
-    private static void Remove(string path)
+    /// <summary>
+    /// Whether <paramref name="path"/> lies under <see cref="Root"/> and every component from the root to it,
+    /// itself included, is a real directory (lstat: no symlink anywhere on the way).
+    /// </summary>
+    private bool IsPlainDirectoryUnderRoot(string path)
+    {
+        string rel = Path.GetRelativePath(Root, path);
+        if (rel == ".") return false;
+        if (Path.IsPathRooted(rel) || rel == ".." || rel.StartsWith("../", StringComparison.Ordinal)) return false;
+        string cur = Root;
+        foreach (string c in rel.Split('/', StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (c is "." or "..") return false;
+            cur = Path.Combine(cur, c);
+            if (Lstat(cur) != Kind.Directory) return false;
+        }
+        return true;
+    }
+
+    /// <summary>Removes <paramref name="path"/> (never following a symlink) and forgets pending directory metadata at or under it.</summary>
+    private void Remove(string path)
+    {
+        _pendingDirs.RemoveAll(p => IsAtOrUnder(p.Path, path));
+        RemoveEntry(path);
+    }
+
+    private static bool IsAtOrUnder(string candidate, string path)
+        => candidate == path || candidate.StartsWith(path + "/", StringComparison.Ordinal);
+
+    private static void RemoveEntry(string path)
     {
         switch (Lstat(path))
         {

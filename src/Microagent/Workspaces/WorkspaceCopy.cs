@@ -78,9 +78,17 @@ internal static class WorkspaceCopy
     /// <summary>
     /// Extracts an archive whose top-level entry is <paramref name="rootName"/> to <paramref name="destination"/>:
     /// into it under <paramref name="rootName"/> when it is an existing directory, else as that path.
+    /// The archive comes from the guest and is untrusted: every entry's parent is walked from the extraction root one
+    /// component at a time with lstat and must consist of real directories (a symlink anywhere on the way is refused,
+    /// so a link entry cannot redirect later writes to the host); a final-component symlink is unlinked, never written
+    /// through; hard-link targets must be relative, free of <c>..</c> and name a regular file inside the extraction;
+    /// directory modes are applied last, never through a symlink.
     /// </summary>
     public static (string Target, int Entries, long Bytes) ExtractArchive(Stream input, string rootName, string destination)
     {
+        if (rootName.Length == 0 || rootName is "." or ".." || rootName.Contains('/') || rootName.Contains('\0'))
+            throw new WorkspaceCopyException($"cannot copy `{rootName}` from the guest: name a file or directory below `/`",
+                "copy a named path such as /home/user/project");
         string dest = Path.GetFullPath(destination);
         string target = Directory.Exists(dest) ? Path.Combine(dest, rootName) : dest;
         string parent = Path.GetDirectoryName(target)!;
@@ -92,46 +100,151 @@ internal static class WorkspaceCopy
         using var reader = new TarReader(input);
         while (reader.GetNextEntry() is { } entry)
         {
-            string name = entry.Name.TrimEnd('/');
-            string rel;
-            if (name == rootName) rel = "";
-            else if (name.StartsWith(rootName + "/", StringComparison.Ordinal)) rel = name[(rootName.Length + 1)..];
-            else throw new WorkspaceCopyException($"unexpected entry '{entry.Name}' in the archive from the guest");
-            if (rel.Split('/').Any(p => p == "..") || rel.StartsWith('/'))
-                throw new WorkspaceCopyException($"refusing archive entry '{entry.Name}' that escapes the destination");
-            string path = rel.Length == 0 ? target : Path.Combine(target, rel);
+            string[] parts = MemberParts(entry.Name, rootName)
+                ?? throw new WorkspaceCopyException($"unexpected entry '{entry.Name}' in the archive from the guest");
+            if (entry.EntryType is not (TarEntryType.Directory or TarEntryType.RegularFile or TarEntryType.V7RegularFile
+                or TarEntryType.ContiguousFile or TarEntryType.SymbolicLink or TarEntryType.HardLink))
+                continue; // devices, fifos, metadata entries: not copied
+            string path = ResolveEntry(target, parts, entry.Name);
             switch (entry.EntryType)
             {
                 case TarEntryType.Directory:
-                    if (File.Exists(path) || IsLink(path)) File.Delete(path);
+                    if (Lstat(path) is Kind.File or Kind.Symlink) File.Delete(path);
                     Directory.CreateDirectory(path);
                     dirModes.Add((path, (UnixFileMode)entry.Mode));
                     break;
                 case TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile:
-                    if (IsLink(path)) File.Delete(path);
-                    entry.ExtractToFile(path, overwrite: true);
+                    if (Lstat(path) is Kind.File or Kind.Symlink) File.Delete(path); // unlinked, never written through
+                    entry.ExtractToFile(path, overwrite: false);
+                    if (Lstat(path) is not Kind.File) throw Refused(entry.Name, "it did not extract as a regular file");
                     File.SetUnixFileMode(path, (UnixFileMode)entry.Mode);
                     bytes += entry.Length;
                     break;
                 case TarEntryType.SymbolicLink:
-                    if (File.Exists(path) || IsLink(path)) File.Delete(path);
-                    File.CreateSymbolicLink(path, entry.LinkName);
+                    if (Lstat(path) is Kind.File or Kind.Symlink) File.Delete(path);
+                    File.CreateSymbolicLink(path, entry.LinkName); // created as a link; nothing is ever written through it
                     break;
                 case TarEntryType.HardLink:
-                    string linkRel = entry.LinkName.TrimEnd('/');
-                    string source = linkRel == rootName ? target : Path.Combine(target, linkRel.StartsWith(rootName + "/", StringComparison.Ordinal) ? linkRel[(rootName.Length + 1)..] : linkRel);
-                    if (File.Exists(path)) File.Delete(path);
+                    if (parts.Length == 0) throw Refused(entry.Name, "the archive root is a hard link");
+                    string source = HardLinkSource(target, entry.LinkName, rootName, entry.Name);
+                    if (Lstat(path) is Kind.File or Kind.Symlink) File.Delete(path);
                     File.Copy(source, path);
                     break;
-                default:
-                    continue; // devices, fifos: not copied
             }
             entries++;
         }
         if (entries == 0) throw new WorkspaceCopyException("the guest sent an empty archive");
-        foreach (var (path, mode) in Enumerable.Reverse(dirModes)) File.SetUnixFileMode(path, mode);
+        foreach (var (path, mode) in Enumerable.Reverse(dirModes))
+            if (IsRealDirectoryChain(target, path)) File.SetUnixFileMode(path, mode); // never through a symlink
         return (target, entries, bytes);
     }
 
-    private static bool IsLink(string path) => new FileInfo(path).LinkTarget is not null;
+    /// <summary>Components of an archive member below <paramref name="rootName"/> (empty for the root itself); null when it is not under it.</summary>
+    private static string[]? MemberParts(string name, string rootName)
+    {
+        string trimmed = name.TrimEnd('/');
+        string rel;
+        if (trimmed == rootName) rel = "";
+        else if (trimmed.StartsWith(rootName + "/", StringComparison.Ordinal)) rel = trimmed[(rootName.Length + 1)..];
+        else return null;
+        if (rel.StartsWith('/') || rel.Contains('\0'))
+            throw Refused(name, "it escapes the destination");
+        string[] parts = rel.Split('/', StringSplitOptions.RemoveEmptyEntries).Where(p => p != ".").ToArray();
+        if (parts.Contains("..")) throw Refused(name, "it escapes the destination");
+        return parts;
+    }
+
+    /// <summary>
+    /// Host path of an entry: the extraction root and every parent component are lstat'ed and must be real
+    /// directories (missing ones are created); a symlink or other non-directory anywhere on the way is refused.
+    /// </summary>
+    private static string ResolveEntry(string target, string[] parts, string entryName)
+    {
+        if (parts.Length == 0) return target;
+        string cur = target;
+        for (int i = -1; i < parts.Length - 1; i++)
+        {
+            if (i >= 0) cur = Path.Combine(cur, parts[i]);
+            switch (Lstat(cur))
+            {
+                case Kind.Directory:
+                    break;
+                case Kind.None:
+                    Directory.CreateDirectory(cur);
+                    if (Lstat(cur) != Kind.Directory) throw Refused(entryName, "its parent could not be created as a directory");
+                    break;
+                case Kind.Symlink:
+                    throw Refused(entryName, $"its parent `{Path.GetRelativePath(target, cur)}` is a symbolic link");
+                default:
+                    throw Refused(entryName, $"its parent `{Path.GetRelativePath(target, cur)}` is not a directory");
+            }
+        }
+        string path = Path.Combine(cur, parts[^1]);
+        if (!IsUnder(target, path)) throw Refused(entryName, "it escapes the destination");
+        return path;
+    }
+
+    /// <summary>
+    /// The regular file inside the extraction that a hard-link entry names: the link name must be relative, free of
+    /// <c>..</c>, reached through real directories only, and not itself a symlink or directory.
+    /// </summary>
+    private static string HardLinkSource(string target, string linkName, string rootName, string entryName)
+    {
+        if (string.IsNullOrEmpty(linkName) || linkName.StartsWith('/') || linkName.Contains('\0'))
+            throw Refused(entryName, $"hard link target `{linkName}` is absolute or empty");
+        if (linkName.Split('/').Contains(".."))
+            throw Refused(entryName, $"hard link target `{linkName}` contains `..`");
+        string[] parts = MemberParts(linkName, rootName) ?? linkName.Split('/', StringSplitOptions.RemoveEmptyEntries).Where(p => p != ".").ToArray();
+        string source = target;
+        foreach (string c in parts)
+        {
+            if (Lstat(source) != Kind.Directory)
+                throw Refused(entryName, $"hard link target `{linkName}` is not inside the extracted tree");
+            source = Path.Combine(source, c);
+        }
+        if (!IsUnder(target, source) && source != target)
+            throw Refused(entryName, $"hard link target `{linkName}` resolves outside the destination");
+        if (Lstat(source) != Kind.File)
+            throw Refused(entryName, $"hard link target `{linkName}` is not a regular file extracted from the archive");
+        return source;
+    }
+
+    /// <summary>Whether <paramref name="path"/> is <paramref name="target"/> or under it with every component a real directory.</summary>
+    private static bool IsRealDirectoryChain(string target, string path)
+    {
+        if (path != target && !IsUnder(target, path)) return false;
+        string cur = target;
+        if (Lstat(cur) != Kind.Directory) return false;
+        foreach (string c in Path.GetRelativePath(target, path).Split('/', StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (c == ".") continue;
+            if (c == "..") return false;
+            cur = Path.Combine(cur, c);
+            if (Lstat(cur) != Kind.Directory) return false;
+        }
+        return true;
+    }
+
+    private static bool IsUnder(string root, string path)
+    {
+        string rel = Path.GetRelativePath(root, path);
+        return rel != "." && rel != ".." && !rel.StartsWith("../", StringComparison.Ordinal) && !Path.IsPathRooted(rel);
+    }
+
+    private enum Kind { None, Directory, File, Symlink, Other }
+
+    /// <summary>What is at <paramref name="path"/> itself (lstat: a final symlink is not followed).</summary>
+    private static Kind Lstat(string path)
+    {
+        var info = new FileInfo(path);
+        if (info.LinkTarget is not null) return Kind.Symlink;
+        if (Directory.Exists(path)) return Kind.Directory;
+        if (info.Exists) return Kind.File;
+        try { File.GetAttributes(path); return Kind.Other; }
+        catch (IOException) { return Kind.None; }
+        catch (UnauthorizedAccessException) { return Kind.Other; }
+    }
+
+    private static WorkspaceCopyException Refused(string entryName, string why)
+        => new($"refusing archive entry '{entryName}' from the guest: {why}", "the guest sent a malformed or hostile archive; the copy was stopped");
 }

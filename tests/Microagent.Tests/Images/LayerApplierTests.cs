@@ -153,6 +153,50 @@ public sealed class LayerApplierTests : IDisposable
         Assert.True(kind == "whiteout-through-symlink" || inside.Length == 1, $"expected the write inside the root, found {inside.Length}");
     }
 
+    public static TheoryData<string> DeferredDirMetadataLayers => new()
+    {
+        "parent-replaced-by-symlink", "grandparent-replaced-by-symlink", "whiteout-then-symlink", "opaque-then-symlink",
+    };
+
+    /// <summary>
+    /// Directory modes and times are applied at the end of a layer; a directory whose parent a later entry of the
+    /// same layer replaces with a symlink to the host must not have its metadata applied through that symlink.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(DeferredDirMetadataLayers))]
+    public void DeferredDirectoryModesAndTimesNeverFollowAReplacedParent(string kind)
+    {
+        string sentinel = Path.Combine(_outside, "secret");
+        File.SetUnixFileMode(sentinel, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        var sentinelTime = new DateTime(2001, 2, 3, 4, 5, 6, DateTimeKind.Utc);
+        File.SetLastWriteTimeUtc(sentinel, sentinelTime);
+        File.SetLastAccessTimeUtc(sentinel, sentinelTime);
+
+        void HostileDir(System.Formats.Tar.TarWriter w, string name)
+            => w.WriteEntry(new System.Formats.Tar.PaxTarEntry(System.Formats.Tar.TarEntryType.Directory, name)
+            {
+                Mode = (UnixFileMode)0b110_110_110, // 0666: would make the host file world-writable
+                ModificationTime = new DateTimeOffset(2011, 1, 1, 0, 0, 0, TimeSpan.Zero),
+            });
+
+        byte[][] tars = kind switch
+        {
+            "parent-replaced-by-symlink" => [TestImages.Tar(w => { HostileDir(w, "p/secret/"); w.Symlink("p", _outside); })],
+            "grandparent-replaced-by-symlink" =>
+                [TestImages.Tar(w => { HostileDir(w, "g/outside/secret/"); w.Symlink("g", _tmp.Path); })],
+            "whiteout-then-symlink" => [TestImages.Tar(w => { HostileDir(w, "p/secret/"); w.File(".wh.p", ""); w.Symlink("p", _outside); })],
+            "opaque-then-symlink" => [TestImages.Tar(w => { HostileDir(w, "p/secret/"); w.File(".wh..wh..opq", ""); w.Symlink("p", _outside); })],
+            _ => throw new ArgumentOutOfRangeException(nameof(kind)),
+        };
+        try { Apply(null, tars); }
+        catch (MicroagentException) { } // refusing the layer is fine too; what matters is the host file
+
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(sentinel));
+        Assert.Equal(sentinelTime, File.GetLastWriteTimeUtc(sentinel));
+        Assert.Equal(sentinelTime, File.GetLastAccessTimeUtc(sentinel));
+        AssertOutsideUntouched();
+    }
+
     [Fact]
     public void MergedUsrSymlinkParentsAreFollowedWithinTheRoot()
     {
