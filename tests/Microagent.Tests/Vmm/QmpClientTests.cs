@@ -18,7 +18,7 @@ public sealed class QmpClientTests
         using var p = Process.Start(psi)!;
         try
         {
-            var deadline = DateTime.UtcNow.AddSeconds(10);
+            var deadline = DateTime.UtcNow.AddSeconds(30);
             while (!File.Exists(sock) && DateTime.UtcNow < deadline) await Task.Delay(20);
             await using var qmp = await QmpClient.ConnectAsync(sock);
             Assert.StartsWith("10.", qmp.QemuVersion);
@@ -26,7 +26,7 @@ public sealed class QmpClientTests
             Assert.NotNull(status?["status"]);
             await Assert.ThrowsAsync<Microagent.Errors.MicroagentException>(() => qmp.ExecuteAsync("no-such-command"));
             await qmp.ExecuteAsync("quit");
-            Assert.True(p.WaitForExit(10_000));
+            Assert.True(p.WaitForExit(30_000));
         }
         finally
         {

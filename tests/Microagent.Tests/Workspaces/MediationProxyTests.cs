@@ -164,12 +164,11 @@ public sealed class MediationProxyTests : IDisposable
         long sent = 0;
         var chunk = new byte[64 * 1024];
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(2));
-        long before = GC.GetTotalMemory(true);
         try { while (true) sent += await g.SendAsync(chunk, SocketFlags.None, cts.Token); } // nobody reads on the TCP side
         catch (OperationCanceledException) { }
-        long growth = GC.GetTotalMemory(false) - before;
         Assert.True(sent < 64L * 1024 * 1024, $"the guest could push {sent} bytes into a listener that reads nothing");
-        Assert.True(growth < 32L * 1024 * 1024, $"managed memory grew by {growth} bytes");
+        // (Process-wide memory is not asserted: other test classes allocate concurrently. The bound on what the
+        // sender could push is the proof that nothing between the two sockets buffers without limit.)
         // Once the listener reads, everything arrives intact.
         g.Shutdown(SocketShutdown.Send);
         Assert.Equal(sent, (await ReadToEndAsync(c, TimeSpan.FromSeconds(20))).LongLength);
