@@ -151,7 +151,15 @@ public sealed class ImageStore
 
         // The config is small: fetch it before the lock so the image can be validated early.
         using var manifestDoc = JsonDocument.Parse(manifest.Bytes);
-        var configDesc = OciLayout.ParseDescriptor(manifestDoc.RootElement.GetProperty("config"), manifest.Digest);
+        OciDescriptor configDesc;
+        try
+        {
+            configDesc = OciLayout.ParseDescriptor(manifestDoc.RootElement.GetProperty("config"), manifest.Digest);
+        }
+        catch (Exception e) when (e is KeyNotFoundException or InvalidOperationException or FormatException)
+        {
+            throw MicroagentException.Permanent($"manifest {manifest.Digest} of {reference} has no valid config descriptor", "check the registry");
+        }
         if (!File.Exists(content.BlobPath(configDesc)))
             await client.DownloadBlobAsync(reference, configDesc, content.BlobPath(configDesc), null, ct).ConfigureAwait(false);
         OciImage image = content.ReadImage(manifestDesc, arch);

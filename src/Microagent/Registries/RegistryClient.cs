@@ -11,7 +11,8 @@ namespace Microagent.Registries;
 /// <summary>Registry client settings.</summary>
 /// <param name="InsecureRegistries">Registries (host[:port]) reached over plain HTTP even when not on loopback.</param>
 /// <param name="MaxAttempts">Tries per request on transient failures (connection errors, 408, 429, 5xx).</param>
-/// <param name="Timeout">Per-request timeout until the response headers; blob bodies stream without one.</param>
+/// <param name="Timeout">Per-request timeout (default 60 s) until the response headers, and again for reading a small body
+/// (manifest, token, error); token requests get it too. Blob bodies stream without one.</param>
 public sealed record RegistryOptions(IReadOnlyCollection<string>? InsecureRegistries = null, int MaxAttempts = 4, TimeSpan? Timeout = null);
 
 /// <summary>A fetched manifest or index: its exact bytes, media type and sha256 digest.</summary>
@@ -31,7 +32,9 @@ public sealed class RegistryClient : IDisposable
     public static readonly string[] ManifestAccept =
         [OciMediaTypes.ImageIndex, OciMediaTypes.DockerManifestList, OciMediaTypes.ImageManifest, OciMediaTypes.DockerManifest];
 
-    private const long MaxManifestBytes = 4 << 20;
+    private const int MaxManifestBytes = 4 << 20;
+    private const int MaxTokenBytes = 4 << 20;
+    private const int MaxErrorBodyBytes = 64 << 10;
     private readonly HttpClient _http;
     private readonly AuthStore? _auth;
     private readonly RegistryOptions _options;
@@ -95,30 +98,27 @@ public sealed class RegistryClient : IDisposable
             return req;
         }, ct).ConfigureAwait(false);
         await EnsureSuccess(resp, image.Registry, $"manifest {image.Name}:{reference}", ct).ConfigureAwait(false);
-        if (resp.Content.Headers.ContentLength > MaxManifestBytes)
-            throw MicroagentException.Invalid($"manifest {image.Name}:{reference} is larger than {MaxManifestBytes} bytes", "check the registry");
-        byte[] bytes = await resp.Content.ReadAsByteArrayAsync(ct).ConfigureAwait(false);
-        if (bytes.Length > MaxManifestBytes)
-            throw MicroagentException.Invalid($"manifest {image.Name}:{reference} is larger than {MaxManifestBytes} bytes", "check the registry");
+        byte[] bytes = await ReadBoundedAsync(resp.Content, MaxManifestBytes, $"manifest {image.Name}:{reference} from {image.Registry}", ct).ConfigureAwait(false);
         string digest = "sha256:" + Convert.ToHexStringLower(SHA256.HashData(bytes));
         if (reference.StartsWith("sha256:", StringComparison.Ordinal) && reference != digest)
             throw MicroagentException.Invalid($"registry returned content with digest {digest} for {image.Name}@{reference}",
                 "the registry or a proxy altered the manifest; do not use it");
         string mediaType = resp.Content.Headers.ContentType?.MediaType ?? "";
-        if (!OciMediaTypes.IsIndex(mediaType) && !OciMediaTypes.IsManifest(mediaType))
+        try
         {
+            using var doc = JsonDocument.Parse(bytes);
+            if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new JsonException("not an object");
             // Some registries answer application/json: the document's own mediaType decides.
-            try
+            if (!OciMediaTypes.IsIndex(mediaType) && !OciMediaTypes.IsManifest(mediaType))
             {
-                using var doc = JsonDocument.Parse(bytes);
                 if (doc.RootElement.TryGetProperty("mediaType", out var mt)) mediaType = mt.GetString() ?? mediaType;
                 else if (doc.RootElement.TryGetProperty("manifests", out _)) mediaType = OciMediaTypes.ImageIndex;
                 else if (doc.RootElement.TryGetProperty("layers", out _)) mediaType = OciMediaTypes.ImageManifest;
             }
-            catch (JsonException)
-            {
-                throw MicroagentException.Invalid($"manifest {image.Name}:{reference} is not JSON", "check the registry");
-            }
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
+        {
+            throw MicroagentException.Permanent($"manifest {image.Name}:{reference} from {image.Registry} is not a JSON object", "check the registry");
         }
         return new FetchedManifest(bytes, mediaType, digest);
     }
@@ -269,7 +269,23 @@ public sealed class RegistryClient : IDisposable
         using var req = new HttpRequestMessage(HttpMethod.Get, tokenUri);
         if (cred is not null)
             req.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{cred.Username}:{cred.Secret}")));
-        using var resp = await _http.SendAsync(req, ct).ConfigureAwait(false);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(RequestTimeout);
+        HttpResponseMessage sent;
+        try
+        {
+            sent = await _http.SendAsync(req, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            throw MicroagentException.Transient($"token service of {registry} did not answer within {RequestTimeout.TotalSeconds:0.###} s", "check the network and the registry, then retry");
+        }
+        catch (HttpRequestException e)
+        {
+            // The message names at most host and port, never the query or the credentials.
+            throw MicroagentException.Transient($"cannot reach the token service of {registry}: {e.Message}", "check the network and the registry, then retry", e);
+        }
+        using var resp = sent;
         if (resp.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden)
             throw Denied($"registry {registry} refused the credentials for a token",
                 cred is null ? $"log in: microagent registry login {registry}" : $"check the credentials: microagent registry login {registry}");
@@ -277,11 +293,22 @@ public sealed class RegistryClient : IDisposable
             throw IsTransientStatus(resp.StatusCode)
                 ? MicroagentException.Transient($"token service of {registry} answered {(int)resp.StatusCode}", "retry later")
                 : MicroagentException.Permanent($"token service of {registry} answered {(int)resp.StatusCode}", "check the registry");
-        using var doc = JsonDocument.Parse(await resp.Content.ReadAsByteArrayAsync(ct).ConfigureAwait(false));
-        string? token = doc.RootElement.TryGetProperty("token", out var t) ? t.GetString()
-            : doc.RootElement.TryGetProperty("access_token", out var at) ? at.GetString() : null;
+        byte[] body = await ReadBoundedAsync(resp.Content, MaxTokenBytes, $"token response of {registry}", ct).ConfigureAwait(false);
+        string? token;
+        int expiresIn;
+        try
+        {
+            using var doc = JsonDocument.Parse(body);
+            token = doc.RootElement.TryGetProperty("token", out var t) ? t.GetString()
+                : doc.RootElement.TryGetProperty("access_token", out var at) ? at.GetString() : null;
+            expiresIn = doc.RootElement.TryGetProperty("expires_in", out var ei) && ei.ValueKind == JsonValueKind.Number && ei.TryGetInt32(out int s) && s > 0 ? s : 60;
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
+        {
+            // Not the exception itself: its message could quote the body, which may hold a token.
+            throw MicroagentException.Permanent($"token service of {registry} returned a response that is not a JSON object", "check the registry");
+        }
         if (string.IsNullOrEmpty(token)) throw MicroagentException.Permanent($"token service of {registry} returned no token", "check the registry");
-        int expiresIn = doc.RootElement.TryGetProperty("expires_in", out var ei) && ei.TryGetInt32(out int s) && s > 0 ? s : 60;
         lock (_tokensLock)
             _tokens[cacheKey] = (new AuthenticationHeaderValue("Bearer", token), DateTimeOffset.UtcNow.AddSeconds(Math.Max(1, expiresIn - 10)));
         return true;
@@ -293,12 +320,13 @@ public sealed class RegistryClient : IDisposable
         string detail = "";
         try
         {
-            string body = await resp.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
+            byte[] body = await ReadBoundedAsync(resp.Content, MaxErrorBodyBytes, $"error response of {registry}", ct, truncate: true).ConfigureAwait(false);
             using var doc = JsonDocument.Parse(body);
             if (doc.RootElement.TryGetProperty("errors", out var errs) && errs.GetArrayLength() > 0)
                 detail = ": " + string.Join("; ", errs.EnumerateArray().Select(e => $"{e.GetProperty("code").GetString()} {e.GetProperty("message").GetString()}"));
         }
-        catch (Exception e) when (e is JsonException or InvalidOperationException or KeyNotFoundException or HttpRequestException) { }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or KeyNotFoundException or HttpRequestException or IOException
+            or MicroagentException) { } // unreadable or slow detail: the status alone still says what failed
         int code = (int)resp.StatusCode;
         throw resp.StatusCode switch
         {
@@ -309,6 +337,45 @@ public sealed class RegistryClient : IDisposable
             _ when IsTransientStatus(resp.StatusCode) => MicroagentException.Transient($"{registry} answered {code} for {what}{detail}", "retry later"),
             _ => MicroagentException.Permanent($"{registry} answered {code} for {what}{detail}", "check the reference and the registry"),
         };
+    }
+
+    private TimeSpan RequestTimeout => _options.Timeout ?? TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// Reads a small body (manifest, token, error) through a bounded loop: at most <paramref name="limit"/> bytes whatever
+    /// the Content-Length or chunking, within the per-request timeout. Over the limit it throws a permanent
+    /// <see cref="MicroagentException"/> naming <paramref name="what"/>, or with <paramref name="truncate"/> returns the first
+    /// <paramref name="limit"/> bytes. A body that does not arrive in time is a transient failure.
+    /// </summary>
+    private async Task<byte[]> ReadBoundedAsync(HttpContent content, int limit, string what, CancellationToken ct, bool truncate = false)
+    {
+        if (!truncate && content.Headers.ContentLength > limit)
+            throw MicroagentException.Permanent($"{what} is larger than {limit} bytes", "check the registry");
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(RequestTimeout);
+        try
+        {
+            await using var body = await content.ReadAsStreamAsync(timeout.Token).ConfigureAwait(false);
+            using var buffer = new MemoryStream();
+            byte[] chunk = new byte[Math.Min(limit + 1, 1 << 16)];
+            while (true)
+            {
+                int want = (int)Math.Min(chunk.Length, limit + 1L - buffer.Length);
+                int n = await body.ReadAsync(chunk.AsMemory(0, want), timeout.Token).ConfigureAwait(false);
+                if (n == 0) return buffer.ToArray();
+                if (buffer.Length + n > limit)
+                {
+                    if (!truncate) throw MicroagentException.Permanent($"{what} is larger than {limit} bytes", "check the registry");
+                    buffer.Write(chunk, 0, limit - (int)buffer.Length);
+                    return buffer.ToArray();
+                }
+                buffer.Write(chunk, 0, n);
+            }
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            throw MicroagentException.Transient($"{what} did not arrive within {RequestTimeout.TotalSeconds:0.###} s", "check the network and the registry, then retry");
+        }
     }
 
     private static bool IsTransientStatus(HttpStatusCode s) => s is HttpStatusCode.RequestTimeout or HttpStatusCode.TooManyRequests
