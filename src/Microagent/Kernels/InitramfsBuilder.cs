@@ -41,6 +41,12 @@ public sealed class InitramfsBuilder
         if (!File.Exists(agentPath))
             throw MicroagentException.NotFound($"guest agent binary {agentPath} does not exist", "build it with `make build`");
 
+        // Fast path: a stamp records every input's (path, size, mtime) for a built archive. When nothing changed,
+        // the archive is reused without running ldd or hashing several MB on every boot.
+        StatePaths.EnsureDirectory(_paths.Initramfs);
+        string stampPath = Path.Combine(_paths.Initramfs, $"{Hashing.Sha256(Encoding.UTF8.GetBytes($"{BuilderVersion}|{kernel.Sha256}|{Path.GetFullPath(agentPath)}|{string.Join(',', Modules)}"))}.stamp");
+        if (ReadStamp(stampPath) is { } cached) return cached;
+
         // No modules.dep at all: a kernel installed without modules (all drivers built in); the list stays empty.
         IReadOnlyList<string> modules = File.Exists(Path.Combine(kernel.ModulesDir, "modules.dep"))
             ? ModulesDep.Load(kernel.ModulesDir).Resolve(Modules)
@@ -54,9 +60,13 @@ public sealed class InitramfsBuilder
         foreach (string m in modules) key.Append($"module {m} {await Hashing.Sha256FileAsync(Path.Combine(kernel.ModulesDir, m), ct).ConfigureAwait(false)}\n");
         string hash = Hashing.Sha256(Encoding.UTF8.GetBytes(key.ToString()));
 
-        StatePaths.EnsureDirectory(_paths.Initramfs);
         string final = Path.Combine(_paths.Initramfs, $"{hash}.cpio");
-        if (File.Exists(final)) return final;
+        string[] inputs = [agentPath, .. libs, .. modules.Select(m => Path.Combine(kernel.ModulesDir, m))];
+        if (File.Exists(final))
+        {
+            WriteStamp(stampPath, final, inputs);
+            return final;
+        }
 
         string tmp = Path.Combine(_paths.Initramfs, $".{hash}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
         try
@@ -86,6 +96,7 @@ public sealed class InitramfsBuilder
                 fs.Flush(flushToDisk: true);
             }
             File.Move(tmp, final, overwrite: true);
+            WriteStamp(stampPath, final, inputs);
             return final;
         }
         finally
@@ -157,5 +168,32 @@ public sealed class InitramfsBuilder
         else
             return await File.ReadAllBytesAsync(path, ct).ConfigureAwait(false);
         return ms.ToArray();
+    }
+
+    private static string Fingerprint(string path)
+    {
+        var info = new FileInfo(path);
+        return info.Exists ? $"{info.FullName}|{info.Length}|{info.LastWriteTimeUtc.Ticks}" : $"{path}|missing";
+    }
+
+    private static void WriteStamp(string stampPath, string archive, IEnumerable<string> inputs) =>
+        StatePaths.WriteAtomic(stampPath, string.Join('\n', [archive, .. inputs.Select(Fingerprint)]) + "\n");
+
+    /// <summary>The archive named by the stamp when it exists and every recorded input is unchanged; else null.</summary>
+    private static string? ReadStamp(string stampPath)
+    {
+        try
+        {
+            if (!File.Exists(stampPath)) return null;
+            string[] lines = File.ReadAllLines(stampPath);
+            if (lines.Length < 2 || !File.Exists(lines[0])) return null;
+            foreach (string recorded in lines.Skip(1))
+            {
+                string path = recorded[..recorded.IndexOf('|')];
+                if (Fingerprint(path) != recorded) return null;
+            }
+            return lines[0];
+        }
+        catch (IOException) { return null; }
     }
 }

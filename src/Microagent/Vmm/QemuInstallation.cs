@@ -12,14 +12,17 @@ public sealed partial record QemuInstallation(string SystemBinary, string ImgBin
 
     private const string Remediation = "run scripts/install.sh (installs QEMU 10 from bookworm-backports), or `make demo`";
 
-    /// <summary>Finds qemu-system-x86_64 and qemu-img on PATH and reads the version.</summary>
-    public static QemuInstallation Locate()
+    /// <summary>
+    /// Finds qemu-system-x86_64 and qemu-img on PATH and reads the version. With <paramref name="cacheDir"/>, the
+    /// version is remembered per binary (path, size, mtime) so a boot does not spawn <c>qemu --version</c> each time.
+    /// </summary>
+    public static QemuInstallation Locate(string? cacheDir = null)
     {
         string system = FindOnPath("qemu-system-x86_64")
             ?? throw MicroagentException.Unsupported("qemu-system-x86_64 is not installed", Remediation);
         string img = FindOnPath("qemu-img")
             ?? throw MicroagentException.Unsupported("qemu-img is not installed", Remediation);
-        var version = ReadVersion(system);
+        var version = cacheDir is null ? ReadVersion(system) : CachedVersion(system, cacheDir);
         if (version.Major < MinimumMajor)
             throw MicroagentException.Unsupported($"QEMU {version} is too old; version {MinimumMajor} or newer is required", Remediation);
         string? qboot = new[] { "/usr/share/qemu/qboot.rom", "/usr/share/qemu/qboot.bin" }.FirstOrDefault(File.Exists);
@@ -32,6 +35,24 @@ public sealed partial record QemuInstallation(string SystemBinary, string ImgBin
         var m = VersionPattern().Match(versionOutput);
         if (!m.Success) throw MicroagentException.Permanent($"cannot parse QEMU version from '{versionOutput.Trim()}'", Remediation);
         return new Version(int.Parse(m.Groups[1].Value), int.Parse(m.Groups[2].Value), m.Groups[3].Success ? int.Parse(m.Groups[3].Value) : 0);
+    }
+
+    private static Version CachedVersion(string binary, string cacheDir)
+    {
+        var info = new FileInfo(binary);
+        string stamp = $"{info.FullName}|{info.Length}|{info.LastWriteTimeUtc.Ticks}";
+        string path = Path.Combine(cacheDir, "qemu-version");
+        try
+        {
+            if (File.Exists(path) && File.ReadAllLines(path) is [var cachedStamp, var cachedVersion] && cachedStamp == stamp
+                && Version.TryParse(cachedVersion, out var v))
+                return v;
+        }
+        catch (IOException) { }
+        var version = ReadVersion(binary);
+        StatePaths.EnsureDirectory(cacheDir);
+        StatePaths.WriteAtomic(path, $"{stamp}\n{version}\n");
+        return version;
     }
 
     private static Version ReadVersion(string binary)

@@ -18,7 +18,7 @@ public sealed record BootAssets(QemuInstallation Qemu, InstalledKernel Kernel, s
 
     private static async Task<BootAssets> PrepareAsync(StatePaths paths, Func<Task<Baseline>> baselineSource, IProgress<string>? progress, CancellationToken ct)
     {
-        var qemu = QemuInstallation.Locate();
+        var qemu = QemuInstallation.Locate(paths.Cache);
         var kernels = new KernelStore(paths);
         var kernel = await kernels.EnsureDefaultAsync(progress, ct).ConfigureAwait(false);
         await kernels.VerifyAsync(kernel, ct).ConfigureAwait(false);

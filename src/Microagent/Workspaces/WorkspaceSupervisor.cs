@@ -59,7 +59,8 @@ public sealed class WorkspaceSupervisor
             var baseline = new Baseline(config.Image ?? "default", config.ImageDigest, config.BaselinePath, 0,
                 new ImageConfig([.. config.ImageEnv], null, null, config.ImageWorkingDir, config.ImageUser));
             var assets = await BootAssets.PrepareForBaselineAsync(_store.Paths, baseline, null, ct).ConfigureAwait(false);
-            _vm = await WorkspaceVm.BootAsync(_store.Dir, assets, _store.DiskPath, boot.MemoryMiB, boot.Cpus, config.Hostname, ephemeral: false, ct)
+            Log($"boot assets ready at {_clock.ElapsedMilliseconds} ms (kernel verified, initramfs, {assets.Accelerator.Accelerator.ToString().ToLowerInvariant()})");
+            _vm = await WorkspaceVm.BootAsync(_store.Dir, assets, _store.DiskPath, boot.MemoryMiB, boot.Cpus, config.Hostname, ephemeral: boot.Ephemeral, ct)
                 .ConfigureAwait(false);
             boot = boot with
             {
