@@ -170,14 +170,20 @@ public sealed class InitramfsBuilder
         return ms.ToArray();
     }
 
-    private static string Fingerprint(string path)
+    /// <summary>
+    /// (path, size, mtime) of an input; the agent — the input that changes with every build, and can be replaced by a
+    /// copy with the same size and mtime — also gets its content hash (a few ms for a few MB).
+    /// </summary>
+    private static string Fingerprint(string path, bool withHash)
     {
         var info = new FileInfo(path);
-        return info.Exists ? $"{info.FullName}|{info.Length}|{info.LastWriteTimeUtc.Ticks}" : $"{path}|missing";
+        if (!info.Exists) return $"{path}|missing";
+        string fp = $"{info.FullName}|{info.Length}|{info.LastWriteTimeUtc.Ticks}";
+        return withHash ? $"{fp}|{Hashing.Sha256(File.ReadAllBytes(path))}" : fp;
     }
 
-    private static void WriteStamp(string stampPath, string archive, IEnumerable<string> inputs) =>
-        StatePaths.WriteAtomic(stampPath, string.Join('\n', [archive, .. inputs.Select(Fingerprint)]) + "\n");
+    private static void WriteStamp(string stampPath, string archive, IReadOnlyList<string> inputs) =>
+        StatePaths.WriteAtomic(stampPath, string.Join('\n', [archive, .. inputs.Select((p, i) => Fingerprint(p, withHash: i == 0))]) + "\n");
 
     /// <summary>The archive named by the stamp when it exists and every recorded input is unchanged; else null.</summary>
     private static string? ReadStamp(string stampPath)
@@ -187,10 +193,10 @@ public sealed class InitramfsBuilder
             if (!File.Exists(stampPath)) return null;
             string[] lines = File.ReadAllLines(stampPath);
             if (lines.Length < 2 || !File.Exists(lines[0])) return null;
-            foreach (string recorded in lines.Skip(1))
+            for (int i = 1; i < lines.Length; i++)
             {
-                string path = recorded[..recorded.IndexOf('|')];
-                if (Fingerprint(path) != recorded) return null;
+                string path = lines[i][..lines[i].IndexOf('|')];
+                if (Fingerprint(path, withHash: i == 1) != lines[i]) return null;
             }
             return lines[0];
         }
