@@ -4,11 +4,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-50}
-export MICROAGENT_STATE_DIR=${MICROAGENT_STATE_DIR:-/tmp/ma-bench-$$}
+own_state=""
+if [ -z "${MICROAGENT_STATE_DIR:-}" ]; then own_state=/tmp/ma-bench-$$; fi
+export MICROAGENT_STATE_DIR=${MICROAGENT_STATE_DIR:-$own_state}
 export MICROAGENT_BIN=$PWD/bin/microagent
 M=./bin/microagent
 ms() { date +%s%N; }
-cleanup() { $M delete bench-exec --force >/dev/null 2>&1 || true; $M delete bench-cold --force >/dev/null 2>&1 || true; }
+cleanup() {
+  $M delete bench-exec --force >/dev/null 2>&1 || true; $M delete bench-cold --force >/dev/null 2>&1 || true
+  if [ -n "$own_state" ]; then rm -rf "$own_state"; fi
+}
 trap cleanup EXIT
 
 $M run -- true >/dev/null   # kernel, initramfs, baseline, accelerator probe: cached from here on

@@ -17,6 +17,10 @@ public static class MicroagentCli
 {
     private static readonly Lazy<string> SharedState = new(() =>
     {
+        // State dirs of earlier test processes that did not exit cleanly (the test host may be killed) are removed here.
+        foreach (string stale in Directory.GetDirectories("/tmp", "ma-e2e-*"))
+            if (int.TryParse(Path.GetFileName(stale)["ma-e2e-".Length..].Split('-')[^1], out int pid) && !Directory.Exists($"/proc/{pid}"))
+                try { Directory.Delete(stale, true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         string dir = Path.Combine("/tmp", $"ma-e2e-{Environment.ProcessId}");
         Directory.CreateDirectory(dir);
         AppDomain.CurrentDomain.ProcessExit += (_, _) => { try { Directory.Delete(dir, true); } catch (IOException) { } };
