@@ -1,5 +1,3 @@
-using System.Diagnostics;
-using System.Security.Cryptography;
 using Microagent.Errors;
 using Microagent.Images;
 using Microagent.Protocol;
@@ -14,8 +12,6 @@ namespace Microagent.Workspaces;
 /// </summary>
 public sealed class Runner(StatePaths paths)
 {
-    private static readonly TimeSpan ShutdownGrace = TimeSpan.FromSeconds(5);
-
     /// <summary>Captured (not streamed) output is capped per stream so the result fits one protocol frame.</summary>
     public const long SingleModeOutputCap = 4 * 1024 * 1024;
 
