@@ -20,6 +20,12 @@ public class MicroagentException : Exception
     /// <summary>What the user can do about it, if anything.</summary>
     public string? Remediation { get; }
 
+    /// <summary>
+    /// The input field at fault, in the library's spelling (<c>memory_mib</c>, <c>cpus</c>, ...; see
+    /// <c>Microagent.Workspaces.WorkspaceLimits</c>); null when no single field is. Front ends map it to their own names.
+    /// </summary>
+    public string? Field { get; init; }
+
     /// <summary>Whether retrying unchanged may succeed.</summary>
     public bool Retryable => Kind.IsRetryable();
 

@@ -12,8 +12,8 @@ namespace Microagent.Workspaces;
 /// </summary>
 public sealed class Runner(StatePaths paths)
 {
-    /// <summary>Captured (not streamed) output is capped per stream so the result fits one protocol frame.</summary>
-    public const long SingleModeOutputCap = 4 * 1024 * 1024;
+    /// <summary>Captured (not streamed) output is capped per stream so the result fits one protocol frame (<see cref="WorkspaceLimits.SingleModeOutputCap"/>).</summary>
+    public const long SingleModeOutputCap = WorkspaceLimits.SingleModeOutputCap;
 
     /// <summary>Runs <paramref name="options"/>.Command in a brand-new VM (through <see cref="WorkspaceManager.RunAsync"/>).</summary>
     public Task<RunResult> RunAsync(RunOptions options, CancellationToken ct = default) => new WorkspaceManager(paths).RunAsync(options, ct);
@@ -29,7 +29,7 @@ public sealed class Runner(StatePaths paths)
     };
 
     /// <summary>Docker semantics: the trailing command replaces Cmd and is appended to Entrypoint; <see cref="RunOptions.Entrypoint"/> replaces Entrypoint and drops Cmd.</summary>
-    internal static ExecRequest BuildRequest(RunOptions options, ImageConfig config)
+    internal static string[] ResolveArgv(RunOptions options, ImageConfig config)
     {
         string[] entrypoint = options.Entrypoint is null ? config.Entrypoint ?? []
             : options.Entrypoint.Length == 0 ? [] : [options.Entrypoint];
@@ -38,30 +38,12 @@ public sealed class Runner(StatePaths paths)
             ? [.. entrypoint, .. options.Command]
             : [.. entrypoint, .. config.Cmd ?? []];
         if (argv.Length == 0)
-            throw MicroagentException.Invalid("no command given and the image defines no Entrypoint or Cmd", "pass the command after `--`");
-        bool streaming = options.Stdout is not null || options.Stderr is not null;
-        return new ExecRequest
-        {
-            Argv = argv,
-            Env = [.. config.Env, .. options.Env],
-            Cwd = options.Cwd ?? (string.IsNullOrEmpty(config.WorkingDir) ? null : config.WorkingDir),
-            User = options.User ?? (string.IsNullOrEmpty(config.User) ? null : config.User),
-            TimeoutMs = options.Timeout is { } t ? (long)t.TotalMilliseconds : null,
-            MaxOutputBytes = options.MaxOutputBytes ?? (streaming ? null : SingleModeOutputCap),
-            Mode = streaming ? ExecModes.Stream : ExecModes.Single,
-        };
+            throw new MicroagentException(ErrorKind.Invalid, "no command given and the image defines no Entrypoint or Cmd",
+                "give a command, or use an image that defines an Entrypoint or Cmd") { Field = "command" };
+        return argv;
     }
 
-    internal static void Validate(RunOptions options)
-    {
-        if (options.MemoryMiB is < 128 or > 65536)
-            throw MicroagentException.Invalid($"--memory {options.MemoryMiB} is out of range", "use 128..65536 MiB");
-        if (options.Cpus is < 1 or > 64)
-            throw MicroagentException.Invalid($"--cpus {options.Cpus} is out of range", "use 1..64");
-        if (options.Timeout is { } t && t <= TimeSpan.Zero)
-            throw MicroagentException.Invalid("--timeout must be positive");
-        foreach (string e in options.Env)
-            if (!e.Contains('=') || e.StartsWith('='))
-                throw MicroagentException.Invalid($"environment entry '{e}' is not KEY=VALUE");
-    }
+    /// <summary>The request a run of <paramref name="options"/> sends on an image with <paramref name="config"/> (see <see cref="GuestCommand"/>).</summary>
+    internal static ExecRequest BuildRequest(RunOptions options, ImageConfig config) =>
+        GuestCommand.On(config, ResolveArgv(options, config)).With(options).ToRequest();
 }

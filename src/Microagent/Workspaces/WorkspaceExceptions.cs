@@ -12,7 +12,7 @@ public sealed class WorkspaceNotFoundException(string name)
 
 /// <summary>A workspace with that name already exists (<see cref="ErrorKind.Conflict"/>).</summary>
 public sealed class WorkspaceExistsException(string name)
-    : MicroagentException(ErrorKind.Conflict, $"a workspace named '{name}' already exists", $"pick another name, or `microagent delete {name} --yes` first")
+    : MicroagentException(ErrorKind.Conflict, $"a workspace named '{name}' already exists", $"pick another name, or delete the existing one first (`microagent delete {name}`)")
 {
     /// <summary>The workspace name.</summary>
     public string Name { get; } = name;
@@ -55,3 +55,17 @@ public sealed class WorkspaceCopyException(string message, string? remediation =
 /// <summary>A bounded wait ran out (<see cref="ErrorKind.Transient"/>: waiting again may succeed).</summary>
 public sealed class WorkspaceTimeoutException(string message, string? remediation = null)
     : MicroagentException(ErrorKind.Transient, message, remediation);
+
+/// <summary>
+/// A verb was cancelled part way. It is an <see cref="OperationCanceledException"/> (callers that catch cancellation still
+/// do) whose message says truthfully what the interruption left: e.g. an interrupted start killed its VM and kept the
+/// workspace and its disk (<see cref="State"/> stopped); an interrupted one-shot run removed its workspace (<see cref="State"/> null).
+/// </summary>
+public sealed class WorkspaceInterruptedException(string name, WorkspaceState? state, string message, Exception? inner, CancellationToken token)
+    : OperationCanceledException(message, inner, token)
+{
+    /// <summary>The workspace name.</summary>
+    public string Name { get; } = name;
+    /// <summary>The state the workspace was left in; null when it no longer exists.</summary>
+    public WorkspaceState? State { get; } = state;
+}

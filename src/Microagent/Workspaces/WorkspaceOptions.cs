@@ -27,7 +27,7 @@ public sealed record WorkspaceProfile(string Name, int MemoryMiB, int Cpus, int 
     /// <summary>The profile named <paramref name="name"/>; throws <see cref="WorkspaceSpecException"/> when unknown.</summary>
     public static WorkspaceProfile Parse(string name) =>
         All.FirstOrDefault(p => p.Name == name.Trim().ToLowerInvariant())
-        ?? throw new WorkspaceSpecException($"unknown profile '{name}'", "use tiny, small, medium or large");
+        ?? throw new WorkspaceSpecException($"unknown profile '{name}'", "use tiny, small, medium or large") { Field = "profile" };
 }
 
 /// <summary>A guest→host vsock mapping: guest connections to CID 2 port <paramref name="GuestPort"/> are relayed to TCP <paramref name="Host"/>:<paramref name="HostPort"/>.</summary>
@@ -45,7 +45,7 @@ public sealed record VsockMapping(uint GuestPort, string Host, int HostPort)
         if (!uint.TryParse(s.AsSpan(0, eq), NumberStyles.None, CultureInfo.InvariantCulture, out uint guestPort) || guestPort == 0)
             throw Bad(text);
         if (guestPort == ProtocolInfo.ReadyPort)
-            throw new WorkspaceSpecException($"vsock port {guestPort} is reserved for the guest agent", "use another guest port");
+            throw new WorkspaceSpecException($"vsock port {guestPort} is reserved for the guest agent", "use another guest port") { Field = "vsock" };
         string target = s[(eq + 1)..];
         int colon = target.LastIndexOf(':');
         string host = colon < 0 ? "127.0.0.1" : target[..colon].Trim('[', ']');
@@ -59,7 +59,7 @@ public sealed record VsockMapping(uint GuestPort, string Host, int HostPort)
     public override string ToString() => $"{GuestPort}={Host}:{HostPort}";
 
     private static WorkspaceSpecException Bad(string text) =>
-        new($"--vsock '{text}' is not PORT=HOST:PORT", "example: --vsock 5000=127.0.0.1:8080 (guest connects to CID 2 port 5000)");
+        new($"vsock mapping '{text}' is not PORT=HOST:PORT", "example: 5000=127.0.0.1:8080 (the guest connects to CID 2 port 5000)") { Field = "vsock" };
 }
 
 /// <summary>Everything a workspace is created from (the <c>microagent.yaml</c> spec, CLI flags override it). Null = default.</summary>
