@@ -15,7 +15,7 @@ internal static class CreateCommand
         var exec = new Option<string?>("--exec") { Description = "The workload: a shell command run after setup on every start; `microagent result` returns its result" };
         var env = new Option<string[]>("--env", "-e") { Description = "Environment KEY=VALUE for setup, workload and every exec (repeatable)", AllowMultipleArgumentsPerToken = false };
         var hostname = new Option<string?>("--hostname") { Description = "Guest hostname (default: the name)" };
-        var size = new Option<int?>("--size-mib") { Description = "Virtual disk size in MiB (overrides the profile)" };
+        var size = new Option<int?>("--size-mib") { Description = WorkspaceArgs.Describe(WorkspaceLimits.SizeMiB, "overrides the profile") };
         var file = new Option<string?>("--file", "-f") { Description = "Workspace spec (microagent.yaml); flags override it" };
         var profile = WorkspaceArgs.Profile();
         var memory = WorkspaceArgs.Memory();

@@ -11,8 +11,8 @@ internal static class RunCommand
     {
         var image = new Option<string?>("--image") { Description = "Image to run: a registry reference (pulled on first use), `oci:PATH[:TAG]`, `docker-archive:PATH` (default: the embedded busybox image)" };
         var entrypoint = new Option<string?>("--entrypoint") { Description = "Replace the image's Entrypoint (the image's Cmd is then ignored; \"\" clears it)" };
-        var memory = new Option<int>("--memory") { Description = "Guest memory in MiB", DefaultValueFactory = _ => 256 };
-        var cpus = new Option<int>("--cpus") { Description = "Virtual CPUs", DefaultValueFactory = _ => 1 };
+        var memory = new Option<int>("--memory") { Description = WorkspaceArgs.Describe(WorkspaceLimits.MemoryMiB), DefaultValueFactory = _ => 256 };
+        var cpus = new Option<int>("--cpus") { Description = WorkspaceArgs.Describe(WorkspaceLimits.Cpus), DefaultValueFactory = _ => 1 };
         var timeout = new Option<double?>("--timeout") { Description = "Kill the command after this many seconds (exit 124)" };
         var keep = new Option<bool>("--keep") { Description = "Keep the workspace directory (disk overlay, serial log) after the VM powers off" };
         var env = new Option<string[]>("--env", "-e") { Description = "Set an environment variable in the guest (KEY=VALUE, repeatable)", AllowMultipleArgumentsPerToken = false };

@@ -38,6 +38,7 @@ internal static class StartCommand
                 TtlSeconds = r.GetValue(ttl),
                 Vsock = [.. (r.GetValue(vsock) ?? []).Select(VsockMapping.Parse)],
                 Mediation = WorkspaceArgs.MediationFrom(r, mediation, mediationOptional),
+                Progress = Cli.Progress(r),
             }, ct);
             if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(status);
             else Console.WriteLine($"{status.Name} is {Render.State(status.State)} (booted in {status.Boot?.BootMs} ms, {status.Boot?.Accelerator})");

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.CommandLine.Parsing;
 using Microagent.Errors;
 using Microagent.Mediation;
+using Microagent.Workspaces;
 
 namespace Microagent.Cli.Commands;
 
@@ -10,10 +11,18 @@ internal static class WorkspaceArgs
 {
     public static Argument<string> Name(string description = "Workspace name") => new("name") { Description = description };
 
-    public static Option<int?> Ttl() => new("--ttl") { Description = "Idle lease in seconds: reaped after that long with no exec/cp/connect activity (0 = permanent)" };
+    public static Option<int?> Ttl() => new("--ttl") { Description = Describe(WorkspaceLimits.TtlSeconds) };
     public static Option<string?> Profile() => new("--profile") { Description = "tiny (256 MiB/1 vCPU/512 MiB disk), small (512/2/1024), medium (2048/2/8192), large (4096/4/16384)" };
-    public static Option<int?> Memory() => new("--memory") { Description = "Guest memory in MiB (overrides the profile)" };
-    public static Option<int?> Cpus() => new("--cpus") { Description = "Virtual CPUs (overrides the profile)" };
+    public static Option<int?> Memory() => new("--memory") { Description = Describe(WorkspaceLimits.MemoryMiB, "overrides the profile") };
+    public static Option<int?> Cpus() => new("--cpus") { Description = Describe(WorkspaceLimits.Cpus, "overrides the profile") };
+
+    /// <summary>Help text of an option from its library limit: description, range, and an optional note.</summary>
+    public static string Describe(WorkspaceLimit limit, string? note = null)
+    {
+        string range = limit.Bounded ? $"{limit.Range}{(limit.Unit.Length > 0 ? " " + limit.Unit : "")}" : "";
+        string extra = string.Join("; ", new[] { range, note ?? "" }.Where(x => x.Length > 0));
+        return extra.Length == 0 ? limit.Description : $"{limit.Description} ({extra})";
+    }
     public static Option<string[]> Vsock() => new("--vsock") { Description = "Guest→host TCP mapping PORT=HOST:PORT: guest connections to CID 2 port PORT reach HOST:PORT (repeatable)", AllowMultipleArgumentsPerToken = false };
 
     public static Option<string?> Mediation() => new("--mediation") { Description = "Mediation channel PORT=HOST:PORT: the agent connects to CID 2 port PORT and the supervisor relays each connection to the host control plane at HOST:PORT (required and fail-closed)" };

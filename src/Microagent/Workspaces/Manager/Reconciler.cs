@@ -93,11 +93,13 @@ internal sealed class Reconciler(StatePaths paths, IProcessTable processes)
                 continue;
             }
             var before = store.ReadState();
+            var present = store.RuntimeFiles().Where(File.Exists).ToList();
             var after = Reconcile(store);
             if (before.State != after.State) reconciled.Add(store.Name);
             if (!after.State.IsActive())
             {
-                sockets.AddRange(DeleteRuntimeFiles(store));
+                // Those a reconcile just removed count too.
+                sockets.AddRange(present.Union(DeleteRuntimeFiles(store)));
                 if (store.Name.StartsWith("run-", StringComparison.Ordinal) && ReadBootOrNull(store)?.Ephemeral == true)
                 {
                     TryDeleteDir(dir);
