@@ -10,7 +10,7 @@ namespace Microagent.Workspaces;
 /// <param name="Field">Field name, e.g. <c>memory_mib</c>.</param>
 /// <param name="Min">Smallest accepted value.</param>
 /// <param name="Max">Largest accepted value (<see cref="long.MaxValue"/> or <see cref="int.MaxValue"/>: no upper bound).</param>
-/// <param name="Unit">Unit for messages (<c>MiB</c>, <c>s</c>, <c>ms</c>, <c>bytes</c>), or empty.</param>
+/// <param name="Unit">Unit for messages (<c>MiB</c>, <c>seconds</c>, <c>milliseconds</c>, <c>bytes</c>), or empty.</param>
 /// <param name="Description">One line saying what it is.</param>
 public sealed record WorkspaceLimit(string Field, long Min, long Max, string Unit, string Description)
 {
@@ -30,7 +30,8 @@ public sealed record WorkspaceLimit(string Field, long Min, long Max, string Uni
     public void Check(long value)
     {
         if (!Contains(value))
-            throw new WorkspaceSpecException($"{Field} {value.ToString(CultureInfo.InvariantCulture)} is out of range ({Range})", Remediation) { Field = Field };
+            throw new WorkspaceSpecException($"{Field} {value.ToString(CultureInfo.InvariantCulture)} is out of range ({(Bounded ? Range : $"at least {Min}")})", Remediation)
+            { Field = Field };
     }
 
     private string UnitSuffix => Unit.Length == 0 ? "" : " " + Unit;
@@ -50,12 +51,12 @@ public static class WorkspaceLimits
     /// <summary>Virtual CPUs.</summary>
     public static WorkspaceLimit Cpus { get; } = new("cpus", 1, 64, "", "Virtual CPUs");
     /// <summary>Virtual disk size (never below the image baseline).</summary>
-    public static WorkspaceLimit SizeMiB { get; } = new("size_mib", 64, 1024 * 1024, "MiB", "Virtual disk size in MiB (never below the image baseline)");
+    public static WorkspaceLimit SizeMiB { get; } = new("size_mib", 64, 1024 * 1024, "MiB", "Virtual disk size in MiB, never below the image baseline");
     /// <summary>Idle lease.</summary>
-    public static WorkspaceLimit TtlSeconds { get; } = new("ttl_seconds", 0, int.MaxValue, "s",
+    public static WorkspaceLimit TtlSeconds { get; } = new("ttl_seconds", 0, int.MaxValue, "seconds",
         "Idle lease in seconds: reaped after that long with no exec/cp/connect activity (0 = permanent)");
     /// <summary>Command timeout.</summary>
-    public static WorkspaceLimit TimeoutMs { get; } = new("timeout_ms", 1, long.MaxValue, "ms", "Kill the command after this many milliseconds (exit 124)");
+    public static WorkspaceLimit TimeoutMs { get; } = new("timeout_ms", 1, long.MaxValue, "milliseconds", "Kill the command after this many milliseconds (exit 124)");
     /// <summary>Per-stream output cap.</summary>
     public static WorkspaceLimit MaxOutputBytes { get; } = new("max_output_bytes", 0, long.MaxValue, "bytes",
         $"Per-stream output cap in bytes (default {SingleModeOutputCap / (1024 * 1024)} MiB when captured, unlimited when streamed)");

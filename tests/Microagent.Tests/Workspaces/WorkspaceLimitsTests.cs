@@ -70,7 +70,8 @@ public sealed class WorkspaceLimitsTests : IDisposable
         Assert.Equal("env", (await Assert.ThrowsAsync<WorkspaceSpecException>(() => m.ExecAsync("w", new ExecOptions { Command = ["true"], Env = ["NOEQUALS"] }))).Field);
         var timeout = await Assert.ThrowsAsync<WorkspaceSpecException>(() => m.ExecAsync("w", new ExecOptions { Command = ["true"], Timeout = TimeSpan.Zero }));
         Assert.Equal("timeout_ms", timeout.Field);
-        Assert.Equal("timeout_ms 0 is out of range (1..)", timeout.Message);
+        Assert.Equal("timeout_ms 0 is out of range (at least 1)", timeout.Message);
+        Assert.Equal("use 1 or more milliseconds", timeout.Remediation);
         Assert.Equal("max_output_bytes", (await Assert.ThrowsAsync<WorkspaceSpecException>(() => m.ExecAsync("w", new ExecOptions { Command = ["true"], MaxOutputBytes = -1 }))).Field);
     }
 
