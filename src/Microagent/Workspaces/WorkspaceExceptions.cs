@@ -12,7 +12,7 @@ public sealed class WorkspaceNotFoundException(string name)
 
 /// <summary>A workspace with that name already exists (<see cref="ErrorKind.Conflict"/>).</summary>
 public sealed class WorkspaceExistsException(string name)
-    : MicroagentException(ErrorKind.Conflict, $"a workspace named '{name}' already exists", $"pick another name, or delete the existing one first (`microagent delete {name}`)")
+    : MicroagentException(ErrorKind.Conflict, $"a workspace named '{name}' already exists", $"pick another name, or `microagent delete {name} --yes` first")
 {
     /// <summary>The workspace name.</summary>
     public string Name { get; } = name;

@@ -245,7 +245,7 @@ public sealed class WorkspaceManager
             {
                 if (!options.Force && !options.StopRunning)
                     throw new WorkspaceStateException(store.Name, state.State, $"workspace '{store.Name}' is {state.State.WireName()}",
-                        $"halt or kill it first (`microagent halt {store.Name}`, `microagent kill {store.Name}`), or let delete stop it");
+                        $"`microagent delete {store.Name} --yes` halts it first; `microagent delete {store.Name} --force` kills it first");
                 await _launcher.StopAsync(store, state, kill: options.Force, WorkspaceSupervisor.DefaultHaltWindow, ct).ConfigureAwait(false);
                 stopped = true;
             }

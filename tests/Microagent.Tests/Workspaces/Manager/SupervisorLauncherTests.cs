@@ -212,7 +212,7 @@ public sealed class SupervisorLauncherTests : IDisposable
     }
 
     [Fact]
-    public async Task Delete_of_a_running_workspace_is_a_conflict_whose_hint_names_no_option()
+    public async Task Delete_of_a_running_workspace_is_a_conflict_whose_hint_gives_the_commands()
     {
         _state.InState("w", WorkspaceState.Running, Pid);
         _processes.Add(Pid);
@@ -220,7 +220,7 @@ public sealed class SupervisorLauncherTests : IDisposable
             _state.Manager(_processes, new FakeSpawner(_processes, Pid), _control).DeleteAsync("w"));
 
         Assert.Equal(ErrorKind.Conflict, e.Kind);
-        Assert.DoesNotContain("--", e.Remediation);
+        Assert.Contains("`microagent delete w --yes` halts it first", e.Remediation);
         Assert.Empty(_processes.Killed);
     }
 }
