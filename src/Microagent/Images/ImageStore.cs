@@ -43,7 +43,7 @@ public sealed record ImageInfo(Baseline Baseline, IReadOnlyList<string> Referenc
 public sealed record PruneResult(IReadOnlyList<string> RemovedBaselines, long ReclaimedBytes, IReadOnlyList<string> KeptInUse);
 
 /// <summary>
-/// Images and their sealed ext4 baselines (DESIGN.md decision 5). Layout under <c>images/</c>:
+/// Images and their sealed ext4 baselines (docs/ARCHITECTURE.md "Decisions": root disks). Layout under <c>images/</c>:
 /// <c>baselines/&lt;manifest-hex&gt;.ext4</c> + <c>.json</c> (the <see cref="Baseline"/>, written after
 /// the disk, so its presence means the disk is complete) + <c>.lock</c> (serialises builders; stale
 /// temps are removed under it); <c>content/</c> an OCI layout holding pulled manifests and configs

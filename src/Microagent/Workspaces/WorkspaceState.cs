@@ -3,7 +3,7 @@ using System.Text.Json.Serialization;
 
 namespace Microagent.Workspaces;
 
-/// <summary>Lifecycle states of a named workspace (DESIGN.md "Workspace lifecycle"). Serialized in snake_case.</summary>
+/// <summary>Lifecycle states of a named workspace (docs/ARCHITECTURE.md "State machine"). Serialized in snake_case.</summary>
 [JsonConverter(typeof(WorkspaceStateJsonConverter))]
 public enum WorkspaceState
 {
