@@ -5,6 +5,8 @@ using Microagent.Kernels;
 using Microagent.Registries;
 using Microagent.Tools;
 
+using Microagent.Workspaces;
+
 namespace Microagent.Images;
 
 /// <summary>Tunables for baseline builds.</summary>
@@ -41,7 +43,7 @@ public sealed record ImageInfo(Baseline Baseline, IReadOnlyList<string> Referenc
 public sealed record PruneResult(IReadOnlyList<string> RemovedBaselines, long ReclaimedBytes, IReadOnlyList<string> KeptInUse);
 
 /// <summary>
-/// Images and their sealed ext4 baselines (DESIGN.md decision 5). Layout under <c>images/</c>:
+/// Images and their sealed ext4 baselines (docs/ARCHITECTURE.md "Decisions": root disks). Layout under <c>images/</c>:
 /// <c>baselines/&lt;manifest-hex&gt;.ext4</c> + <c>.json</c> (the <see cref="Baseline"/>, written after
 /// the disk, so its presence means the disk is complete) + <c>.lock</c> (serialises builders; stale
 /// temps are removed under it); <c>content/</c> an OCI layout holding pulled manifests and configs
@@ -56,15 +58,23 @@ public sealed class ImageStore
     private const int ParallelDownloads = 3;
     private readonly StatePaths _paths;
     private readonly BaselineOptions _options;
+    private readonly Func<IEnumerable<string>> _workspaceDisks;
 
     /// <summary>Uses the images directory of <paramref name="paths"/>.</summary>
     public ImageStore(StatePaths paths) : this(paths, new BaselineOptions()) { }
 
     /// <summary>Uses the images directory of <paramref name="paths"/> with <paramref name="options"/>.</summary>
-    public ImageStore(StatePaths paths, BaselineOptions options)
+    public ImageStore(StatePaths paths, BaselineOptions options) : this(paths, options, () => WorkspaceLayout.AllDisks(paths)) { }
+
+    /// <summary>
+    /// As above; <paramref name="workspaceDisks"/> lists every disk that may be backed by a baseline (the workspaces side owns
+    /// where they live: <see cref="WorkspaceLayout.AllDisks"/> by default), so that none in use is removed.
+    /// </summary>
+    internal ImageStore(StatePaths paths, BaselineOptions options, Func<IEnumerable<string>> workspaceDisks)
     {
         _paths = paths;
         _options = options;
+        _workspaceDisks = workspaceDisks;
     }
 
     /// <summary>Where baselines live.</summary>
@@ -455,13 +465,11 @@ public sealed class ImageStore
         TryDeleteFile(Path.Combine(BaselinesDir, $"{hex}.lock"));
     }
 
-    /// <summary>Baseline path → workspace disks whose qcow2 backing chain includes it.</summary>
+    /// <summary>Baseline path → workspace disks (as the workspaces side lists them) whose qcow2 backing chain includes it.</summary>
     private Dictionary<string, List<string>> DiskUsers()
     {
         var users = new Dictionary<string, List<string>>(StringComparer.Ordinal);
-        if (!Directory.Exists(_paths.Workspaces)) return users;
-        var options = new EnumerationOptions { RecurseSubdirectories = true, MaxRecursionDepth = 4, IgnoreInaccessible = true, AttributesToSkip = FileAttributes.ReparsePoint };
-        foreach (string disk in Directory.EnumerateFiles(_paths.Workspaces, "*.qcow2", options))
+        foreach (string disk in _workspaceDisks())
             foreach (string backing in DiskOverlay.BackingChain(disk))
             {
                 if (!users.TryGetValue(backing, out var list)) users[backing] = list = [];

@@ -398,7 +398,7 @@ public sealed class WorkspaceManager
         bool asked = false;
         try
         {
-            var response = await ControlAsync(store, new ControlRequest { Type = how, TimeoutMs = (long)window.TotalMilliseconds }, ct).ConfigureAwait(false);
+            var response = await ControlAsync(store, new ControlRequest { Type = how == "kill" ? ControlVerb.Kill : ControlVerb.Halt, TimeoutMs = (long)window.TotalMilliseconds }, ct).ConfigureAwait(false);
             asked = response.Ok;
         }
         catch (Exception e) when (e is MicroagentException or IOException or SocketException) { }
@@ -479,7 +479,7 @@ public sealed class WorkspaceManager
                 throw new WorkspaceStateException(store.Name, state.State, $"workspace '{store.Name}' is {state.State.WireName()}: there is no channel to sever", "start it first");
             throw new WorkspaceSpecException($"workspace '{store.Name}' has no mediation channel on this boot", "create or start it with --mediation PORT=HOST:PORT");
         }
-        var response = await ControlAsync(store, new ControlRequest { Type = "sever-mediation" }, ct).ConfigureAwait(false);
+        var response = await ControlAsync(store, new ControlRequest { Type = ControlVerb.SeverMediation }, ct).ConfigureAwait(false);
         if (!response.Ok || response.Mediation is null)
             throw MicroagentException.Transient($"the supervisor did not sever the mediation channel: {response.Error ?? "no answer"}");
         return response.Mediation;
@@ -498,7 +498,7 @@ public sealed class WorkspaceManager
         {
             try
             {
-                var response = await ControlAsync(store, new ControlRequest { Type = "mediation-status" }, ct).ConfigureAwait(false);
+                var response = await ControlAsync(store, new ControlRequest { Type = ControlVerb.MediationStatus }, ct).ConfigureAwait(false);
                 ready = response.Mediation ?? new MediationReadiness(false, $"mediation port {mediation.Port} -> {mediation.Target}: the supervisor reports no channel",
                     mediation.Required ? MediationReadiness.UnreachableError : null, mediation.Port, mediation.Target, mediation.Required, mediation.FailClosed);
             }
@@ -726,13 +726,7 @@ public sealed class WorkspaceManager
             : ForceState(store, WorkspaceState.Failed, detail);
     }
 
-    private static WorkspaceStateRecord ForceState(WorkspaceStore store, WorkspaceState to, string detail)
-    {
-        var current = store.ReadState().State;
-        if (current == to) return store.ReadState();
-        if (!WorkspaceStateMachine.CanTransition(current, to)) to = WorkspaceState.Failed;
-        return store.Transition(to, detail);
-    }
+    private static WorkspaceStateRecord ForceState(WorkspaceStore store, WorkspaceState to, string detail) => store.Settle(to, detail);
 
     /// <summary>Kills QEMU processes whose command line names this workspace's directory; true when one was found.</summary>
     private static bool KillStrayQemu(WorkspaceStore store)
@@ -870,26 +864,5 @@ public sealed class WorkspaceManager
         catch (DirectoryNotFoundException) { }
         catch (IOException) { }
         catch (UnauthorizedAccessException) { }
-    }
-}
-
-/// <summary>Client of a supervisor's control socket.</summary>
-internal static class ControlClient
-{
-    public static async Task<ControlResponse> SendAsync(string socketPath, ControlRequest request, CancellationToken ct)
-    {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        timeout.CancelAfter(TimeSpan.FromSeconds(10));
-        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        try { await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), timeout.Token).ConfigureAwait(false); }
-        catch (SocketException e)
-        {
-            socket.Dispose();
-            throw MicroagentException.Transient($"the supervisor does not answer on {socketPath}: {e.Message}", null, e);
-        }
-        await using var stream = new NetworkStream(socket, ownsSocket: true);
-        await Frame.WriteAsync(stream, request, WorkspaceJsonLine.Default.ControlRequest, timeout.Token).ConfigureAwait(false);
-        return await Frame.ReadAsync(stream, WorkspaceJsonLine.Default.ControlResponse, timeout.Token).ConfigureAwait(false)
-            ?? throw MicroagentException.Transient("the supervisor closed the control connection without answering");
     }
 }
