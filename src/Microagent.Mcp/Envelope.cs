@@ -68,15 +68,45 @@ public static class Envelope
             ["properties"] = new JsonObject
             {
                 ["ok"] = new JsonObject { ["type"] = "boolean" },
-                ["result"] = result.DeepClone(),
+                ["result"] = Rebase(result.DeepClone(), "#/properties/result"),
                 ["error"] = error,
                 ["meta"] = meta,
             },
             ["required"] = new JsonArray("ok", "meta"),
             ["oneOf"] = new JsonArray(
-                new JsonObject { ["properties"] = new JsonObject { ["ok"] = new JsonObject { ["const"] = true } }, ["required"] = new JsonArray("result") },
-                new JsonObject { ["properties"] = new JsonObject { ["ok"] = new JsonObject { ["const"] = false } }, ["required"] = new JsonArray("error") }),
+                Branch(true, "result"), Branch(false, "error")),
         };
+    }
+
+    // Success has a result, failure an error. The branch names the property again (any value: the top level constrains it),
+    // so that strict validators find every required property defined beside it.
+    private static JsonObject Branch(bool ok, string member) => new()
+    {
+        ["properties"] = new JsonObject { ["ok"] = new JsonObject { ["const"] = ok }, [member] = new JsonObject() },
+        ["required"] = new JsonArray(member),
+    };
+
+    /// <summary>
+    /// Rewrites the local <c>$ref</c> pointers of a schema moved under <paramref name="at"/> (the exporter points repeated
+    /// types at their first occurrence, relative to its own root).
+    /// </summary>
+    internal static JsonNode Rebase(JsonNode schema, string at)
+    {
+        switch (schema)
+        {
+            case JsonObject o:
+                foreach (var (key, value) in o.ToList())
+                {
+                    if (key == "$ref" && value?.GetValueKind() == JsonValueKind.String && value.GetValue<string>() is { } r && r.StartsWith('#'))
+                        o[key] = at + r[1..];
+                    else if (value is not null) Rebase(value, at);
+                }
+                break;
+            case JsonArray a:
+                foreach (var item in a) if (item is not null) Rebase(item, at);
+                break;
+        }
+        return schema;
     }
 
     private static JsonObject Meta(long timingMs) => new() { ["timing_ms"] = timingMs };

@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using Microagent.Diagnostics;
@@ -78,7 +79,20 @@ public sealed record EventPage(IReadOnlyList<IndexedEvent> Events, long NextInde
 /// <summary>images_list.</summary>
 public sealed record ImageList(IReadOnlyList<ImageInfo> Images);
 
-/// <summary>Source-generated (AOT-safe) JSON for every MCP result: snake_case names, enums as their declared converters write them.</summary>
+/// <summary>The JSON of MCP results: source-generated metadata (AOT-safe) with <see cref="McpNaming"/> names.</summary>
+internal static class McpJson
+{
+    /// <summary>Type information for every result type.</summary>
+    public static McpJsonContext Context { get; } = new(new JsonSerializerOptions { PropertyNamingPolicy = new McpNaming() });
+}
+
+/// <summary>snake_case, with the unit MiB kept whole (<c>MemoryMiB</c> → <c>memory_mib</c>, as the tool arguments spell it).</summary>
+internal sealed class McpNaming : JsonNamingPolicy
+{
+    public override string ConvertName(string name) => SnakeCaseLower.ConvertName(name.Replace("MiB", "Mib", StringComparison.Ordinal));
+}
+
+/// <summary>Source-generated (AOT-safe) JSON for every MCP result; use it through <see cref="McpJson.Context"/>.</summary>
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
 [JsonSerializable(typeof(PingResult))]
 [JsonSerializable(typeof(DescribeResult))]

@@ -15,7 +15,7 @@ public sealed partial class ToolCatalog
                 ["ref"] = Schema.String("Image reference, e.g. busybox, 127.0.0.1:5000/tools/python:3.11, oci:/path/layout:tag."),
                 ["arch"] = Schema.String("Platform architecture to select from an index (default: the host's).", "amd64", "arm64", "386", "arm", "ppc64le", "s390x", "riscv64"),
                 ["insecure"] = Schema.Boolean("Allow plain HTTP to this (non-loopback) registry."),
-            }, "ref"), McpJsonContext.Default.Baseline,
+            }, "ref"), McpJson.Context.Baseline,
             async call =>
             {
                 string reference = call.String("ref", required: true)!;
@@ -29,6 +29,6 @@ public sealed partial class ToolCatalog
             });
 
         Add("images_list", "List images", ToolHints.Query, "Cached images: baselines with their references and the workspaces that use them.",
-            Schema.Object([]), McpJsonContext.Default.ImageList, _ => Task.FromResult(new ImageList(new ImageStore(_paths).List())));
+            Schema.Object([]), McpJson.Context.ImageList, _ => Task.FromResult(new ImageList(new ImageStore(_paths).List())));
     }
 }

@@ -46,7 +46,7 @@ public sealed partial class ToolCatalog
                 ["vsock"] = Schema.Strings("Guest→host TCP mappings PORT=HOST:PORT (guest connects to CID 2 port PORT)."),
                 ["mediation"] = Schema.String("Mediation channel PORT=HOST:PORT: the agent's guest connections to CID 2 port PORT are proxied to the control plane at HOST:PORT. Required and fail-closed unless mediation_optional."),
                 ["mediation_optional"] = Schema.Boolean("Make the mediation channel optional and fail-open (development)."),
-            }, "name"), McpJsonContext.Default.WorkspaceStatus,
+            }, "name"), McpJson.Context.WorkspaceStatus,
             async call =>
             {
                 var spec = new WorkspaceSpec
@@ -81,7 +81,7 @@ public sealed partial class ToolCatalog
                 ["ttl_seconds"] = Schema.Integer("Idle lease for this boot; 0 = permanent.", 0),
                 ["mediation"] = Schema.String("Mediation channel PORT=HOST:PORT for this boot only."),
                 ["mediation_optional"] = Schema.Boolean("Make this boot's mediation channel optional and fail-open."),
-            }, "name"), McpJsonContext.Default.WorkspaceStatus,
+            }, "name"), McpJson.Context.WorkspaceStatus,
             async call =>
             {
                 call.Progress.Report("booting");
@@ -102,7 +102,7 @@ public sealed partial class ToolCatalog
         Add("workspace_exec", "Run a command in a workspace", new ToolHints(ReadOnly: false, Destructive: true, Idempotent: false, OpenWorld: false),
             "Run a command in a running workspace. A non-zero exit is a result (status, exit_code), not a tool error. With a progress token the " +
             "output is also reported as it comes (progress messages 'stdout: ...' / 'stderr: ...'). Cancelling kills the command's process group in the guest.",
-            Schema.Object(execProps, "name"), McpJsonContext.Default.ExecOutput,
+            Schema.Object(execProps, "name"), McpJson.Context.ExecOutput,
             async call =>
             {
                 string name = Name(call);
@@ -117,7 +117,7 @@ public sealed partial class ToolCatalog
                     MaxOutputBytes = maxOut,
                     Stdin = Stdin(call),
                 };
-                if (!call.ProgressRequested)
+                if (!call.ProgressRequested || maxOut == 0)
                     return ExecOutput.From(await Workspaces.ExecAsync(name, options, call.Cancellation).ConfigureAwait(false));
                 using var stdout = new OutputProgress("stdout", call.Progress);
                 using var stderr = new OutputProgress("stderr", call.Progress);
@@ -131,16 +131,16 @@ public sealed partial class ToolCatalog
             {
                 ["name"] = Schema.String("Workspace name."),
                 ["timeout_ms"] = Schema.Integer("Give up after this long (a transient error).", 1),
-            }, "name"), McpJsonContext.Default.WorkspaceStatus,
+            }, "name"), McpJson.Context.WorkspaceStatus,
             async call => await Workspaces.WaitAsync(Name(call),
                 call.Integer("timeout_ms", 1) is { } ms ? TimeSpan.FromMilliseconds(ms) : null, call.Cancellation).ConfigureAwait(false));
 
         Add("workspace_status", "Workspace status", ToolHints.Query,
             "State, config, pids, readiness (guest_ready, exec_ready), disk usage, kernel and rootfs hashes, and the mediation channel " +
             "(mediation: {enabled, required, port, target, fail_closed}; mediation_ready: {ready, detail, error, severed, active_connections, ...}).",
-            NameOnly(), McpJsonContext.Default.WorkspaceStatus, call => Workspaces.GetStatusAsync(Name(call), call.Cancellation));
+            NameOnly(), McpJson.Context.WorkspaceStatus, call => Workspaces.GetStatusAsync(Name(call), call.Cancellation));
 
-        Add("workspace_list", "List workspaces", ToolHints.Query, "Every workspace with its status.", Schema.Object([]), McpJsonContext.Default.WorkspaceList,
+        Add("workspace_list", "List workspaces", ToolHints.Query, "Every workspace with its status.", Schema.Object([]), McpJson.Context.WorkspaceList,
             async call => new WorkspaceList(await Workspaces.ListAsync(call.Cancellation).ConfigureAwait(false)));
 
         Add("workspace_logs", "Workspace serial log", ToolHints.Query,
@@ -149,7 +149,7 @@ public sealed partial class ToolCatalog
             {
                 ["name"] = Schema.String("Workspace name."),
                 ["tail_lines"] = Schema.Integer("How many lines from the end (default 100).", 1, 10000),
-            }, "name"), McpJsonContext.Default.LogTail,
+            }, "name"), McpJson.Context.LogTail,
             async call =>
             {
                 using var buffer = new MemoryStream();
@@ -167,7 +167,7 @@ public sealed partial class ToolCatalog
                 ["name"] = Schema.String("Workspace name."),
                 ["limit"] = Schema.Integer("Most events to return (default 100).", 1, 10000),
                 ["after_index"] = Schema.Integer("Return events with an index greater than this (default: from the first).", -1),
-            }, "name"), McpJsonContext.Default.EventPage,
+            }, "name"), McpJson.Context.EventPage,
             async call =>
             {
                 int limit = (int)(call.Integer("limit", 1, 10000) ?? 100);
@@ -185,7 +185,7 @@ public sealed partial class ToolCatalog
             });
 
         Add("workspace_result", "Workload result", ToolHints.Query, "The structured result of the workload (exec): status, exit code, output.",
-            NameOnly(), McpJsonContext.Default.WorkloadResult, call => Workspaces.GetResultAsync(Name(call), call.Cancellation));
+            NameOnly(), McpJson.Context.WorkloadResult, call => Workspaces.GetResultAsync(Name(call), call.Cancellation));
 
         Add("workspace_halt", "Halt a workspace", new ToolHints(ReadOnly: false, Destructive: true, Idempotent: true, OpenWorld: false),
             "Graceful power-off keeping the disk (then 'failed' if the guest does not stop within the window); its running processes end. Not running: no-op.",
@@ -193,12 +193,12 @@ public sealed partial class ToolCatalog
             {
                 ["name"] = Schema.String("Workspace name."),
                 ["timeout_ms"] = Schema.Integer("Power-off window (default 20 s).", 1),
-            }, "name"), McpJsonContext.Default.WorkspaceStatus,
+            }, "name"), McpJson.Context.WorkspaceStatus,
             call => Workspaces.HaltAsync(Name(call), call.Integer("timeout_ms", 1) is { } ms ? TimeSpan.FromMilliseconds(ms) : null, call.Cancellation));
 
         Add("workspace_kill", "Kill a workspace", new ToolHints(ReadOnly: false, Destructive: true, Idempotent: true, OpenWorld: false),
             "Force-stop the VM (no guest shutdown); the disk is kept. Not running: no-op.",
-            NameOnly(), McpJsonContext.Default.WorkspaceStatus, call => Workspaces.KillAsync(Name(call), call.Cancellation));
+            NameOnly(), McpJson.Context.WorkspaceStatus, call => Workspaces.KillAsync(Name(call), call.Cancellation));
 
         Add("workspace_delete", "Delete a workspace", new ToolHints(ReadOnly: false, Destructive: true, Idempotent: true, OpenWorld: false),
             "Delete a workspace and its disk. A running one is halted first (force: killed). Deleting an absent workspace succeeds.",
@@ -206,7 +206,7 @@ public sealed partial class ToolCatalog
             {
                 ["name"] = Schema.String("Workspace name."),
                 ["force"] = Schema.Boolean("Kill a running workspace instead of halting it."),
-            }, "name"), McpJsonContext.Default.DeleteResult,
+            }, "name"), McpJson.Context.DeleteResult,
             call => Workspaces.DeleteAsync(Name(call), new DeleteOptions { StopRunning = true, Force = call.Boolean("force") }, call.Cancellation));
 
         Add("workspace_cp", "Copy files to or from a workspace", new ToolHints(ReadOnly: false, Destructive: true, Idempotent: true, OpenWorld: false),
@@ -217,7 +217,7 @@ public sealed partial class ToolCatalog
                 ["direction"] = Schema.String("to_guest: host_path → guest_path; from_guest: guest_path → host_path.", "to_guest", "from_guest"),
                 ["host_path"] = Schema.String("Path on the host (of the MCP server)."),
                 ["guest_path"] = Schema.String("Absolute path in the guest."),
-            }, "name", "direction", "host_path", "guest_path"), McpJsonContext.Default.CopyResult,
+            }, "name", "direction", "host_path", "guest_path"), McpJson.Context.CopyResult,
             async call =>
             {
                 string name = Name(call), host = call.String("host_path", required: true)!, guest = call.String("guest_path", required: true)!;

@@ -42,12 +42,12 @@ public sealed partial class ToolCatalog
     private void AddCoreTools()
     {
         Add("microagent_ping", "Ping", ToolHints.Query, "Liveness check of the MCP server. Returns the server version.",
-            Schema.Object([]), McpJsonContext.Default.PingResult,
+            Schema.Object([]), McpJson.Context.PingResult,
             _ => Task.FromResult(new PingResult(true, McpServerHost.Version)));
 
         Add("microagent_describe", "Describe microagent", ToolHints.Query,
             "Capability manifest: version, backend, accelerator, every operation with its input and output schemas and hints, and the resource templates.",
-            Schema.Object([]), McpJsonContext.Default.DescribeResult,
+            Schema.Object([]), McpJson.Context.DescribeResult,
             async call =>
             {
                 var report = await new Doctor(_paths).RunAsync(call.Cancellation).ConfigureAwait(false);
@@ -59,7 +59,7 @@ public sealed partial class ToolCatalog
 
         Add("doctor_check", "Check the host", ToolHints.Query,
             "Check the host: QEMU, accelerator (chosen by a real probe boot) and why, kernel and its hash, guest agent, image tools, state directory.",
-            Schema.Object([]), McpJsonContext.Default.DoctorResult,
+            Schema.Object([]), McpJson.Context.DoctorResult,
             async call => DoctorResult.From(await new Doctor(_paths).RunAsync(call.Cancellation).ConfigureAwait(false)));
     }
 
@@ -103,14 +103,15 @@ public sealed partial class ToolCatalog
         Add("workspace_run", "Run a command in a throwaway VM", new ToolHints(ReadOnly: false, Destructive: false, Idempotent: false, OpenWorld: true),
             "One-shot: boot a brand-new workspace VM, run one command, return its exit code and output, throw the VM away. A non-zero exit is a result, " +
             "not an error. Reports boot phases, and the command's output as it comes, as progress. Cancelling tears the VM down.",
-            Schema.Object(runProps), McpJsonContext.Default.RunOutput,
+            Schema.Object(runProps), McpJson.Context.RunOutput,
             async call =>
             {
                 string[] argv = Argv(call, "workspace_run");
                 call.Progress.Report("booting a fresh workspace");
                 long? maxOut = call.Integer("max_output_bytes", 0, MaxOutputBytes);
-                using var stdout = call.ProgressRequested ? new OutputProgress("stdout", call.Progress) : null;
-                using var stderr = call.ProgressRequested ? new OutputProgress("stderr", call.Progress) : null;
+                bool stream = call.ProgressRequested && maxOut != 0; // the guest reads a cap of 0 as "none" when streaming
+                using var stdout = stream ? new OutputProgress("stdout", call.Progress) : null;
+                using var stderr = stream ? new OutputProgress("stderr", call.Progress) : null;
                 var result = await new Runner(_paths).RunAsync(new RunOptions
                 {
                     Command = argv,

@@ -95,6 +95,6 @@ public sealed class WorkspaceResources(StatePaths paths)
         var events = new List<IndexedEvent>();
         await foreach (var e in Workspaces.ReadEventsAsync(name, follow: false, ct).ConfigureAwait(false))
             events.Add(IndexedEvent.From(events.Count, e));
-        return JsonSerializer.Serialize<IReadOnlyList<IndexedEvent>>(events, McpJsonContext.Default.IReadOnlyListIndexedEvent);
+        return JsonSerializer.Serialize<IReadOnlyList<IndexedEvent>>(events, McpJson.Context.IReadOnlyListIndexedEvent);
     }
 }

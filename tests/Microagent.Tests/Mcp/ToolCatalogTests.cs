@@ -77,8 +77,32 @@ public sealed class ToolCatalogTests
             exec.Select(p => p.Key));
         var status = Catalog.Find("workspace_status")!.ResultSchema["properties"]!.AsObject();
         Assert.Contains("exec_ready", status.Select(p => p.Key));
+        Assert.Contains("memory_mib", status["config"]!["properties"]!.AsObject().Select(p => p.Key)); // as the arguments spell it
         var state = status["state"]!.ToJsonString();
         Assert.Contains("\"running\"", state);
+    }
+
+    [Fact]
+    public void Every_local_ref_of_an_output_schema_resolves_inside_it()
+    {
+        Assert.All(Catalog.Tools, t =>
+        {
+            var schema = JsonNode.Parse(McpServerHost.ToProtocol(t).OutputSchema!.Value.GetRawText())!;
+            foreach (string r in Refs(schema))
+            {
+                JsonNode? target = schema;
+                foreach (string part in r[1..].Split('/', StringSplitOptions.RemoveEmptyEntries))
+                    target = target is JsonArray a ? a[int.Parse(part)] : target?[part.Replace("~1", "/").Replace("~0", "~")];
+                Assert.True(target is JsonObject, $"{t.Name}: $ref {r} does not resolve");
+            }
+        });
+
+        static IEnumerable<string> Refs(JsonNode? n) => n switch
+        {
+            JsonObject o => o.SelectMany(p => p.Key == "$ref" ? [p.Value!.GetValue<string>()] : Refs(p.Value)),
+            JsonArray a => a.SelectMany(Refs),
+            _ => [],
+        };
     }
 
     [Fact]
