@@ -20,6 +20,12 @@ public class MicroagentException : Exception
     /// <summary>What the user can do about it, if anything.</summary>
     public string? Remediation { get; }
 
+    /// <summary>
+    /// The input field at fault, in the library's snake_case vocabulary (<c>memory_mib</c>, <c>cpus</c>, <c>size_mib</c>,
+    /// <c>ttl_seconds</c>, ...); null when no single field is to blame. Each adapter names it its own way (CLI flag, MCP argument).
+    /// </summary>
+    public string? Field { get; init; }
+
     /// <summary>Whether retrying unchanged may succeed.</summary>
     public bool Retryable => Kind.IsRetryable();
 
