@@ -3,7 +3,7 @@ using Microagent.Errors;
 namespace Microagent.Workspaces;
 
 /// <summary>
-/// Every file and socket name inside one workspace directory (docs/ARCHITECTURE.md "State"). Nothing else spells these
+/// Every file and socket name inside one workspace directory (docs/ARCHITECTURE.md "Who writes state"). Nothing else spells these
 /// names. Persistent: config, state, state lock, events, result, boot record, root disk, logs. Runtime (owned by a live
 /// supervisor, stale once it is gone): the control socket, the hybrid vsock socket and its per-port guest listeners
 /// <c>vsock.sock_&lt;port&gt;</c>, the vhost-user socket, the QMP socket.

@@ -3,7 +3,7 @@ using System.Text.Json.Serialization;
 
 namespace Microagent.Workspaces;
 
-/// <summary>Lifecycle states of a named workspace (docs/ARCHITECTURE.md "State machine"). Serialized in snake_case.</summary>
+/// <summary>Lifecycle states of a named workspace (docs/ARCHITECTURE.md "Workspace lifecycle"). Serialized in snake_case.</summary>
 [JsonConverter(typeof(WorkspaceStateJsonConverter))]
 public enum WorkspaceState
 {
@@ -31,7 +31,7 @@ public enum WorkspaceState
 public sealed class WorkspaceStateJsonConverter() : JsonStringEnumConverter<WorkspaceState>(JsonNamingPolicy.SnakeCaseLower, allowIntegerValues: false);
 
 /// <summary>
-/// The workspace state machine (docs/ARCHITECTURE.md "State machine"): every transition is checked here and every fallback
+/// The workspace state machine (docs/ARCHITECTURE.md "Workspace lifecycle"): every transition is checked here and every fallback
 /// is decided here, nowhere else. Invariant: a state written to <c>state.json</c> was reached through <see cref="CanTransition"/>
 /// (directly, or as the result of <see cref="Settle"/>, which only returns legal targets).
 /// </summary>

@@ -35,7 +35,7 @@ public static partial class WorkspaceName
 /// <see cref="WorkspaceStateMachine"/> and append the matching event; every read-modify-write of <c>state.json</c>
 /// (<see cref="Transition"/>, <see cref="Settle"/>, <see cref="Update"/>) holds an exclusive flock on <c>state.lock</c> from
 /// the read to the atomic rename (and the event append), so a writer in one process never loses another process's write.
-/// Who writes <c>state.json</c> (docs/ARCHITECTURE.md "State machine and who writes state"):
+/// Who writes <c>state.json</c> (docs/ARCHITECTURE.md "Who writes state"):
 /// <list type="bullet">
 /// <item>CLI / library (<see cref="WorkspaceManager"/>): <c>prepared</c> at create; <c>starting</c> (and the supervisor's
 /// pid) before and just after spawning the supervisor; the fallbacks of reconcile, an interrupted start or a supervisor that
