@@ -53,53 +53,37 @@ internal static class Cli
         {
             return await parse.InvokeAsync(config);
         }
-        catch (MicroagentException e)
-        {
-            WriteError(json, e);
-            return e.Kind.ExitCode();
-        }
         catch (OperationCanceledException)
         {
-            WriteError(json, new MicroagentException(ErrorKind.Transient, "interrupted", "the workspace was torn down; nothing was kept"));
+            WriteError(json, Interrupted(parse.CommandResult.Command.Name));
             return ExitInterrupted;
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Net.Sockets.SocketException
-                                       or System.Text.Json.JsonException or InvalidOperationException or ArgumentException)
+        catch (Exception e)
         {
-            // An unexpected failure still gets a typed error object and a documented exit code, never a stack trace.
-            var error = e switch
-            {
-                UnauthorizedAccessException => new MicroagentException(ErrorKind.PolicyDenied, e.Message, "check the permissions of the path"),
-                System.Net.Sockets.SocketException or IOException => new MicroagentException(ErrorKind.Transient, e.Message, "retry; if it persists, run `microagent doctor`"),
-                _ => MicroagentException.Permanent(e.Message, "run `microagent doctor`; this may be a bug"),
-            };
+            // One mapping for every adapter (the MCP server uses it too): a typed error and a documented exit code, never a stack trace.
+            var error = ErrorMapping.FromException(e).ToException();
             WriteError(json, error);
             return error.Kind.ExitCode();
         }
     }
 
-    public static void WriteError(bool json, MicroagentException e)
+    /// <summary>What an interrupted verb kept: only <c>run</c> tears its workspace down.</summary>
+    public static MicroagentException Interrupted(string verb) => verb switch
     {
-        if (json)
-        {
-            var doc = new JsonObject
-            {
-                ["error"] = new JsonObject
-                {
-                    ["kind"] = e.Kind.WireName(),
-                    ["message"] = e.Message,
-                    ["remediation"] = e.Remediation,
-                    ["retryable"] = e.Retryable,
-                },
-            };
-            Console.Out.WriteLine(doc.ToJsonString(JsonOptions));
-            return;
-        }
-        Console.Error.WriteLine($"error: {e.Message}");
-        if (!string.IsNullOrEmpty(e.Remediation))
-            foreach (var (line, i) in e.Remediation.Split('\n').Select((l, i) => (l, i)))
-                Console.Error.WriteLine(i == 0 ? $"  hint: {line}" : $"        {line}");
-    }
+        "run" => new(ErrorKind.Transient, "interrupted — the workspace was torn down; nothing was kept", "run it again"),
+        "exec" => new(ErrorKind.Transient, "interrupted — the command was killed in the guest; the workspace is still running",
+            "run the command again with `microagent exec`"),
+        "start" => new(ErrorKind.Transient, "interrupted — the start was abandoned; the workspace was kept, stopped",
+            "start it again with `microagent start NAME`"),
+        "create" => new(ErrorKind.Transient, "interrupted — the workspace was not created; nothing was kept", "run it again"),
+        "pull" => new(ErrorKind.Transient, "interrupted — the pull was abandoned; nothing half-written was kept", "pull it again"),
+        "cp" => new(ErrorKind.Transient, "interrupted — the copy was abandoned; the destination may be incomplete", "copy it again"),
+        "halt" or "stop" or "kill" or "delete" => new(ErrorKind.Transient, $"interrupted — the {verb} may not have finished",
+            "check `microagent status NAME`, then run it again"),
+        _ => new(ErrorKind.Transient, "interrupted", "run it again"),
+    };
+
+    public static void WriteError(bool json, MicroagentException e) => Render.Error(json, e);
 
     public static void WriteJson(object value) => Console.Out.WriteLine(JsonSerializer.Serialize(value, JsonOptions));
 

@@ -1,3 +1,5 @@
+using System.Text.Json.Nodes;
+using Microagent.Errors;
 using Microagent.Workspaces;
 
 namespace Microagent.Cli;
@@ -22,6 +24,52 @@ internal static class Render
     }
 
     /// <summary>Writes rows under headers, columns padded to the widest cell (colour codes not counted).</summary>
+    /// <summary>The CLI flag of each library field name (<see cref="MicroagentException.Field"/>); a field not here has no flag.</summary>
+    private static readonly Dictionary<string, string> FieldFlags = new(StringComparer.Ordinal)
+    {
+        ["name"] = "NAME", ["image"] = "--image", ["profile"] = "--profile", ["memory_mib"] = "--memory", ["cpus"] = "--cpus",
+        ["size_mib"] = "--size-mib", ["ttl_seconds"] = "--ttl", ["env"] = "--env", ["vsock"] = "--vsock", ["mediation"] = "--mediation",
+        ["mediation_optional"] = "--mediation-optional", ["hostname"] = "--hostname", ["setup"] = "--setup", ["exec"] = "--exec",
+        ["user"] = "--user", ["cwd"] = "--cwd", ["timeout_ms"] = "--timeout", ["timeout_seconds"] = "--timeout",
+        ["max_output_bytes"] = "--max-output", ["entrypoint"] = "--entrypoint", ["arch"] = "--arch", ["insecure"] = "--insecure-registry",
+        ["stdin"] = "--stdin", ["file"] = "--file",
+    };
+
+    /// <summary>The flag (or argument) that sets <paramref name="field"/>, or null.</summary>
+    public static string? Flag(string? field) => field is not null && FieldFlags.TryGetValue(field, out var flag) ? flag : null;
+
+    /// <summary>
+    /// A failure: with <paramref name="json"/>, one document <c>{error: {kind, message, remediation, retryable, field, flag}}</c> on
+    /// stdout (the MCP server's error object plus the flag); otherwise the message and hints on stderr.
+    /// </summary>
+    public static void Error(bool json, MicroagentException e)
+    {
+        string? flag = Flag(e.Field);
+        if (json)
+        {
+            var doc = new JsonObject
+            {
+                ["error"] = new JsonObject
+                {
+                    ["kind"] = e.Kind.WireName(),
+                    ["message"] = e.Message,
+                    ["remediation"] = e.Remediation,
+                    ["retryable"] = e.Retryable,
+                    ["field"] = e.Field,
+                    ["flag"] = flag,
+                },
+            };
+            Console.Out.WriteLine(doc.ToJsonString(Cli.JsonOptions));
+            return;
+        }
+        Console.Error.WriteLine($"error: {e.Message}");
+        if (!string.IsNullOrEmpty(e.Remediation))
+            foreach (var (line, i) in e.Remediation.Split('\n').Select((l, i) => (l, i)))
+                Console.Error.WriteLine(i == 0 ? $"  hint: {line}" : $"        {line}");
+        if (flag is not null && !(e.Remediation?.Contains(flag, StringComparison.Ordinal) ?? false))
+            Console.Error.WriteLine($"  fix:  {flag}");
+    }
+
     public static void Table(IReadOnlyList<string> headers, IEnumerable<IReadOnlyList<string>> rows)
     {
         var all = rows.ToList();

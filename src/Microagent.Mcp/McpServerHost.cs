@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Reflection;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Microagent.Errors;
 using Microsoft.Extensions.Logging.Abstractions;
 using ModelContextProtocol;
@@ -27,7 +28,7 @@ public static class McpServerHost
     /// <summary>Runs until the client disconnects or <paramref name="ct"/> is cancelled.</summary>
     public static async Task RunStdioAsync(StatePaths paths, CancellationToken ct)
     {
-        var options = CreateOptions(ToolCatalog.Create(paths));
+        var options = CreateOptions(ToolCatalog.Create(paths), paths);
         await using var stdin = Console.OpenStandardInput();
         await using var stdout = Console.OpenStandardOutput();
         await RunAsync(options, stdin, stdout, ct).ConfigureAwait(false);
@@ -47,26 +48,58 @@ public static class McpServerHost
         await guard.ConfigureAwait(false);
     }
 
-    /// <summary>Server options with list/call handlers bound to <paramref name="catalog"/>.</summary>
-    public static McpServerOptions CreateOptions(ToolCatalog catalog) => new()
+    /// <summary>What the server tells a client about itself in <c>initialize</c>.</summary>
+    public const string Instructions =
+        "Isolated Linux workspaces (small VMs). Use workspace_run for one command in a throwaway VM; workspace_create, workspace_start, " +
+        "workspace_exec, ... for persistent workspaces. Long calls report progress and can be cancelled. Each workspace's serial log and " +
+        "event history are resources (microagent://workspaces/{name}/logs and /events). Call microagent_describe for the capability manifest.";
+
+    /// <summary>Server options with tool and resource handlers bound to <paramref name="catalog"/> and <paramref name="paths"/>.</summary>
+    public static McpServerOptions CreateOptions(ToolCatalog catalog, StatePaths paths)
     {
-        ServerInfo = new Implementation { Name = ServerName, Version = Version, Title = "microagent workspaces" },
-        ServerInstructions = "Isolated Linux workspaces (small VMs). Use workspace.run for one command in a throwaway VM; " +
-                             "workspace.create/start/exec/... for persistent workspaces. Call microagent.describe for the capability manifest.",
-        Capabilities = new ServerCapabilities { Tools = new ToolsCapability() },
-        Handlers = new McpServerHandlers
+        var tools = catalog.Tools.Select(ToProtocol).ToList();
+        var resources = new WorkspaceResources(paths);
+        return new McpServerOptions
         {
-            ListToolsHandler = (_, _) => ValueTask.FromResult(new ListToolsResult { Tools = catalog.Tools.Select(ToProtocol).ToList() }),
-            CallToolHandler = (request, ct) => CallAsync(catalog, request, ct),
+            ServerInfo = new Implementation { Name = ServerName, Version = Version, Title = "microagent workspaces" },
+            ServerInstructions = Instructions,
+            Capabilities = new ServerCapabilities { Tools = new ToolsCapability(), Resources = new ResourcesCapability() },
+            Handlers = new McpServerHandlers
+            {
+                ListToolsHandler = (_, _) => ValueTask.FromResult(new ListToolsResult { Tools = tools }),
+                CallToolHandler = (request, ct) => CallAsync(catalog, request, ct),
+                ListResourceTemplatesHandler = (_, _) => ValueTask.FromResult(new ListResourceTemplatesResult { ResourceTemplates = [.. WorkspaceResources.Templates] }),
+                ListResourcesHandler = async (_, ct) => new ListResourcesResult { Resources = [.. await resources.ListAsync(ct).ConfigureAwait(false)] },
+                ReadResourceHandler = async (request, ct) =>
+                    await resources.ReadAsync(request.Params?.Uri ?? throw new McpProtocolException("resources/read without a uri", McpErrorCode.InvalidParams), ct)
+                        .ConfigureAwait(false),
+            },
+        };
+    }
+
+    /// <summary>The protocol form of a tool: schemas, title and annotations.</summary>
+    internal static Tool ToProtocol(ToolDefinition t) => new()
+    {
+        Name = t.Name,
+        Title = t.Title,
+        Description = t.Description,
+        InputSchema = Element(t.InputSchema),
+        OutputSchema = Element(t.OutputSchema),
+        Annotations = new ToolAnnotations
+        {
+            Title = t.Title,
+            ReadOnlyHint = t.Hints.ReadOnly,
+            DestructiveHint = t.Hints.Destructive,
+            IdempotentHint = t.Hints.Idempotent,
+            OpenWorldHint = t.Hints.OpenWorld,
         },
     };
 
-    private static Tool ToProtocol(ToolDefinition t) => new()
+    private static JsonElement Element(JsonNode node)
     {
-        Name = t.Name,
-        Description = t.Description,
-        InputSchema = JsonSerializer.SerializeToElement(t.InputSchema),
-    };
+        using var doc = JsonDocument.Parse(node.ToJsonString());
+        return doc.RootElement.Clone();
+    }
 
     private static async ValueTask<CallToolResult> CallAsync(ToolCatalog catalog, RequestContext<CallToolRequestParams> request, CancellationToken ct)
     {
@@ -74,37 +107,29 @@ public static class McpServerHost
         var tool = catalog.Find(p.Name)
             ?? throw new McpProtocolException($"unknown tool '{p.Name}'; call tools/list", McpErrorCode.InvalidParams);
         var sw = Stopwatch.StartNew();
-        var progress = new ProgressReporter(request.Server, p.ProgressToken);
+        var progress = new CallProgress(request.Server, p.ProgressToken);
         try
         {
-            var result = await tool.Handler(new ToolCall(tool.Name, p.Arguments, progress, ct)).ConfigureAwait(false);
+            var result = await tool.Handler(new ToolCall(tool.Name, p.Arguments, progress, ct, progress.Requested)).ConfigureAwait(false);
+            await progress.DrainAsync().ConfigureAwait(false);
             return Envelope.Ok(result, sw.ElapsedMilliseconds);
-        }
-        catch (MicroagentException e)
-        {
-            return Envelope.Error(e, sw.ElapsedMilliseconds);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
-            throw;
+            throw; // notifications/cancelled (or the server stopping): the SDK sends no response
         }
-        catch (Exception e) when (e is IOException or InvalidOperationException or UnauthorizedAccessException or JsonException)
+        catch (Exception e) when (e is not McpProtocolException)
         {
-            return Envelope.Error(MicroagentException.Permanent($"{tool.Name}: {e.Message}"), sw.ElapsedMilliseconds);
+            await progress.DrainAsync().ConfigureAwait(false);
+            return Envelope.Error(ArgumentHint(ErrorMapping.FromException(e), tool), sw.ElapsedMilliseconds);
         }
     }
 
-    /// <summary>Forwards phase messages as <c>notifications/progress</c> when the client sent a progress token.</summary>
-    private sealed class ProgressReporter(McpServer server, ProgressToken? token) : IProgress<string>
+    /// <summary>Names the tool argument at fault (MCP arguments use the library's field names).</summary>
+    internal static MappedError ArgumentHint(MappedError e, ToolDefinition tool)
     {
-        private int _step;
-
-        public void Report(string value)
-        {
-            if (token is not { } t) return;
-            int step = Interlocked.Increment(ref _step);
-            _ = server.NotifyProgressAsync(t, new ProgressNotificationValue { Progress = step, Message = value }, cancellationToken: CancellationToken.None)
-                .ContinueWith(static _ => { }, TaskScheduler.Default);
-        }
+        if (e.Field is not { } field || tool.InputSchema["properties"]?[field] is null) return e;
+        string hint = $"fix argument '{field}' of {tool.Name}";
+        return e with { Remediation = e.Remediation is { Length: > 0 } r ? $"{r} ({hint})" : hint };
     }
 }

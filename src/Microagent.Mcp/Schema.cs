@@ -1,10 +1,20 @@
 using System.Text.Json.Nodes;
+using System.Text.Json.Schema;
+using System.Text.Json.Serialization.Metadata;
 
 namespace Microagent.Mcp;
 
 /// <summary>Small builders for precise JSON Schemas (draft 2020-12 subset that MCP clients validate).</summary>
 public static class Schema
 {
+    private static readonly JsonSchemaExporterOptions Exporter = new() { TreatNullObliviousAsNonNullable = true };
+
+    /// <summary>
+    /// The schema of what <paramref name="type"/> serializes to (exported from the same source-generated metadata that
+    /// writes the results, so it is true by construction).
+    /// </summary>
+    public static JsonObject Of<T>(JsonTypeInfo<T> type) => type.GetJsonSchemaAsNode(Exporter).AsObject();
+
     /// <summary>An object with the given properties; unknown properties are rejected.</summary>
     public static JsonObject Object(JsonObject properties, params string[] required)
     {

@@ -60,7 +60,7 @@ internal static class StdioGuard
         string? problem = oversized ? $"message longer than {MaxLineBytes} bytes" : Validate(bytes.Span);
         if (problem is not null)
         {
-            string message = JsonSerializer.Serialize("Parse error: " + problem);
+            string message = System.Text.Json.Nodes.JsonValue.Create("Parse error: " + problem).ToJsonString();
             string error = "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32700,\"message\":" + message + "}}";
             output.WriteLine(Encoding.UTF8.GetBytes(error));
             return;

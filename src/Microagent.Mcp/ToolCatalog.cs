@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization.Metadata;
 using Microagent.Diagnostics;
 using Microagent.Errors;
 using Microagent.Workspaces;
@@ -32,60 +33,34 @@ public sealed partial class ToolCatalog
         return c;
     }
 
-    private void Add(string name, string description, JsonObject schema, ToolHandler handler) =>
-        _tools.Add(name, new ToolDefinition(name, description, schema, handler));
+    /// <summary>Registers a tool whose result is a <typeparamref name="T"/>, serialized (and its schema exported) through <paramref name="result"/>.</summary>
+    private void Add<T>(string name, string title, ToolHints hints, string description, JsonObject schema, JsonTypeInfo<T> result,
+        Func<ToolCall, Task<T>> handler) =>
+        _tools.Add(name, new ToolDefinition(name, title, description, hints, schema, Schema.Of(result),
+            async call => JsonSerializer.SerializeToNode(await handler(call).ConfigureAwait(false), result)));
 
     private void AddCoreTools()
     {
-        Add("microagent.ping", "Liveness check of the MCP server. Returns the server version.",
-            Schema.Object([]),
-            _ => Task.FromResult<JsonNode?>(new JsonObject { ["pong"] = true, ["version"] = McpServerHost.Version }));
+        Add("microagent_ping", "Ping", ToolHints.Query, "Liveness check of the MCP server. Returns the server version.",
+            Schema.Object([]), McpJson.Context.PingResult,
+            _ => Task.FromResult(new PingResult(true, McpServerHost.Version)));
 
-        Add("microagent.describe", "Capability manifest: version, backend, accelerator, and every operation with its input schema.",
-            Schema.Object([]),
+        Add("microagent_describe", "Describe microagent", ToolHints.Query,
+            "Capability manifest: version, backend, accelerator, every operation with its input and output schemas and hints, and the resource templates.",
+            Schema.Object([]), McpJson.Context.DescribeResult,
             async call =>
             {
                 var report = await new Doctor(_paths).RunAsync(call.Cancellation).ConfigureAwait(false);
-                var ops = new JsonArray(Tools.Select(t => (JsonNode)new JsonObject
-                {
-                    ["name"] = t.Name,
-                    ["description"] = t.Description,
-                    ["input_schema"] = t.InputSchema.DeepClone(),
-                }).ToArray());
-                return new JsonObject
-                {
-                    ["name"] = McpServerHost.ServerName,
-                    ["version"] = McpServerHost.Version,
-                    ["protocol_version"] = Microagent.Protocol.ProtocolInfo.Version,
-                    ["backend"] = "qemu",
-                    ["accelerator"] = report.Accelerator is { } a ? a.Accelerator.ToString().ToLowerInvariant() : null,
-                    ["accelerator_reason"] = report.Accelerator?.Reason,
-                    ["healthy"] = report.Healthy,
-                    ["operations"] = ops,
-                };
+                return new DescribeResult(McpServerHost.ServerName, McpServerHost.Version, Microagent.Protocol.ProtocolInfo.Version, "qemu",
+                    report.Accelerator is { } a ? a.Accelerator.ToString().ToLowerInvariant() : null, report.Accelerator?.Reason, report.Healthy,
+                    [.. Tools.Select(t => new OperationInfo(t.Name, t.Title, t.Description, t.Hints, (JsonObject)t.InputSchema.DeepClone(), (JsonObject)t.OutputSchema.DeepClone()))],
+                    [.. WorkspaceResources.Templates.Select(r => new ResourceTemplateInfo(r.UriTemplate, r.Name, r.MimeType!, r.Description!))]);
             });
 
-        Add("doctor.check", "Check the host: QEMU, accelerator (chosen by a real probe boot) and why, kernel and its hash, guest agent, image tools, state directory.",
-            Schema.Object([]),
-            async call =>
-            {
-                var report = await new Doctor(_paths).RunAsync(call.Cancellation).ConfigureAwait(false);
-                return new JsonObject
-                {
-                    ["healthy"] = report.Healthy,
-                    ["state_dir"] = report.StateDir,
-                    ["accelerator"] = report.Accelerator is { } a
-                        ? new JsonObject { ["name"] = a.Accelerator.ToString().ToLowerInvariant(), ["machine"] = a.MachineType, ["reason"] = a.Reason, ["probed"] = a.Probed }
-                        : null,
-                    ["checks"] = new JsonArray(report.Checks.Select(ch => (JsonNode)new JsonObject
-                    {
-                        ["name"] = ch.Name,
-                        ["status"] = ch.Status.ToString().ToLowerInvariant(),
-                        ["detail"] = ch.Detail,
-                        ["remediation"] = ch.Remediation,
-                    }).ToArray()),
-                };
-            });
+        Add("doctor_check", "Check the host", ToolHints.Query,
+            "Check the host: QEMU, accelerator (chosen by a real probe boot) and why, kernel and its hash, guest agent, image tools, state directory.",
+            Schema.Object([]), McpJson.Context.DoctorResult,
+            async call => DoctorResult.From(await new Doctor(_paths).RunAsync(call.Cancellation).ConfigureAwait(false)));
     }
 
     /// <summary>argv from either <c>argv</c> (array, no shell) or <c>command</c> (a string run with <c>sh -c</c>).</summary>
@@ -94,9 +69,10 @@ public sealed partial class ToolCatalog
         string[] argv = call.Strings("argv");
         string? command = call.String("command");
         if (argv.Length > 0 && command is not null)
-            throw MicroagentException.Invalid($"{tool}: give either 'argv' or 'command', not both");
+            throw new MicroagentException(ErrorKind.Invalid, $"{tool}: give either 'argv' or 'command', not both") { Field = "command" };
         if (command is not null) return ["/bin/sh", "-c", command];
-        return argv.Length > 0 ? argv : throw MicroagentException.Invalid($"{tool}: 'argv' (array) or 'command' (string) is required");
+        return argv.Length > 0 ? argv
+            : throw new MicroagentException(ErrorKind.Invalid, $"{tool}: 'argv' (array) or 'command' (string) is required") { Field = "argv" };
     }
 
     internal static string[] Env(ToolCall call) => call.StringMap("env").Select(kv => $"{kv.Key}={kv.Value}").ToArray();
@@ -110,21 +86,13 @@ public sealed partial class ToolCatalog
         ["user"] = Schema.String("Guest user: name, uid or uid:gid."),
         ["stdin"] = Schema.String("Text fed to the command's stdin."),
         ["timeout_ms"] = Schema.Integer("Kill the command after this many milliseconds (exit 124).", 1),
-        ["max_output_bytes"] = Schema.Integer("Per-stream cap on returned output; excess is dropped and flagged.", 0, 4 * 1024 * 1024),
+        ["max_output_bytes"] = Schema.Integer("Per-stream cap on returned output; excess is dropped and flagged.", 0, MaxOutputBytes),
     };
 
-    internal static JsonObject ExecResultJson(string status, int exitCode, int? signal, byte[]? stdout, byte[]? stderr,
-        bool stdoutTruncated, bool stderrTruncated, string? error) => new()
-    {
-        ["status"] = status,
-        ["exit_code"] = exitCode,
-        ["signal"] = signal,
-        ["stdout"] = stdout is null ? "" : Encoding.UTF8.GetString(stdout),
-        ["stderr"] = stderr is null ? "" : Encoding.UTF8.GetString(stderr),
-        ["stdout_truncated"] = stdoutTruncated,
-        ["stderr_truncated"] = stderrTruncated,
-        ["error"] = error,
-    };
+    /// <summary>Largest per-stream output a call returns.</summary>
+    internal const long MaxOutputBytes = Runner.SingleModeOutputCap;
+
+    private static Stream? Stdin(ToolCall call) => call.String("stdin") is { } s ? new MemoryStream(Encoding.UTF8.GetBytes(s)) : null;
 
     private void AddWorkspaceTools()
     {
@@ -132,15 +100,18 @@ public sealed partial class ToolCatalog
         runProps["image"] = Schema.String("Image reference (default: the embedded busybox image).");
         runProps["memory_mib"] = Schema.Integer("Guest memory in MiB.", 128, 65536);
         runProps["cpus"] = Schema.Integer("Virtual CPUs.", 1, 64);
-        Add("workspace.run",
-            "One-shot: boot a brand-new workspace VM, run one command, return its exit code and output, throw the VM away. A non-zero exit is a result, not an error.",
-            Schema.Object(runProps),
+        Add("workspace_run", "Run a command in a throwaway VM", new ToolHints(ReadOnly: false, Destructive: false, Idempotent: false, OpenWorld: true),
+            "One-shot: boot a brand-new workspace VM, run one command, return its exit code and output, throw the VM away. A non-zero exit is a result, " +
+            "not an error. Reports boot phases, and the command's output as it comes, as progress. Cancelling tears the VM down.",
+            Schema.Object(runProps), McpJson.Context.RunOutput,
             async call =>
             {
-                string[] argv = Argv(call, "workspace.run");
+                string[] argv = Argv(call, "workspace_run");
                 call.Progress.Report("booting a fresh workspace");
-                long? maxOut = call.Integer("max_output_bytes", 0, 4 * 1024 * 1024);
-                string? stdin = call.String("stdin");
+                long? maxOut = call.Integer("max_output_bytes", 0, MaxOutputBytes);
+                bool stream = call.ProgressRequested && maxOut != 0; // the guest reads a cap of 0 as "none" when streaming
+                using var stdout = stream ? new OutputProgress("stdout", call.Progress) : null;
+                using var stderr = stream ? new OutputProgress("stderr", call.Progress) : null;
                 var result = await new Runner(_paths).RunAsync(new RunOptions
                 {
                     Command = argv,
@@ -151,28 +122,13 @@ public sealed partial class ToolCatalog
                     Env = Env(call),
                     Cwd = call.String("cwd"),
                     User = call.String("user"),
-                    MaxOutputBytes = maxOut,
-                    Stdin = stdin is null ? null : new MemoryStream(Encoding.UTF8.GetBytes(stdin)),
+                    MaxOutputBytes = stdout is null ? maxOut : maxOut ?? MaxOutputBytes,
+                    Stdin = Stdin(call),
+                    Stdout = stdout,
+                    Stderr = stderr,
                     Progress = call.Progress,
                 }, call.Cancellation).ConfigureAwait(false);
-                var json = ExecResultJson(result.Status, result.ExitCode, result.Signal, result.Stdout, result.Stderr,
-                    result.StdoutTruncated, result.StderrTruncated, result.Error);
-                json["workspace"] = result.WorkspaceId;
-                json["accelerator"] = result.Accelerator;
-                json["timings"] = JsonSerializer.SerializeToNode(result.Timings, McpJson.Options);
-                return json;
+                return RunOutput.From(result, stdout?.Bytes, stderr?.Bytes);
             });
     }
-}
-
-/// <summary>MCP results use snake_case names and enum strings throughout.</summary>
-internal static class McpJson
-{
-    public static readonly JsonSerializerOptions Options = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
-    };
-
-    public static JsonNode? Node<T>(T value) => JsonSerializer.SerializeToNode(value, Options);
 }

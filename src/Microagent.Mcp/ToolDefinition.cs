@@ -7,20 +7,50 @@ namespace Microagent.Mcp;
 /// <summary>Runs one tool call; returns the <c>result</c> part of the envelope.</summary>
 public delegate Task<JsonNode?> ToolHandler(ToolCall call);
 
-/// <summary>One MCP tool: a stable name, a description, a precise JSON input schema, and its handler.</summary>
-/// <param name="Name">Stable tool name (documented in the README).</param>
+/// <summary>
+/// MCP tool annotations (2025-06-18 <c>ToolAnnotations</c>), stated for what the tool really does: <paramref name="ReadOnly"/> — it
+/// changes nothing; <paramref name="Destructive"/> — it may destroy or overwrite state (guest processes, files, disks);
+/// <paramref name="Idempotent"/> — repeating it with the same arguments has no further effect; <paramref name="OpenWorld"/> — it
+/// reaches beyond this host's state (a remote registry).
+/// </summary>
+public sealed record ToolHints(bool ReadOnly, bool Destructive, bool Idempotent, bool OpenWorld)
+{
+    /// <summary>Reads state and changes nothing.</summary>
+    public static readonly ToolHints Query = new(ReadOnly: true, Destructive: false, Idempotent: true, OpenWorld: false);
+}
+
+/// <summary>One MCP tool: a stable name, a title, a description, precise JSON schemas of its input and result, and its handler.</summary>
+/// <param name="Name">Stable tool name (documented in the README); matches <see cref="NamePattern"/>.</param>
+/// <param name="Title">Human-readable name for a client's UI.</param>
 /// <param name="Description">What the tool does, for the model.</param>
+/// <param name="Hints">Behaviour annotations.</param>
 /// <param name="InputSchema">JSON Schema of the arguments (types, enums, required).</param>
+/// <param name="ResultSchema">JSON Schema of the envelope's <c>result</c> on success.</param>
 /// <param name="Handler">The implementation.</param>
-public sealed record ToolDefinition(string Name, string Description, JsonObject InputSchema, ToolHandler Handler);
+public sealed record ToolDefinition(string Name, string Title, string Description, ToolHints Hints, JsonObject InputSchema, JsonObject ResultSchema,
+    ToolHandler Handler)
+{
+    /// <summary>
+    /// What every client accepts as a tool name (Claude Desktop validates <c>^[a-zA-Z0-9_-]{1,64}$</c>; the OpenAI API
+    /// <c>^[a-zA-Z0-9_-]+$</c>): one name outside it makes such a client drop the whole server.
+    /// </summary>
+    public const string NamePattern = "^[a-zA-Z0-9_-]{1,64}$";
+
+    /// <summary>JSON Schema of the whole structured content: the success envelope or the error envelope.</summary>
+    public JsonObject OutputSchema { get; } = Envelope.Schema(ResultSchema);
+}
 
 /// <summary>The arguments of one call, with typed accessors that fail as <see cref="ErrorKind.Invalid"/>.</summary>
-public sealed class ToolCall(string tool, IDictionary<string, JsonElement>? arguments, IProgress<string> progress, CancellationToken ct)
+public sealed class ToolCall(string tool, IDictionary<string, JsonElement>? arguments, IProgress<string> progress, CancellationToken ct,
+    bool progressRequested = false)
 {
     private readonly IDictionary<string, JsonElement> _args = arguments ?? new Dictionary<string, JsonElement>();
 
     /// <summary>Phase messages forwarded as MCP progress notifications when the client asked for them.</summary>
     public IProgress<string> Progress { get; } = progress;
+
+    /// <summary>The client sent a progress token: long output is worth streaming as progress messages.</summary>
+    public bool ProgressRequested { get; } = progressRequested;
 
     /// <summary>Cancelled when the client cancels the request or the server stops.</summary>
     public CancellationToken Cancellation { get; } = ct;
@@ -41,7 +71,7 @@ public sealed class ToolCall(string tool, IDictionary<string, JsonElement>? argu
     {
         if (!_args.TryGetValue(name, out var v) || v.ValueKind == JsonValueKind.Null) return null;
         if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt64(out long n)) throw WrongType(name, "an integer");
-        if (n < min || n > max) throw MicroagentException.Invalid($"{tool}: '{name}' must be between {min} and {max}");
+        if (n < min || n > max) throw new MicroagentException(ErrorKind.Invalid, $"{tool}: '{name}' must be between {min} and {max}") { Field = name };
         return n;
     }
 
@@ -74,7 +104,9 @@ public sealed class ToolCall(string tool, IDictionary<string, JsonElement>? argu
             p => p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString()! : throw WrongType($"{name}.{p.Name}", "a string"));
     }
 
-    private MicroagentException Missing(string name) => MicroagentException.Invalid($"{tool}: missing required argument '{name}'");
+    private MicroagentException Missing(string name) =>
+        new(ErrorKind.Invalid, $"{tool}: missing required argument '{name}'") { Field = name };
 
-    private MicroagentException WrongType(string name, string expected) => MicroagentException.Invalid($"{tool}: '{name}' must be {expected}");
+    private MicroagentException WrongType(string name, string expected) =>
+        new(ErrorKind.Invalid, $"{tool}: '{name}' must be {expected}") { Field = name.Split('.')[0] };
 }

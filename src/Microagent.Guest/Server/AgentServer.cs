@@ -93,25 +93,33 @@ public sealed class AgentServer
             return;
         }
 
-        Channel<byte[]>? stdin = null;
-        Task stdinReader = Task.CompletedTask;
-        if (exec.StdinStream)
-        {
-            stdin = Channel.CreateBounded<byte[]>(new BoundedChannelOptions(16) { SingleReader = true, SingleWriter = true });
-            stdinReader = ReadStdinAsync(connection, stdin.Writer);
-        }
+        Channel<byte[]>? stdin = exec.StdinStream
+            ? Channel.CreateBounded<byte[]>(new BoundedChannelOptions(16) { SingleReader = true, SingleWriter = true })
+            : null;
+        // The host closing the connection (a cancelled call, a killed client) kills the process group: an exec never outlives its caller.
+        using var hostGone = new CancellationTokenSource();
+        Task watcher = WatchConnectionAsync(connection, stdin?.Writer, hostGone);
 
         // Writes to the connection are serialized: chunks come from one forwarder, the result after it.
         Func<bool, byte[], ValueTask>? onChunk = exec.Mode == ExecModes.Stream
             ? (isStderr, data) => new ValueTask(Send(connection, new Response { Type = isStderr ? ResponseTypes.Stderr : ResponseTypes.Stdout, Data = data }))
             : null;
-        ExecResult result = await _engine.RunAsync(exec, stdin?.Reader, onChunk).ConfigureAwait(false);
-        await Send(connection, new Response { Type = ResponseTypes.Result, Result = result }).ConfigureAwait(false);
+        ExecResult result = await _engine.RunAsync(exec, stdin?.Reader, onChunk, hostGone.Token).ConfigureAwait(false);
         stdin?.Writer.TryComplete();
-        _ = stdinReader;
+        if (hostGone.IsCancellationRequested)
+        {
+            Log.Info($"exec: the host closed the connection; killed process group of '{exec.Argv[0]}'");
+            return;
+        }
+        await Send(connection, new Response { Type = ResponseTypes.Result, Result = result }).ConfigureAwait(false);
+        _ = watcher;
     }
 
-    private static async Task ReadStdinAsync(Stream connection, ChannelWriter<byte[]> writer)
+    /// <summary>
+    /// Reads the connection for as long as the exec runs: stdin frames feed <paramref name="stdin"/> (when the request streams it);
+    /// end of stream or a broken connection fires <paramref name="hostGone"/>. Ends when the connection is disposed after the result.
+    /// </summary>
+    private static async Task WatchConnectionAsync(Stream connection, ChannelWriter<byte[]>? stdin, CancellationTokenSource hostGone)
     {
         try
         {
@@ -119,19 +127,22 @@ public sealed class AgentServer
             {
                 Request? frame = await Frame.ReadAsync(connection, ProtocolJson.Default.Request).ConfigureAwait(false);
                 if (frame is null) break;
-                if (frame.Type != RequestTypes.Stdin) { Log.Error($"exec: unexpected '{frame.Type}' frame while streaming stdin"); break; }
-                if (frame.Data is { Length: > 0 } data) await writer.WriteAsync(data).ConfigureAwait(false);
-                if (frame.Eof) break;
+                if (frame.Type != RequestTypes.Stdin || stdin is null)
+                {
+                    Log.Error($"exec: unexpected '{frame.Type}' frame during an exec");
+                    continue;
+                }
+                if (frame.Data is { Length: > 0 } data) await stdin.WriteAsync(data).ConfigureAwait(false);
+                if (frame.Eof) stdin.TryComplete();
             }
         }
         catch (Exception)
         {
-            // Connection closed or garbage: end of stdin either way.
+            // Connection reset, closed under us after the result, or garbage: the host is no longer listening either way.
         }
-        finally
-        {
-            writer.TryComplete();
-        }
+        stdin?.TryComplete();
+        try { hostGone.Cancel(); }
+        catch (ObjectDisposedException) { } // the exec had already ended and answered
     }
 
     private static Task Send(Stream connection, Response response) =>

@@ -21,7 +21,8 @@ public sealed class AgentClient(Func<CancellationToken, Task<Stream>> connect)
     }
 
     /// <summary>
-    /// Runs one exec. In stream mode, output chunks are written to <paramref name="stdout"/> and
+    /// Runs one exec. Cancelling <paramref name="ct"/> closes the connection, and the guest kills the command's process group
+    /// when its connection closes: a cancelled exec leaves nothing running in the guest. In stream mode, output chunks are written to <paramref name="stdout"/> and
     /// <paramref name="stderr"/> as they arrive (when given); in single mode they come back in the result.
     /// When <paramref name="stdin"/> is given it is streamed to the process until it ends.
     /// </summary>
@@ -109,6 +110,6 @@ public sealed class AgentClient(Func<CancellationToken, Task<Stream>> connect)
     }
 
     private static MicroagentException Unexpected(Response response) => response.Type == ResponseTypes.Error && response.Error is { } err
-        ? new MicroagentException(err.Kind == "invalid" ? ErrorKind.Invalid : ErrorKind.Permanent, $"the guest agent refused the request: {err.Message}")
+        ? new MicroagentException(ErrorKinds.FromWireName(err.Kind), $"the guest agent refused the request: {err.Message}")
         : MicroagentException.Permanent($"the guest agent sent an unexpected '{response.Type}' frame");
 }

@@ -38,6 +38,10 @@ public static class ErrorKinds
         _ => "permanent",
     };
 
+    /// <summary>The kind whose <see cref="WireName"/> is <paramref name="wire"/>; <see cref="ErrorKind.Permanent"/> when unknown.</summary>
+    public static ErrorKind FromWireName(string? wire) =>
+        Enum.GetValues<ErrorKind>().FirstOrDefault(k => k.WireName() == wire, ErrorKind.Permanent);
+
     /// <summary>Whether a failure of this kind is worth retrying unchanged.</summary>
     public static bool IsRetryable(this ErrorKind kind) => kind is ErrorKind.Transient or ErrorKind.ResourceExhausted;
 

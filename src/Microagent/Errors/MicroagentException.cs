@@ -21,8 +21,8 @@ public class MicroagentException : Exception
     public string? Remediation { get; }
 
     /// <summary>
-    /// The input field at fault, in the library's spelling (<c>memory_mib</c>, <c>cpus</c>, ...; see
-    /// <c>Microagent.Workspaces.WorkspaceLimits</c>); null when no single field is. Front ends map it to their own names.
+    /// The input field at fault, in the library's snake_case vocabulary (<c>memory_mib</c>, <c>cpus</c>, <c>size_mib</c>,
+    /// <c>ttl_seconds</c>, ...); null when no single field is to blame. Each adapter names it its own way (CLI flag, MCP argument).
     /// </summary>
     public string? Field { get; init; }
 

@@ -96,7 +96,7 @@ public static class DockerArchive
                 var layer = Find(ln?.GetValue<string>() ?? "");
                 string mediaType = Sniff(layer.Path);
                 Move(content, layer);
-                layers.Add(new JsonObject { ["mediaType"] = mediaType, ["digest"] = layer.Digest, ["size"] = layer.Size });
+                layers.Add((JsonNode)new JsonObject { ["mediaType"] = mediaType, ["digest"] = layer.Digest, ["size"] = layer.Size });
             }
             var manifest = new JsonObject
             {

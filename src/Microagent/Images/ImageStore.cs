@@ -1,47 +1,15 @@
-using System.Globalization;
 using System.Text.Json;
 using Microagent.Errors;
 using Microagent.Kernels;
 using Microagent.Registries;
 using Microagent.Tools;
 
+using Microagent.Workspaces;
+
 namespace Microagent.Images;
 
-/// <summary>Tunables for baseline builds.</summary>
-/// <param name="HeadroomBytes">Free space added to the content size (the guest writes into its overlay, which grows into it).</param>
-/// <param name="Limits">Caps on layer content.</param>
-public sealed record BaselineOptions(long HeadroomBytes = 256L << 20, LayerLimits? Limits = null);
-
-/// <summary>How to pull.</summary>
-public sealed record PullOptions
-{
-    /// <summary>Architecture to select from an index (default: the host's).</summary>
-    public string? Architecture { get; init; }
-    /// <summary>Registries reached over plain HTTP although not on loopback.</summary>
-    public IReadOnlyCollection<string> InsecureRegistries { get; init; } = [];
-    /// <summary>Exact baseline size in MiB (default: content + 10% + headroom).</summary>
-    public long? SizeMiB { get; init; }
-    /// <summary>Use a cached baseline for the name without asking the registry (what <c>run</c> does).</summary>
-    public bool PreferLocal { get; init; }
-}
-
-/// <summary>One progress report of a pull or baseline build.</summary>
-/// <param name="Phase">resolving, downloading, applying, building, ready.</param>
-/// <param name="Message">A one-line description of the phase.</param>
-/// <param name="LayersDone">Layers downloaded (downloading) or applied (applying).</param>
-/// <param name="Layers">Layer count.</param>
-/// <param name="BytesDone">Bytes downloaded or applied so far.</param>
-/// <param name="BytesTotal">Bytes to download or apply.</param>
-public sealed record ImageProgress(string Phase, string Message, int LayersDone = 0, int Layers = 0, long BytesDone = 0, long BytesTotal = 0);
-
-/// <summary>A cached image: its baseline, the names pointing at it, and the workspace disks using it.</summary>
-public sealed record ImageInfo(Baseline Baseline, IReadOnlyList<string> References, IReadOnlyList<string> UsedBy);
-
-/// <summary>What <see cref="ImageStore.Prune"/> removed.</summary>
-public sealed record PruneResult(IReadOnlyList<string> RemovedBaselines, long ReclaimedBytes, IReadOnlyList<string> KeptInUse);
-
 /// <summary>
-/// Images and their sealed ext4 baselines (DESIGN.md decision 5). Layout under <c>images/</c>:
+/// Images and their sealed ext4 baselines (docs/ARCHITECTURE.md "Decisions": root disks). Layout under <c>images/</c>:
 /// <c>baselines/&lt;manifest-hex&gt;.ext4</c> + <c>.json</c> (the <see cref="Baseline"/>, written after
 /// the disk, so its presence means the disk is complete) + <c>.lock</c> (serialises builders; stale
 /// temps are removed under it); <c>content/</c> an OCI layout holding pulled manifests and configs
@@ -56,24 +24,34 @@ public sealed class ImageStore
     private const int ParallelDownloads = 3;
     private readonly StatePaths _paths;
     private readonly BaselineOptions _options;
+    private readonly Func<IEnumerable<string>> _workspaceDisks;
+    private readonly ImageRefIndex _refs;
 
     /// <summary>Uses the images directory of <paramref name="paths"/>.</summary>
     public ImageStore(StatePaths paths) : this(paths, new BaselineOptions()) { }
 
     /// <summary>Uses the images directory of <paramref name="paths"/> with <paramref name="options"/>.</summary>
-    public ImageStore(StatePaths paths, BaselineOptions options)
+    public ImageStore(StatePaths paths, BaselineOptions options) : this(paths, options, () => WorkspaceLayout.AllDisks(paths)) { }
+
+    /// <summary>
+    /// As above; <paramref name="workspaceDisks"/> lists every disk that may be backed by a baseline (the workspaces side owns
+    /// where they live: <see cref="WorkspaceLayout.AllDisks"/> by default), so that none in use is removed.
+    /// </summary>
+    internal ImageStore(StatePaths paths, BaselineOptions options, Func<IEnumerable<string>> workspaceDisks)
     {
         _paths = paths;
         _options = options;
+        _workspaceDisks = workspaceDisks;
+        _refs = new ImageRefIndex(paths.Images);
     }
+
+    private BaselineBuilder Builder => new(_paths, BaselinesDir, _options);
 
     /// <summary>Where baselines live.</summary>
     public string BaselinesDir => Path.Combine(_paths.Images, "baselines");
 
     /// <summary>OCI layout holding pulled manifests, configs and in-flight layers.</summary>
     public string ContentDir => Path.Combine(_paths.Images, "content");
-
-    private string RefsPath => Path.Combine(_paths.Images, "refs.json");
 
     /// <summary>
     /// The baseline for <paramref name="imageRef"/> as <c>run</c> wants it: a cached baseline for the
@@ -92,7 +70,7 @@ public sealed class ImageStore
         StatePaths.EnsureDirectory(_paths.Images);
         StatePaths.EnsureDirectory(BaselinesDir);
 
-        if (options.PreferLocal && source is not ImageSource.Layout && FindRef(source.Display, platform) is { } known
+        if (options.PreferLocal && source is not ImageSource.Layout && _refs.Find(source.Display, platform) is { } known
             && TryLoad(known.ManifestDigest[7..], source.Display) is { } local)
             return local;
 
@@ -143,7 +121,7 @@ public sealed class ImageStore
         string hex = manifest.Digest[7..];
         if (TryLoad(hex, reference.ToString()) is { } cached)
         {
-            SetRef(reference.ToString(), platform, manifest.Digest);
+            _refs.Set(reference.ToString(), platform, manifest.Digest);
             progress?.Report(new ImageProgress("ready", $"{reference} is up to date ({manifest.Digest[..19]})"));
             return cached;
         }
@@ -229,22 +207,14 @@ public sealed class ImageStore
                 if (TryLoad(hex, display) is { } built) baseline = built; // another caller built it while we waited
                 else
                 {
-                    CleanStale(hex);
-                    baseline = await BuildAsync(image, hex, display, platform, options, progress, openLayer, ct).ConfigureAwait(false);
+                    Builder.CleanStale(hex);
+                    baseline = await Builder.BuildAsync(image, hex, display, platform, options, progress, openLayer, ct).ConfigureAwait(false);
                 }
             }
         }
-        SetRef(display, platform, image.ManifestDigest);
+        _refs.Set(display, platform, image.ManifestDigest);
         progress?.Report(new ImageProgress("ready", $"{display} ready ({baseline.ManifestDigest[..19]}, {baseline.SizeBytes >> 20} MiB baseline)"));
         return baseline;
-    }
-
-    /// <summary>Removes what a crashed builder of <paramref name="hex"/> left; the caller holds its lock.</summary>
-    private void CleanStale(string hex)
-    {
-        foreach (string stale in Directory.GetFiles(BaselinesDir, $".{hex}.*.tmp")) TryDeleteFile(stale);
-        if (Directory.Exists(_paths.Tmp))
-            foreach (string staging in Directory.GetDirectories(_paths.Tmp, $"rootfs-{hex[..12]}-*")) KernelStore.TryDeleteDirectory(staging);
     }
 
     /// <summary>
@@ -266,92 +236,13 @@ public sealed class ImageStore
         return null;
     }
 
-    private async Task<Baseline> BuildAsync(OciImage image, string hex, string display, string platform, PullOptions options,
-        IProgress<ImageProgress>? progress, Func<OciDescriptor, CancellationToken, Task<Stream>> openLayer, CancellationToken ct)
-    {
-        StatePaths.EnsureDirectory(_paths.Tmp);
-        string staging = Path.Combine(_paths.Tmp, $"rootfs-{hex[..12]}-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(staging, (UnixFileMode)0b111_101_101);
-        File.SetUnixFileMode(staging, (UnixFileMode)0b111_101_101);
-        string tmpDisk = Path.Combine(BaselinesDir, $".{hex}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            var applier = new LayerApplier(staging, _options.Limits);
-            long compressed = image.Layers.Sum(l => l.Size), applied = 0;
-            for (int i = 0; i < image.Layers.Count; i++)
-            {
-                OciDescriptor layer = image.Layers[i];
-                Stream blob = await openLayer(layer, ct).ConfigureAwait(false);
-                progress?.Report(new ImageProgress("applying", $"applying layer {i + 1}/{image.Layers.Count} {layer.Digest[..19]} ({layer.Size} bytes)",
-                    i, image.Layers.Count, applied, compressed));
-                await Task.Run(() => ApplyLayer(blob, layer, image.DiffIds.Count > i ? image.DiffIds[i] : null, applier, ct), ct).ConfigureAwait(false);
-                applied += layer.Size;
-            }
-
-            long content = MeasureTree(staging, out long inodes);
-            long size = options.SizeMiB is { } mib ? mib << 20 : RoundUp(content + content / 10 + _options.HeadroomBytes, 1 << 20);
-            if (size < content + content / 20)
-                throw MicroagentException.Invalid($"--size-mib {size >> 20} is too small for the image ({content >> 20} MiB of content)",
-                    $"use at least {(content + content / 10 >> 20) + 16} MiB, or leave the size out");
-            long inodeCount = Math.Max(inodes * 2, 16384);
-            progress?.Report(new ImageProgress("building", $"creating ext4 baseline ({size >> 20} MiB, {inodes} files)", image.Layers.Count, image.Layers.Count, compressed, compressed));
-            try
-            {
-                await ExternalTool.RunAsync("mke2fs", "e2fsprogs",
-                    ["-q", "-t", "ext4", "-b", "4096", "-m", "0", "-N", inodeCount.ToString(CultureInfo.InvariantCulture),
-                     "-d", staging, "-E", "root_owner=0:0", "-L", "rootfs", "-F", tmpDisk, $"{size >> 10}k"], ct).ConfigureAwait(false);
-            }
-            catch (MicroagentException e) when (e.Message.Contains("No space left", StringComparison.OrdinalIgnoreCase))
-            {
-                throw new MicroagentException(ErrorKind.ResourceExhausted, $"no space left while building the baseline of {display}",
-                    "free disk space in the state directory (microagent image prune), then retry", e);
-            }
-            File.SetUnixFileMode(tmpDisk, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-
-            string final = Path.Combine(BaselinesDir, $"{hex}.ext4");
-            File.Move(tmpDisk, final, overwrite: true);
-            var baseline = new Baseline(display, image.ManifestDigest, final, new FileInfo(final).Length, image.Config)
-            {
-                Platform = platform,
-                CreatedAt = DateTimeOffset.UtcNow,
-                LayerCount = image.Layers.Count,
-                ContentBytes = content,
-                CompressedBytes = compressed,
-            };
-            StatePaths.WriteAtomic(Path.Combine(BaselinesDir, $"{hex}.json"),
-                JsonSerializer.SerializeToUtf8Bytes(baseline, ImageJsonContext.Default.Baseline));
-            return baseline;
-        }
-        catch (IOException e) when (e.HResult == 28)
-        {
-            throw new MicroagentException(ErrorKind.ResourceExhausted, $"no space left while building the baseline of {display}",
-                "free disk space in the state directory (microagent image prune), then retry", e);
-        }
-        finally
-        {
-            KernelStore.TryDeleteDirectory(staging);
-            TryDeleteFile(tmpDisk);
-        }
-    }
-
-    private static void ApplyLayer(Stream blob, OciDescriptor layer, string? diffId, LayerApplier applier, CancellationToken ct)
-    {
-        using var compressed = new VerifyingStream(blob, layer.Digest, layer.Size);
-        using var tar = LayerApplier.OpenDecompressed(compressed, layer.MediaType);
-        // The uncompressed stream is checked against the config's diff_id when there is one.
-        using Stream checkedTar = diffId is null || ReferenceEquals(tar, compressed) ? tar : new VerifyingStream(tar, diffId);
-        applier.Apply(checkedTar, ct);
-        if (checkedTar is VerifyingStream v && !ReferenceEquals(v, compressed)) v.DrainAndVerify();
-        compressed.DrainAndVerify();
-    }
-
     // ---- cache management ----
 
     /// <summary>Every built baseline with its names and users, newest first.</summary>
     public IReadOnlyList<ImageInfo> List()
     {
         if (!Directory.Exists(BaselinesDir)) return [];
-        var refs = LoadRefs().Refs;
+        var refs = _refs.Load().Refs;
         var users = DiskUsers();
         var list = new List<ImageInfo>();
         foreach (string meta in Directory.GetFiles(BaselinesDir, "*.json"))
@@ -392,8 +283,8 @@ public sealed class ImageStore
     public string? Remove(string nameOrDigest, string? architecture = null)
     {
         var info = Inspect(nameOrDigest, architecture);
-        using var refsLock = FileLock.AcquireAsync(Path.Combine(_paths.Images, "refs.lock")).GetAwaiter().GetResult();
-        var refs = LoadRefs();
+        using var refsLock = _refs.Lock();
+        var refs = _refs.Load();
         bool byDigest = !info.References.Contains(nameOrDigest) && !info.References.Contains(SafeDisplay(nameOrDigest) ?? "");
         var names = byDigest ? info.References.ToHashSet() : new HashSet<string> { info.References.Contains(nameOrDigest) ? nameOrDigest : SafeDisplay(nameOrDigest)! };
         bool others = refs.Refs.Any(r => r.ManifestDigest == info.Baseline.ManifestDigest && !names.Contains(r.Reference));
@@ -401,7 +292,7 @@ public sealed class ImageStore
             throw new MicroagentException(ErrorKind.Conflict, $"image {info.Baseline.ManifestDigest[..19]} is used by {info.UsedBy.Count} workspace disk(s): {string.Join(", ", info.UsedBy)}",
                 "delete those workspaces first");
         refs.Refs.RemoveAll(r => r.ManifestDigest == info.Baseline.ManifestDigest && names.Contains(r.Reference));
-        SaveRefs(refs);
+        _refs.Save(refs);
         if (others) return null;
         DeleteBaseline(info.Baseline);
         return info.Baseline.Path;
@@ -416,9 +307,9 @@ public sealed class ImageStore
         var removed = new List<string>();
         var kept = new List<string>();
         long reclaimed = 0;
-        using (FileLock.AcquireAsync(Path.Combine(_paths.Images, "refs.lock")).GetAwaiter().GetResult())
+        using (_refs.Lock())
         {
-            var refs = LoadRefs();
+            var refs = _refs.Load();
             foreach (var info in List())
             {
                 if (!all && info.References.Count > 0) continue;
@@ -428,7 +319,7 @@ public sealed class ImageStore
                 refs.Refs.RemoveAll(r => r.ManifestDigest == info.Baseline.ManifestDigest);
                 removed.Add(info.Baseline.ManifestDigest);
             }
-            SaveRefs(refs);
+            _refs.Save(refs);
         }
         // Temporary files older than an hour belong to no live pull (live ones are touched continuously).
         var cutoff = DateTime.UtcNow.AddHours(-1);
@@ -455,13 +346,11 @@ public sealed class ImageStore
         TryDeleteFile(Path.Combine(BaselinesDir, $"{hex}.lock"));
     }
 
-    /// <summary>Baseline path → workspace disks whose qcow2 backing chain includes it.</summary>
+    /// <summary>Baseline path → workspace disks (as the workspaces side lists them) whose qcow2 backing chain includes it.</summary>
     private Dictionary<string, List<string>> DiskUsers()
     {
         var users = new Dictionary<string, List<string>>(StringComparer.Ordinal);
-        if (!Directory.Exists(_paths.Workspaces)) return users;
-        var options = new EnumerationOptions { RecurseSubdirectories = true, MaxRecursionDepth = 4, IgnoreInaccessible = true, AttributesToSkip = FileAttributes.ReparsePoint };
-        foreach (string disk in Directory.EnumerateFiles(_paths.Workspaces, "*.qcow2", options))
+        foreach (string disk in _workspaceDisks())
             foreach (string backing in DiskOverlay.BackingChain(disk))
             {
                 if (!users.TryGetValue(backing, out var list)) users[backing] = list = [];
@@ -471,36 +360,6 @@ public sealed class ImageStore
     }
 
     private static long AllocatedBytes(string path) => File.Exists(path) ? new FileInfo(path).Length : 0;
-
-    // ---- names ----
-
-    private ImageRefRecord? FindRef(string display, string platform)
-        => LoadRefs().Refs.FirstOrDefault(r => r.Reference == display && r.Platform == platform);
-
-    private void SetRef(string display, string platform, string digest)
-    {
-        if (FindRef(display, platform) is { } r && r.ManifestDigest == digest) return;
-        using var _ = FileLock.AcquireAsync(Path.Combine(_paths.Images, "refs.lock")).GetAwaiter().GetResult();
-        var refs = LoadRefs();
-        refs.Refs.RemoveAll(x => x.Reference == display && x.Platform == platform);
-        refs.Refs.Add(new ImageRefRecord(display, platform, digest, DateTimeOffset.UtcNow));
-        SaveRefs(refs);
-    }
-
-    private ImageRefs LoadRefs()
-    {
-        try
-        {
-            return File.Exists(RefsPath) ? JsonSerializer.Deserialize(File.ReadAllBytes(RefsPath), ImageJsonContext.Default.ImageRefs) ?? new ImageRefs([]) : new ImageRefs([]);
-        }
-        catch (JsonException)
-        {
-            return new ImageRefs([]);
-        }
-    }
-
-    private void SaveRefs(ImageRefs refs)
-        => StatePaths.WriteAtomic(RefsPath, JsonSerializer.SerializeToUtf8Bytes(refs, ImageJsonContext.Default.ImageRefs));
 
     private static string? SafeDisplay(string s)
     {
@@ -564,35 +423,5 @@ public sealed class ImageStore
         });
     }
 
-    /// <summary>
-    /// Bytes the tree needs on ext4 (4 KiB blocks per file and directory) and its inode count.
-    /// Symlinks are counted, never followed (an image may hold a link to "/").
-    /// </summary>
-    private static long MeasureTree(string root, out long inodes)
-    {
-        long bytes = 0, count = 1;
-        var pending = new Stack<DirectoryInfo>();
-        pending.Push(new DirectoryInfo(root));
-        while (pending.Count > 0)
-        {
-            foreach (var info in pending.Pop().EnumerateFileSystemInfos())
-            {
-                count++;
-                if (info.LinkTarget is not null) bytes += 4096;
-                else if (info is DirectoryInfo d) { bytes += 4096; pending.Push(d); }
-                else bytes += RoundUp(((FileInfo)info).Length, 4096);
-            }
-        }
-        inodes = count;
-        return bytes;
-    }
 
-    private static long RoundUp(long v, long unit) => (v + unit - 1) / unit * unit;
-}
-
-/// <summary>An <see cref="IProgress{T}"/> that reports on the calling thread (no synchronisation context hop).</summary>
-public sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
-{
-    /// <inheritdoc />
-    public void Report(T value) => report(value);
 }

@@ -34,7 +34,7 @@ internal sealed class VsockTcpProxy : IAsyncDisposable
         _log = log;
         Label = label;
         ConnectWait = connectWait ?? TimeSpan.Zero;
-        _path = $"{hybridSocketPath}_{mapping.GuestPort}";
+        _path = WorkspaceLayout.GuestListenerOf(hybridSocketPath, mapping.GuestPort);
         File.Delete(_path);
         _listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         _listener.Bind(new UnixDomainSocketEndPoint(_path));

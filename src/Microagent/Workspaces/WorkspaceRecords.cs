@@ -108,32 +108,6 @@ public sealed record WorkspaceStateRecord
     public BootRecord? Boot { get; init; }
 }
 
-/// <summary>Control-socket request (supervisor ↔ CLI/library; framed like the guest protocol).</summary>
-public sealed class ControlRequest
-{
-    /// <summary>status, halt, kill, touch, mediation-status or sever-mediation.</summary>
-    [JsonPropertyName("type")] public string Type { get; set; } = "";
-    /// <summary>halt: how long the guest may take to power off.</summary>
-    [JsonPropertyName("timeoutMs")] public long? TimeoutMs { get; set; }
-}
-
-/// <summary>Control-socket response.</summary>
-public sealed class ControlResponse
-{
-    /// <summary>The request was accepted.</summary>
-    [JsonPropertyName("ok")] public bool Ok { get; set; }
-    /// <summary>Why not.</summary>
-    [JsonPropertyName("error")] public string? Error { get; set; }
-    /// <summary>Current state.</summary>
-    [JsonPropertyName("state")] public WorkspaceState? State { get; set; }
-    /// <summary>Open vsock connections through the backend.</summary>
-    [JsonPropertyName("activeConnections")] public int ActiveConnections { get; set; }
-    /// <summary>Last activity.</summary>
-    [JsonPropertyName("lastActivity")] public DateTimeOffset? LastActivity { get; set; }
-    /// <summary>mediation-status and sever-mediation: the channel's readiness (after a probe of the target).</summary>
-    [JsonPropertyName("mediation")] public MediationReadiness? Mediation { get; set; }
-}
-
 /// <summary>Source-generated JSON for workspace state files.</summary>
 [JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
@@ -143,10 +117,8 @@ public sealed class ControlResponse
 [JsonSerializable(typeof(BootRecord))]
 internal sealed partial class WorkspaceJson : JsonSerializerContext;
 
-/// <summary>Source-generated single-line JSON: events and control frames.</summary>
+/// <summary>Source-generated single-line JSON: events (control frames: <see cref="ControlJson"/>).</summary>
 [JsonSourceGenerationOptions(WriteIndented = false, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(WorkspaceEvent))]
-[JsonSerializable(typeof(ControlRequest))]
-[JsonSerializable(typeof(ControlResponse))]
 internal sealed partial class WorkspaceJsonLine : JsonSerializerContext;

@@ -3,7 +3,7 @@ using System.Text.Json.Serialization;
 
 namespace Microagent.Workspaces;
 
-/// <summary>Lifecycle states of a named workspace (DESIGN.md "Workspace lifecycle"). Serialized in snake_case.</summary>
+/// <summary>Lifecycle states of a named workspace (docs/ARCHITECTURE.md "Workspace lifecycle"). Serialized in snake_case.</summary>
 [JsonConverter(typeof(WorkspaceStateJsonConverter))]
 public enum WorkspaceState
 {
@@ -31,8 +31,9 @@ public enum WorkspaceState
 public sealed class WorkspaceStateJsonConverter() : JsonStringEnumConverter<WorkspaceState>(JsonNamingPolicy.SnakeCaseLower, allowIntegerValues: false);
 
 /// <summary>
-/// The workspace state machine: every transition is checked here and nowhere else.
-/// Invariant: a state written to <c>state.json</c> was reached through <see cref="CanTransition"/>.
+/// The workspace state machine (docs/ARCHITECTURE.md "Workspace lifecycle"): every transition is checked here and every fallback
+/// is decided here, nowhere else. Invariant: a state written to <c>state.json</c> was reached through <see cref="CanTransition"/>
+/// (directly, or as the result of <see cref="Settle"/>, which only returns legal targets).
 /// </summary>
 public static class WorkspaceStateMachine
 {
@@ -51,6 +52,28 @@ public static class WorkspaceStateMachine
 
     /// <summary>Whether <paramref name="from"/> → <paramref name="to"/> is a legal transition.</summary>
     public static bool CanTransition(WorkspaceState from, WorkspaceState to) => Allowed[from].Contains(to);
+
+    /// <summary>
+    /// The state to record when a writer wants <paramref name="wanted"/> but the workspace is in <paramref name="from"/>
+    /// (a halt, kill, failure or reconcile that must end somewhere legal). Rules, first match wins:
+    /// <list type="number">
+    /// <item>Already there: <paramref name="from"/> (nothing to record).</item>
+    /// <item>A legal transition: <paramref name="wanted"/>.</item>
+    /// <item>starting → halted: <c>stopped</c>. A guest that never reached running was not powered off gracefully.</item>
+    /// <item>An active state (a VM or supervisor should exist) wanting an end state it cannot reach (e.g. running → halted
+    /// without stopping): <c>failed</c>, which every active state can reach; the detail says what happened.</item>
+    /// <item>Anything else stays <paramref name="from"/>: an end state already recorded (halted, stopped, failed, prepared) is
+    /// not overwritten by a late writer, and an active state is not moved to another active state it cannot reach.</item>
+    /// </list>
+    /// Invariant: the result is <paramref name="from"/> or a legal target of it.
+    /// </summary>
+    public static WorkspaceState Settle(WorkspaceState from, WorkspaceState wanted)
+    {
+        if (from == wanted || CanTransition(from, wanted)) return wanted;
+        if (from == WorkspaceState.Starting && wanted == WorkspaceState.Halted) return WorkspaceState.Stopped;
+        if (from.IsActive() && wanted is WorkspaceState.Halted or WorkspaceState.Stopped or WorkspaceState.Failed) return WorkspaceState.Failed;
+        return from;
+    }
 
     /// <summary>Throws <see cref="WorkspaceStateException"/> unless <paramref name="from"/> → <paramref name="to"/> is legal.</summary>
     public static void EnsureTransition(string name, WorkspaceState from, WorkspaceState to)

@@ -29,47 +29,56 @@ public static partial class WorkspaceName
 }
 
 /// <summary>
-/// One workspace's directory: <c>config.json</c>, <c>state.json</c> (atomic, 0600), <c>events.jsonl</c> (append-only, 0600),
-/// <c>result.json</c>, the disk, logs and sockets. Invariant: every state change goes through <see cref="Transition"/>,
-/// which checks it with <see cref="WorkspaceStateMachine"/> and appends the matching event.
+/// One workspace's directory (names in <see cref="WorkspaceLayout"/>): <c>config.json</c>, <c>state.json</c> (atomic, 0600),
+/// <c>events.jsonl</c> (append-only, 0600), <c>result.json</c>, the disk, logs and sockets.
+/// Invariants: every state change goes through <see cref="Transition"/> or <see cref="Settle"/>, which check it with
+/// <see cref="WorkspaceStateMachine"/> and append the matching event; every read-modify-write of <c>state.json</c>
+/// (<see cref="Transition"/>, <see cref="Settle"/>, <see cref="Update"/>) holds an exclusive flock on <c>state.lock</c> from
+/// the read to the atomic rename (and the event append), so a writer in one process never loses another process's write.
+/// Who writes <c>state.json</c> (docs/ARCHITECTURE.md "Who writes state"):
+/// <list type="bullet">
+/// <item>CLI / library (<see cref="WorkspaceManager"/>): <c>prepared</c> at create; <c>starting</c> before spawning the
+/// supervisor (never after: it waits on the pid the spawn returned); the fallbacks of reconcile, an interrupted start or a
+/// supervisor that does not answer, only under the workspace lock and only once the supervisor is dead.</item>
+/// <item>The supervisor (<see cref="WorkspaceSupervisor"/>): everything from its start until it exits (its own pid and start
+/// time first, boot facts, <c>running</c>, activity, <c>stopping</c> and the final state).</item>
+/// </list>
 /// </summary>
 internal sealed class WorkspaceStore
 {
+    /// <summary>Longest wait for the state lock: a holder only reads, changes a record and renames a file.</summary>
+    private static readonly TimeSpan StateLockWait = TimeSpan.FromSeconds(10);
+
     public WorkspaceStore(StatePaths paths, string name)
     {
         Name = WorkspaceName.Validate(name);
         Paths = paths;
-        Dir = Path.Combine(paths.Workspaces, name);
+        Layout = new WorkspaceLayout(Path.Combine(paths.Workspaces, name));
         LockPath = Path.Combine(paths.Root, "locks", name + ".lock");
     }
 
     public string Name { get; }
     public StatePaths Paths { get; }
-    public string Dir { get; }
+    /// <summary>Every file and socket name of the directory.</summary>
+    public WorkspaceLayout Layout { get; }
+    public string Dir => Layout.Dir;
+    /// <summary>The workspace lock (held by CLI/library verbs; outside the directory so that delete can hold it).</summary>
     public string LockPath { get; }
-    public string ConfigPath => Path.Combine(Dir, "config.json");
-    public string StatePath => Path.Combine(Dir, "state.json");
-    public string EventsPath => Path.Combine(Dir, "events.jsonl");
-    public string ResultPath => Path.Combine(Dir, "result.json");
-    public string BootPath => Path.Combine(Dir, "boot.json");
-    public string DiskPath => Path.Combine(Dir, "root.qcow2");
-    public string SerialLogPath => Path.Combine(Dir, WorkspaceVm.Files.SerialLog);
-    public string SupervisorLogPath => Path.Combine(Dir, "supervisor.log");
-    public string ControlSocketPath => Path.Combine(Dir, "control.sock");
-    public string HybridSocketPath => Path.Combine(Dir, WorkspaceVm.Files.Vsock);
+    public string ConfigPath => Layout.Config;
+    public string StatePath => Layout.State;
+    public string EventsPath => Layout.Events;
+    public string ResultPath => Layout.Result;
+    public string BootPath => Layout.Boot;
+    public string DiskPath => Layout.Disk;
+    public string SerialLogPath => Layout.SerialLog;
+    public string SupervisorLogPath => Layout.SupervisorLog;
+    public string ControlSocketPath => Layout.ControlSocket;
+    public string HybridSocketPath => Layout.HybridSocket;
 
     public bool Exists => File.Exists(ConfigPath) && File.Exists(StatePath);
 
     /// <summary>Sockets a live supervisor owns; stale once it is gone.</summary>
-    public IEnumerable<string> RuntimeFiles()
-    {
-        yield return ControlSocketPath;
-        yield return HybridSocketPath;
-        yield return Path.Combine(Dir, WorkspaceVm.Files.VhostUser);
-        yield return Path.Combine(Dir, WorkspaceVm.Files.Qmp);
-        if (Directory.Exists(Dir))
-            foreach (string f in Directory.EnumerateFiles(Dir, WorkspaceVm.Files.Vsock + "_*")) yield return f;
-    }
+    public IEnumerable<string> RuntimeFiles() => Layout.RuntimeFiles();
 
     public WorkspaceConfig ReadConfig() => Read(ConfigPath, WorkspaceJson.Default.WorkspaceConfig);
 
@@ -94,8 +103,35 @@ internal sealed class WorkspaceStore
     /// <summary>Checks and writes a transition to <paramref name="to"/>, with optional other changes, and appends its event.</summary>
     public WorkspaceStateRecord Transition(WorkspaceState to, string? detail, Func<WorkspaceStateRecord, WorkspaceStateRecord>? change = null)
     {
+        using var held = LockState();
         var current = ReadState();
         WorkspaceStateMachine.EnsureTransition(Name, current.State, to);
+        return Apply(current, to, detail, change);
+    }
+
+    /// <summary>
+    /// Brings the workspace to <paramref name="wanted"/> or, when that is not reachable from where it is now, to the fallback
+    /// of <see cref="WorkspaceStateMachine.Settle"/>; appends the event. No-op (no event) when nothing changes.
+    /// </summary>
+    public WorkspaceStateRecord Settle(WorkspaceState wanted, string detail)
+    {
+        using var held = LockState();
+        var current = ReadState();
+        var to = WorkspaceStateMachine.Settle(current.State, wanted);
+        return to == current.State ? current : Apply(current, to, detail, null);
+    }
+
+    /// <summary>Changes fields other than the state.</summary>
+    public WorkspaceStateRecord Update(Func<WorkspaceStateRecord, WorkspaceStateRecord> change)
+    {
+        using var held = LockState();
+        var next = change(ReadState());
+        WriteState(next);
+        return next;
+    }
+
+    private WorkspaceStateRecord Apply(WorkspaceStateRecord current, WorkspaceState to, string? detail, Func<WorkspaceStateRecord, WorkspaceStateRecord>? change)
+    {
         var now = DateTimeOffset.UtcNow;
         var next = (change?.Invoke(current) ?? current) with { State = to, Previous = current.State, Detail = detail, Since = now };
         if (!to.IsActive()) next = next with { SupervisorPid = null, SupervisorStartTime = null, QemuPid = null, GuestReady = false, ExecReady = false };
@@ -104,12 +140,35 @@ internal sealed class WorkspaceStore
         return next;
     }
 
-    /// <summary>Changes fields other than the state.</summary>
-    public WorkspaceStateRecord Update(Func<WorkspaceStateRecord, WorkspaceStateRecord> change)
+    /// <summary>
+    /// Takes the state lock (flock, released on dispose or process death). It never creates the directory: a workspace deleted
+    /// meanwhile is <see cref="WorkspaceNotFoundException"/>.
+    /// </summary>
+    private FileStream LockState()
     {
-        var next = change(ReadState());
-        WriteState(next);
-        return next;
+        var deadline = DateTime.UtcNow + StateLockWait;
+        int delayMs = 1;
+        while (true)
+        {
+            try
+            {
+                return new FileStream(Layout.StateLock, new FileStreamOptions
+                {
+                    Mode = FileMode.OpenOrCreate, Access = FileAccess.ReadWrite, Share = FileShare.None,
+                    UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+                });
+            }
+            catch (DirectoryNotFoundException) { throw new WorkspaceNotFoundException(Name); }
+            catch (IOException) when (DateTime.UtcNow < deadline)
+            {
+                Thread.Sleep(delayMs); // waiting for another holder: the lock has no wait queue
+                delayMs = Math.Min(delayMs * 2, 20);
+            }
+            catch (IOException e)
+            {
+                throw MicroagentException.Transient($"{Layout.StateLock} stayed locked for {StateLockWait.TotalSeconds:0} s: {e.Message}", "retry the command");
+            }
+        }
     }
 
     public void AppendEvent(WorkspaceEvent e)

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net.Sockets;
 using Microagent.Agent;
 using Microagent.Errors;
@@ -12,7 +11,7 @@ namespace Microagent.Workspaces;
 /// One booted workspace VM: QEMU, our vhost-user-vsock backend, and an <see cref="AgentClient"/> to the
 /// guest agent. Invariant: after <see cref="DisposeAsync"/> no QEMU process and no socket of this VM remain.
 /// </summary>
-public sealed class WorkspaceVm : IAsyncDisposable
+public sealed class WorkspaceVm : IAsyncDisposable, ISupervisedVm
 {
     /// <summary>Longest a boot may take before it is declared failed (TCG on a loaded 2-core machine is slow).</summary>
     public static readonly TimeSpan BootTimeout = TimeSpan.FromSeconds(90);
@@ -21,18 +20,19 @@ public sealed class WorkspaceVm : IAsyncDisposable
     private readonly QemuProcess _qemu;
     private int _disposed;
 
-    private WorkspaceVm(string directory, VhostUserVsockBackend backend, QemuProcess qemu, Hello hello, string hybridSocket)
+    private readonly WorkspaceLayout _layout;
+
+    private WorkspaceVm(WorkspaceLayout layout, VhostUserVsockBackend backend, QemuProcess qemu, Hello hello)
     {
-        Directory = directory;
+        _layout = layout;
         _backend = backend;
         _qemu = qemu;
         Hello = hello;
-        HybridSocketPath = hybridSocket;
-        Agent = new AgentClient(ct => HybridVsock.ConnectAsync(hybridSocket, ProtocolInfo.AgentPort, ct));
+        Agent = new AgentClient(ct => HybridVsock.ConnectAsync(layout.HybridSocket, ProtocolInfo.AgentPort, ct));
     }
 
     /// <summary>The workspace directory holding sockets and logs.</summary>
-    public string Directory { get; }
+    public string Directory => _layout.Dir;
 
     /// <summary>What the agent reported when it became ready.</summary>
     public Hello Hello { get; }
@@ -41,7 +41,7 @@ public sealed class WorkspaceVm : IAsyncDisposable
     public AgentClient Agent { get; }
 
     /// <summary>Host side of the hybrid vsock: connect here and write <c>CONNECT port</c>.</summary>
-    public string HybridSocketPath { get; }
+    public string HybridSocketPath => _layout.HybridSocket;
 
     /// <summary>QEMU's process id.</summary>
     public int QemuPid => _qemu.Pid;
@@ -55,28 +55,16 @@ public sealed class WorkspaceVm : IAsyncDisposable
     /// <summary>Completes when QEMU exits.</summary>
     public Task<int> Exited => _qemu.Exited;
 
-    /// <summary>Paths of the files of a VM inside its workspace directory.</summary>
-    public static class Files
-    {
-        /// <summary>vhost-user socket QEMU connects to.</summary>
-        public const string VhostUser = "vhost-user.sock";
-        /// <summary>Hybrid vsock socket (host side).</summary>
-        public const string Vsock = "vsock.sock";
-        /// <summary>QMP socket.</summary>
-        public const string Qmp = "qmp.sock";
-        /// <summary>Guest serial console log.</summary>
-        public const string SerialLog = "serial.log";
-    }
+    /// <summary>Faults when the vsock backend fails (the host ↔ guest channel is dead); completes when it is disposed.</summary>
+    public Task VsockCompletion => _backend.Completion;
 
     /// <summary>Boots the VM and waits for the guest agent's hello.</summary>
     public static async Task<WorkspaceVm> BootAsync(string directory, BootAssets assets, string rootDisk, int memoryMiB, int cpus,
         string hostname, bool ephemeral, CancellationToken ct)
     {
-        string hybrid = Path.Combine(directory, Files.Vsock);
-        string readyPath = $"{hybrid}_{ProtocolInfo.ReadyPort}";
-        if (readyPath.Length >= 108)
-            throw MicroagentException.Invalid($"workspace path is too long for a unix socket ({readyPath.Length} bytes, limit 107): {directory}",
-                "use a shorter --state-dir");
+        var layout = new WorkspaceLayout(directory);
+        layout.EnsureSocketPathsFit(ProtocolInfo.ReadyPort);
+        string readyPath = layout.GuestListener(ProtocolInfo.ReadyPort);
         var spec = new VmSpec
         {
             KernelPath = assets.Kernel.KernelPath,
@@ -86,9 +74,9 @@ public sealed class WorkspaceVm : IAsyncDisposable
             Cpus = cpus,
             Hostname = hostname,
             Ephemeral = ephemeral,
-            VhostUserSocketPath = Path.Combine(directory, Files.VhostUser),
-            QmpSocketPath = Path.Combine(directory, Files.Qmp),
-            SerialLogPath = Path.Combine(directory, Files.SerialLog),
+            VhostUserSocketPath = layout.VhostUserSocket,
+            QmpSocketPath = layout.QmpSocket,
+            SerialLogPath = layout.SerialLog,
         };
 
         using var ready = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
@@ -97,7 +85,7 @@ public sealed class WorkspaceVm : IAsyncDisposable
         File.SetUnixFileMode(readyPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         ready.Listen(4);
 
-        var backend = new VhostUserVsockBackend(new VsockBackendOptions(spec.VhostUserSocketPath, hybrid, ProtocolInfo.GuestCid));
+        var backend = new VhostUserVsockBackend(new VsockBackendOptions(spec.VhostUserSocketPath, layout.HybridSocket, ProtocolInfo.GuestCid));
         QemuProcess? qemu = null;
         try
         {
@@ -106,7 +94,7 @@ public sealed class WorkspaceVm : IAsyncDisposable
             var hello = await WaitForHelloAsync(ready, qemu, spec.SerialLogPath, ct).ConfigureAwait(false);
             // QEMU creates the QMP socket with the umask's mode; sockets are 0600 like every state file.
             if (File.Exists(spec.QmpSocketPath)) File.SetUnixFileMode(spec.QmpSocketPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-            return new WorkspaceVm(directory, backend, qemu, hello, hybrid);
+            return new WorkspaceVm(layout, backend, qemu, hello);
         }
         catch
         {
@@ -168,21 +156,28 @@ public sealed class WorkspaceVm : IAsyncDisposable
         catch (IOException) { return "(serial log unreadable)"; }
     }
 
-    /// <summary>Asks the guest to power off; kills QEMU if it has not exited within <paramref name="grace"/>.</summary>
-    public async Task ShutdownAsync(TimeSpan grace, CancellationToken ct = default)
+    /// <summary>
+    /// Asks the guest agent to power off and waits up to <paramref name="window"/> for QEMU to exit; if it has not, asks QEMU
+    /// to quit through QMP (it flushes the disk), then kills it. True when the guest powered off within the window.
+    /// Invariant: QEMU has exited when this returns (the backend and sockets stay until <see cref="DisposeAsync"/>).
+    /// </summary>
+    public async Task<bool> ShutdownAsync(TimeSpan window, CancellationToken ct = default)
     {
-        var sw = Stopwatch.StartNew();
-        if (!_qemu.Exited.IsCompleted)
+        using (var cts = CancellationTokenSource.CreateLinkedTokenSource(ct))
         {
-            using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            cts.CancelAfter(grace);
-            try { await Agent.ShutdownAsync(cts.Token).ConfigureAwait(false); }
-            catch (Exception e) when (e is MicroagentException or OperationCanceledException or IOException) { }
+            cts.CancelAfter(window);
+            if (!_qemu.Exited.IsCompleted)
+            {
+                try { await Agent.ShutdownAsync(cts.Token).ConfigureAwait(false); }
+                catch (Exception e) when (e is MicroagentException or OperationCanceledException or IOException) { }
+            }
+            try { await _qemu.Exited.WaitAsync(cts.Token).ConfigureAwait(false); }
+            catch (OperationCanceledException) { }
         }
-        var left = grace - sw.Elapsed;
-        if (await Task.WhenAny(_qemu.Exited, Task.Delay(left > TimeSpan.Zero ? left : TimeSpan.Zero, ct)).ConfigureAwait(false) != _qemu.Exited)
-            await QuitThroughQmpAsync().ConfigureAwait(false);
+        bool poweredOff = _qemu.Exited.IsCompleted;
+        if (!poweredOff) await QuitThroughQmpAsync().ConfigureAwait(false);
         await _qemu.StopAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
+        return poweredOff;
     }
 
     /// <summary>The guest did not power off in time: ask QEMU itself to quit (QMP), before SIGKILL.</summary>
@@ -191,7 +186,7 @@ public sealed class WorkspaceVm : IAsyncDisposable
         try
         {
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(2));
-            await using var qmp = await QmpClient.ConnectAsync(Path.Combine(Directory, Files.Qmp), cts.Token).ConfigureAwait(false);
+            await using var qmp = await QmpClient.ConnectAsync(_layout.QmpSocket, cts.Token).ConfigureAwait(false);
             await qmp.ExecuteAsync("quit", null, cts.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is MicroagentException or OperationCanceledException or IOException) { }
@@ -203,7 +198,7 @@ public sealed class WorkspaceVm : IAsyncDisposable
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         await _qemu.DisposeAsync().ConfigureAwait(false);
         await _backend.DisposeAsync().ConfigureAwait(false);
-        foreach (string f in new[] { Files.VhostUser, Files.Vsock, Files.Qmp })
-            File.Delete(Path.Combine(Directory, f));
+        foreach (string f in new[] { _layout.VhostUserSocket, _layout.HybridSocket, _layout.QmpSocket })
+            File.Delete(f);
     }
 }

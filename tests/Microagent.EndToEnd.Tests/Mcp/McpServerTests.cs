@@ -24,18 +24,52 @@ public sealed class McpServerTests
         return JsonDocument.Parse(await stdout).RootElement.Clone();
     }
 
+    /// <summary>Every call the client made got structured content valid against its tool's outputSchema, and the same JSON as text.</summary>
+    private static void AssertAllCallsValid(JsonElement r)
+    {
+        int calls = 0;
+        void Visit(string path, JsonElement e)
+        {
+            if (e.ValueKind == JsonValueKind.Object && e.TryGetProperty("schemaErrors", out var errors) && e.TryGetProperty("body", out _))
+            {
+                calls++;
+                Assert.True(errors.ValueKind == JsonValueKind.Null, $"{path}: structuredContent does not match the outputSchema: {errors}");
+                Assert.True(e.GetProperty("textMatches").GetBoolean(), $"{path}: text content differs from structuredContent");
+                return;
+            }
+            if (e.ValueKind == JsonValueKind.Object) foreach (var p in e.EnumerateObject()) Visit($"{path}.{p.Name}", p.Value);
+            if (e.ValueKind == JsonValueKind.Array) { int i = 0; foreach (var x in e.EnumerateArray()) Visit($"{path}[{i++}]", x); }
+        }
+        Visit("$", r);
+        Assert.True(calls > 0);
+    }
+
     [Fact]
     public async Task Official_client_lists_tools_and_runs_a_command()
     {
         var r = await RunClientAsync("basic");
         Assert.Equal("microagent", r.GetProperty("server").GetProperty("name").GetString());
         var tools = r.GetProperty("tools").EnumerateArray().Select(t => t.GetProperty("name").GetString()).ToList();
-        foreach (string name in new[] { "microagent.ping", "microagent.describe", "doctor.check", "workspace.create", "workspace.start",
-                     "workspace.exec", "workspace.wait", "workspace.status", "workspace.list", "workspace.logs", "workspace.events",
-                     "workspace.result", "workspace.halt", "workspace.kill", "workspace.delete", "workspace.cp", "workspace.run",
-                     "images.pull", "images.list" })
+        foreach (string name in new[] { "microagent_ping", "microagent_describe", "doctor_check", "workspace_create", "workspace_start",
+                     "workspace_exec", "workspace_wait", "workspace_status", "workspace_list", "workspace_logs", "workspace_events",
+                     "workspace_result", "workspace_halt", "workspace_kill", "workspace_delete", "workspace_cp", "workspace_run",
+                     "images_pull", "images_list" })
             Assert.Contains(name, tools);
-        Assert.All(r.GetProperty("tools").EnumerateArray(), t => Assert.Equal("object", t.GetProperty("type").GetString()));
+        Assert.All(tools, n => Assert.Matches("^[a-zA-Z0-9_-]{1,64}$", n));
+        Assert.Equal(tools.Count, tools.Distinct().Count());
+        Assert.All(r.GetProperty("tools").EnumerateArray(), t =>
+        {
+            string name = t.GetProperty("name").GetString()!;
+            Assert.Equal("object", t.GetProperty("type").GetString());
+            Assert.Equal("object", t.GetProperty("outputType").GetString());
+            Assert.True(t.GetProperty("inputError").ValueKind == JsonValueKind.Null, $"{name} inputSchema: {t.GetProperty("inputError")}");
+            Assert.True(t.GetProperty("outputError").ValueKind == JsonValueKind.Null, $"{name} outputSchema: {t.GetProperty("outputError")}");
+            Assert.False(string.IsNullOrEmpty(t.GetProperty("title").GetString()));
+            var a = t.GetProperty("annotations");
+            foreach (string hint in new[] { "readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint" })
+                Assert.True(a.GetProperty(hint).ValueKind is JsonValueKind.True or JsonValueKind.False, $"{name}: {hint}");
+        });
+        AssertAllCallsValid(r);
 
         var ping = r.GetProperty("ping").GetProperty("body");
         Assert.True(ping.GetProperty("ok").GetBoolean());
@@ -43,7 +77,7 @@ public sealed class McpServerTests
 
         var describe = r.GetProperty("describe").GetProperty("body").GetProperty("result");
         Assert.Equal("qemu", describe.GetProperty("backend").GetString());
-        Assert.Contains(describe.GetProperty("operations").EnumerateArray(), o => o.GetProperty("name").GetString() == "workspace.run");
+        Assert.Contains(describe.GetProperty("operations").EnumerateArray(), o => o.GetProperty("name").GetString() == "workspace_run");
 
         // A non-zero exit is a result, not a tool error.
         var run = r.GetProperty("run");
@@ -52,7 +86,10 @@ public sealed class McpServerTests
         Assert.Equal(3, result.GetProperty("exit_code").GetInt32());
         Assert.Equal("hello\n", result.GetProperty("stdout").GetString());
         Assert.Equal("oops\n", result.GetProperty("stderr").GetString());
-        Assert.NotEmpty(r.GetProperty("progress").EnumerateArray());
+        var progress = r.GetProperty("progress").EnumerateArray().Select(p => p.GetString()!).ToList();
+        Assert.Contains("booting a fresh workspace", progress);
+        Assert.Contains(progress, p => p.StartsWith("stdout: hello", StringComparison.Ordinal));
+        Assert.Contains(progress, p => p.StartsWith("stderr: oops", StringComparison.Ordinal));
 
         var stdin = r.GetProperty("runStdin").GetProperty("body").GetProperty("result");
         Assert.Equal("from-stdin\nA=x\n", stdin.GetProperty("stdout").GetString());
@@ -69,6 +106,7 @@ public sealed class McpServerTests
     public async Task Official_client_drives_a_full_workspace_lifecycle()
     {
         var r = await RunClientAsync("lifecycle");
+        AssertAllCallsValid(r);
         static JsonElement Ok(JsonElement call)
         {
             Assert.False(call.GetProperty("isError").GetBoolean(), call.ToString());
@@ -81,12 +119,19 @@ public sealed class McpServerTests
         }
         Assert.Equal("prepared", Ok(r.GetProperty("create")).GetProperty("state").GetString());
         Assert.Equal("conflict", Kind(r.GetProperty("createAgain")));
+        Assert.Equal("invalid", Kind(r.GetProperty("badSize")));
+        var badSize = r.GetProperty("badSize").GetProperty("body").GetProperty("error");
+        Assert.Equal("memory_mib", badSize.GetProperty("field").GetString());
+        Assert.Contains("argument 'memory_mib'", badSize.GetProperty("remediation").GetString());
         var start = Ok(r.GetProperty("start"));
         Assert.Equal("running", start.GetProperty("state").GetString());
         Assert.True(start.GetProperty("exec_ready").GetBoolean());
         var exec = Ok(r.GetProperty("exec"));
         Assert.Equal(5, exec.GetProperty("exit_code").GetInt32());
         Assert.Equal("hi\nsetup-ran\n", exec.GetProperty("stdout").GetString());
+        // With a progress token the output also arrived as progress messages, in order.
+        Assert.Equal("hi\nsetup-ran\n", string.Concat(r.GetProperty("execProgress").EnumerateArray().Select(p => p.GetString()!)
+            .Where(p => p.StartsWith("stdout: ", StringComparison.Ordinal)).Select(p => p["stdout: ".Length..])));
         Assert.Equal(1, Ok(r.GetProperty("cpIn")).GetProperty("entries").GetInt32());
         Assert.Equal("copied in\n640\n", Ok(r.GetProperty("catIn")).GetProperty("stdout").GetString());
         Assert.Equal("from-guest\n", r.GetProperty("outContent").GetString());
@@ -106,6 +151,18 @@ public sealed class McpServerTests
         var next = Ok(r.GetProperty("eventsNext")).GetProperty("events").EnumerateArray().ToList();
         Assert.Equal(3, next[0].GetProperty("index").GetInt32());
         Assert.Equal("halted", next[^1].GetProperty("state").GetString());
+        Assert.Equal(["microagent://workspaces/{name}/logs", "microagent://workspaces/{name}/events"],
+            r.GetProperty("templates").EnumerateArray().Select(t => t.GetProperty("uriTemplate").GetString()));
+        string ws = status.GetProperty("name").GetString()!;
+        Assert.Equal(new[] { $"microagent://workspaces/{ws}/logs", $"microagent://workspaces/{ws}/events" },
+            r.GetProperty("resources").EnumerateArray().Select(x => x.GetProperty("uri").GetString()));
+        var log = Assert.Single(r.GetProperty("logResource").EnumerateArray().ToList());
+        Assert.Equal("text/plain", log.GetProperty("mimeType").GetString());
+        Assert.Contains("ready: hello sent", log.GetProperty("text").GetString());
+        var history = JsonDocument.Parse(Assert.Single(r.GetProperty("eventResource").EnumerateArray().ToList()).GetProperty("text").GetString()!).RootElement;
+        Assert.Equal("prepared", history[0].GetProperty("state").GetString());
+        Assert.Equal("halted", history[history.GetArrayLength() - 1].GetProperty("state").GetString());
+        Assert.Equal(-32602, r.GetProperty("missingResource").GetProperty("code").GetInt32());
         Assert.Equal("conflict", Kind(r.GetProperty("execHalted")));
         Assert.True(Ok(r.GetProperty("delete")).GetProperty("existed").GetBoolean());
         Assert.False(Ok(r.GetProperty("deleteAgain")).GetProperty("existed").GetBoolean());
@@ -116,12 +173,31 @@ public sealed class McpServerTests
     }
 
     [Fact]
+    public async Task Cancelling_a_long_exec_kills_it_in_the_guest_promptly()
+    {
+        var r = await RunClientAsync("cancel");
+        AssertAllCallsValid(r);
+        static JsonElement Result(JsonElement call) => call.GetProperty("body").GetProperty("result");
+        Assert.Equal("running", Result(r.GetProperty("start")).GetProperty("state").GetString());
+        Assert.NotEqual("", Result(r.GetProperty("before")).GetProperty("stdout").GetString()); // sleep 600 was running
+        var cancelled = r.GetProperty("cancelled");
+        Assert.Equal("rejected", cancelled.GetProperty("settled").GetString());
+        Assert.InRange(r.GetProperty("cancelledAfterMs").GetInt64(), 0, 2_000);
+        Assert.Equal("", Result(r.GetProperty("after")).GetProperty("stdout").GetString()); // no sleep 600 left in the guest
+        Assert.InRange(r.GetProperty("goneAfterMs").GetInt64(), 0, 10_000);
+        Assert.Equal("alive\n", Result(r.GetProperty("stillServing")).GetProperty("stdout").GetString());
+        Assert.True(Result(r.GetProperty("delete")).GetProperty("existed").GetBoolean());
+        Assert.Empty(MicroagentCli.QemuProcessesUnder(MicroagentCli.StateDir));
+    }
+
+    [Fact]
     public async Task Concurrent_calls_are_all_answered()
     {
         var r = await RunClientAsync("parallel");
         var results = r.GetProperty("results").EnumerateArray().ToList();
         Assert.Equal(19, results.Count);
         Assert.All(results, x => Assert.True(x.GetProperty("body").GetProperty("ok").GetBoolean(), x.ToString()));
+        AssertAllCallsValid(r);
         var outputs = results.Skip(17).Select(x => x.GetProperty("body").GetProperty("result").GetProperty("stdout").GetString()).ToHashSet();
         Assert.Equal(new HashSet<string?> { "one\n", "two\n" }, outputs);
         Assert.Empty(MicroagentCli.QemuProcessesUnder(MicroagentCli.StateDir));
@@ -157,9 +233,9 @@ public sealed class McpServerTests
         Assert.Equal("microagent", init["result"]!["serverInfo"]!["name"]!.GetValue<string>());
         await stdin.WriteLineAsync("""{"jsonrpc":"2.0","method":"notifications/initialized"}""");
         await stdin.WriteLineAsync("""{"jsonrpc":"2.0","id":2,"method":"no/such/method"}""");
-        await stdin.WriteLineAsync("""{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"no.such.tool","arguments":{}}}""");
-        await stdin.WriteLineAsync("""{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"workspace.run","arguments":{"argv":"not-an-array"}}}""");
-        await stdin.WriteLineAsync("""{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"microagent.ping","arguments":{}}}""");
+        await stdin.WriteLineAsync("""{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"no_such_tool","arguments":{}}}""");
+        await stdin.WriteLineAsync("""{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"workspace_run","arguments":{"argv":"not-an-array"}}}""");
+        await stdin.WriteLineAsync("""{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"microagent_ping","arguments":{}}}""");
         await stdin.FlushAsync();
         Assert.NotNull((await ReadReplyAsync(2))["error"]);
         var unknownTool = await ReadReplyAsync(3);

@@ -18,11 +18,12 @@ public sealed class BootedVm : IAsyncLifetime
         var paths = new StatePaths(MicroagentCli.StateDir);
         Environment.SetEnvironmentVariable("MICROAGENT_AGENT", Path.Combine(MicroagentCli.RepoRoot, "bin", "microagent-agent"));
         Environment.SetEnvironmentVariable("MICROAGENT_DEFAULT_IMAGE", Path.Combine(MicroagentCli.RepoRoot, "build", "images", "default"));
-        var assets = await BootAssets.PrepareAsync(paths, null, null, CancellationToken.None);
+        var baseline = await new ImageStore(paths).EnsureBaselineAsync(null, null, CancellationToken.None);
+        var assets = await BootAssets.PrepareAsync(paths, null, CancellationToken.None);
         StatePaths.EnsureDirectory(paths.Workspaces);
         StatePaths.EnsureDirectory(_dir);
         string disk = Path.Combine(_dir, "root.qcow2");
-        await DiskOverlay.CreateAsync(assets.Baseline.Path, disk);
+        await DiskOverlay.CreateAsync(baseline.Path, disk);
         Vm = await WorkspaceVm.BootAsync(_dir, assets, disk, memoryMiB: 512, cpus: 2, "vsock-e2e", ephemeral: true, CancellationToken.None);
     }
 

@@ -79,4 +79,46 @@ public sealed class AgentClientTests : IAsyncLifetime
         var e = await Assert.ThrowsAsync<Microagent.Errors.MicroagentException>(() => _client.ExecAsync(new ExecRequest { Argv = [] }));
         Assert.Contains("refused", e.Message);
     }
+
+    [Theory]
+    [InlineData(ExecModes.Single)]
+    [InlineData(ExecModes.Stream)]
+    public async Task Cancelling_an_exec_kills_its_process_group(string mode)
+    {
+        string pidFile = Path.Combine(Path.GetTempPath(), $"agent-cancel-{Guid.NewGuid():N}.pid");
+        using var cts = new CancellationTokenSource();
+        // A silent command: nothing but the closed connection tells the agent that the host is gone.
+        var exec = _client.ExecAsync(new ExecRequest { Argv = ["sh", "-c", $"sleep 600 & echo $! > {pidFile}.tmp && mv {pidFile}.tmp {pidFile}; wait"], Mode = mode },
+            stdout: mode == ExecModes.Stream ? Stream.Null : null, stderr: mode == ExecModes.Stream ? Stream.Null : null, ct: cts.Token);
+        int sleepPid = await WaitForAsync(() => File.Exists(pidFile) ? int.Parse(File.ReadAllText(pidFile).Trim()) : (int?)null);
+        File.Delete(pidFile);
+        Assert.True(IsLive(sleepPid));
+
+        await cts.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => exec).WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.True(await WaitForAsync(() => IsLive(sleepPid) ? null : (bool?)true), $"sleep {sleepPid} outlived its cancelled exec");
+    }
+
+    /// <summary>Polls <paramref name="probe"/> until it yields a value (10 s at most).</summary>
+    private static async Task<T> WaitForAsync<T>(Func<T?> probe) where T : struct
+    {
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            if (probe() is { } v) return v;
+            Assert.True(sw.Elapsed < TimeSpan.FromSeconds(10), "condition not reached within 10 s");
+            await Task.Delay(20);
+        }
+    }
+
+    /// <summary>The process exists and is not a zombie (a killed orphan may wait for a reaper).</summary>
+    private static bool IsLive(int pid)
+    {
+        try
+        {
+            string stat = File.ReadAllText($"/proc/{pid}/stat");
+            return stat[stat.LastIndexOf(')') + 2] != 'Z';
+        }
+        catch (IOException) { return false; }
+    }
 }

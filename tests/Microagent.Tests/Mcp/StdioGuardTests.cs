@@ -19,7 +19,8 @@ public sealed class StdioGuardTests
             "{\"unterminated\": ") + "\n";
         var stdin = new System.IO.Pipelines.Pipe();
         var stdout = new System.IO.Pipelines.Pipe();
-        var options = McpServerHost.CreateOptions(ToolCatalog.Create(new StatePaths(Path.Combine(Path.GetTempPath(), "ma-mcp-unit"))));
+        var paths = new StatePaths(Path.Combine(Path.GetTempPath(), "ma-mcp-unit"));
+        var options = McpServerHost.CreateOptions(ToolCatalog.Create(paths), paths);
         var serving = McpServerHost.RunAsync(options, stdin.Reader.AsStream(), stdout.Writer.AsStream(), CancellationToken.None);
         await stdin.Writer.WriteAsync(Encoding.UTF8.GetBytes(input));
 
@@ -36,6 +37,6 @@ public sealed class StdioGuardTests
         Assert.All(parseErrors, e => Assert.Null(e["id"]));
         Assert.True(lines.Any(l => l["id"]?.GetValue<int>() == 1 && l["result"]?["serverInfo"] is not null), string.Join("\n", lines.Select(l => l.ToJsonString())));
         var list = lines.Single(l => l["id"]?.GetValue<int>() == 2);
-        Assert.Contains(list["result"]!["tools"]!.AsArray(), t => t!["name"]!.GetValue<string>() == "workspace.exec");
+        Assert.Contains(list["result"]!["tools"]!.AsArray(), t => t!["name"]!.GetValue<string>() == "workspace_exec");
     }
 }

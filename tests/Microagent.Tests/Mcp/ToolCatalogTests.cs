@@ -14,25 +14,110 @@ public sealed class ToolCatalogTests
         new(tool, JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(json), new Progress<string>(), CancellationToken.None);
 
     [Fact]
-    public void Every_tool_has_a_strict_object_schema_and_a_dotted_name()
+    public void Every_tool_name_is_accepted_by_every_client_and_unique()
     {
         Assert.NotEmpty(Catalog.Tools);
+        Assert.All(Catalog.Tools, t => Assert.Matches(ToolDefinition.NamePattern, t.Name));
+        Assert.Equal(Catalog.Tools.Count, Catalog.Tools.Select(t => t.Name).Distinct(StringComparer.Ordinal).Count());
+        // The pattern itself is the strictest one a mainstream client applies (Claude Desktop's).
+        Assert.Equal("^[a-zA-Z0-9_-]{1,64}$", ToolDefinition.NamePattern);
+        Assert.DoesNotMatch(ToolDefinition.NamePattern, "workspace.create");
+    }
+
+    [Fact]
+    public void Every_tool_has_a_strict_input_schema_a_title_and_a_description()
+    {
         Assert.All(Catalog.Tools, t =>
         {
-            Assert.Matches("^[a-z]+\\.[a-z_.]+$", t.Name);
             Assert.Equal("object", t.InputSchema["type"]!.GetValue<string>());
             Assert.False(t.InputSchema["additionalProperties"]!.GetValue<bool>());
             Assert.False(string.IsNullOrWhiteSpace(t.Description));
+            Assert.False(string.IsNullOrWhiteSpace(t.Title));
         });
-        Assert.Equal(Catalog.Tools.Count, Catalog.Tools.Select(t => t.Name).Distinct().Count());
+    }
+
+    [Fact]
+    public void Every_tool_has_an_output_schema_of_the_envelope_and_all_five_annotations()
+    {
+        Assert.All(Catalog.Tools, t =>
+        {
+            var protocol = McpServerHost.ToProtocol(t);
+            var output = JsonNode.Parse(protocol.OutputSchema!.Value.GetRawText())!;
+            Assert.Equal("object", output["type"]!.GetValue<string>());
+            Assert.Equal(["ok", "result", "error", "meta"], output["properties"]!.AsObject().Select(p => p.Key));
+            Assert.NotNull(output["properties"]!["result"]!["type"]);
+            var a = protocol.Annotations!;
+            Assert.Equal(t.Title, a.Title);
+            Assert.NotNull(a.ReadOnlyHint);
+            Assert.NotNull(a.DestructiveHint);
+            Assert.NotNull(a.IdempotentHint);
+            Assert.NotNull(a.OpenWorldHint);
+            if (a.ReadOnlyHint == true) Assert.False(a.DestructiveHint);
+        });
+    }
+
+    [Theory]
+    [InlineData("workspace_status", true, false)]
+    [InlineData("workspace_exec", false, true)]
+    [InlineData("workspace_delete", false, true)]
+    [InlineData("workspace_create", false, false)]
+    [InlineData("images_pull", false, false)]
+    public void Annotations_say_what_the_tool_does(string name, bool readOnly, bool destructive)
+    {
+        var hints = Catalog.Find(name)!.Hints;
+        Assert.Equal((readOnly, destructive), (hints.ReadOnly, hints.Destructive));
+        Assert.Equal(name is "workspace_create" or "images_pull", hints.OpenWorld);
+    }
+
+    [Fact]
+    public void Result_schemas_are_exported_from_the_serialized_types()
+    {
+        var exec = Catalog.Find("workspace_exec")!.ResultSchema["properties"]!.AsObject();
+        Assert.Equal(["status", "exit_code", "signal", "stdout", "stderr", "stdout_truncated", "stderr_truncated", "duration_ms", "error"],
+            exec.Select(p => p.Key));
+        var status = Catalog.Find("workspace_status")!.ResultSchema["properties"]!.AsObject();
+        Assert.Contains("exec_ready", status.Select(p => p.Key));
+        Assert.Contains("memory_mib", status["config"]!["properties"]!.AsObject().Select(p => p.Key)); // as the arguments spell it
+        var state = status["state"]!.ToJsonString();
+        Assert.Contains("\"running\"", state);
+    }
+
+    [Fact]
+    public void Every_local_ref_of_an_output_schema_resolves_inside_it()
+    {
+        Assert.All(Catalog.Tools, t =>
+        {
+            var schema = JsonNode.Parse(McpServerHost.ToProtocol(t).OutputSchema!.Value.GetRawText())!;
+            foreach (string r in Refs(schema))
+            {
+                JsonNode? target = schema;
+                foreach (string part in r[1..].Split('/', StringSplitOptions.RemoveEmptyEntries))
+                    target = target is JsonArray a ? a[int.Parse(part)] : target?[part.Replace("~1", "/").Replace("~0", "~")];
+                Assert.True(target is JsonObject, $"{t.Name}: $ref {r} does not resolve");
+            }
+        });
+
+        static IEnumerable<string> Refs(JsonNode? n) => n switch
+        {
+            JsonObject o => o.SelectMany(p => p.Key == "$ref" ? [p.Value!.GetValue<string>()] : Refs(p.Value)),
+            JsonArray a => a.SelectMany(Refs),
+            _ => [],
+        };
     }
 
     [Fact]
     public async Task Ping_returns_the_version()
     {
-        var result = await Catalog.Find("microagent.ping")!.Handler(Call("microagent.ping", "{}"));
+        var result = await Catalog.Find("microagent_ping")!.Handler(Call("microagent_ping", "{}"));
         Assert.True(result!["pong"]!.GetValue<bool>());
         Assert.Equal(McpServerHost.Version, result["version"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public void Instructions_name_only_tools_that_exist()
+    {
+        foreach (System.Text.RegularExpressions.Match m in System.Text.RegularExpressions.Regex.Matches(McpServerHost.Instructions, "\\b[a-z]+_[a-z_]+\\b"))
+            Assert.NotNull(Catalog.Find(m.Value));
     }
 
     [Fact]
@@ -48,11 +133,11 @@ public sealed class ToolCatalogTests
     public void Typed_accessors_reject_wrong_types_as_invalid()
     {
         var call = Call("t", """{"s":1,"n":"x","b":"yes","a":[1],"m":{"k":2},"big":99}""");
-        Assert.Throws<MicroagentException>(() => call.String("s"));
+        Assert.Equal("s", Assert.Throws<MicroagentException>(() => call.String("s")).Field);
         Assert.Throws<MicroagentException>(() => call.Integer("n"));
         Assert.Throws<MicroagentException>(() => call.Boolean("b"));
         Assert.Throws<MicroagentException>(() => call.Strings("a"));
-        Assert.Throws<MicroagentException>(() => call.StringMap("m"));
+        Assert.Equal("m", Assert.Throws<MicroagentException>(() => call.StringMap("m")).Field);
         Assert.Throws<MicroagentException>(() => call.Integer("big", 0, 10));
         Assert.Throws<MicroagentException>(() => call.String("absent", required: true));
         Assert.Null(call.String("absent"));
@@ -69,12 +154,32 @@ public sealed class ToolCatalogTests
         Assert.Equal(1, body["result"]!["x"]!.GetValue<int>());
         Assert.Equal(12, body["meta"]!["timing_ms"]!.GetValue<long>());
 
-        var err = Envelope.Error(new MicroagentException(ErrorKind.Conflict, "busy", "wait"), 3);
+        var err = Envelope.Error(new MicroagentException(ErrorKind.Conflict, "busy", "wait") { Field = "name" }, 3);
         Assert.True(err.IsError);
         var e = JsonNode.Parse(JsonSerializer.Serialize(err.StructuredContent))!["error"]!;
         Assert.Equal("conflict", e["kind"]!.GetValue<string>());
         Assert.Equal("busy", e["message"]!.GetValue<string>());
         Assert.Equal("wait", e["remediation"]!.GetValue<string>());
         Assert.False(e["retryable"]!.GetValue<bool>());
+        Assert.Equal("name", e["field"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public void A_field_that_is_an_argument_is_named_in_the_hint()
+    {
+        var tool = Catalog.Find("workspace_create")!;
+        var named = McpServerHost.ArgumentHint(new MappedError(ErrorKind.Invalid, "too small", "use 128 or more", "memory_mib"), tool);
+        Assert.Equal(("memory_mib", "use 128 or more (fix argument 'memory_mib' of workspace_create)"), (named.Field, named.Remediation));
+        var other = new MappedError(ErrorKind.Invalid, "bad", null, "not_an_argument");
+        Assert.Equal(other, McpServerHost.ArgumentHint(other, tool));
+    }
+
+    [Fact]
+    public void Mapped_errors_of_unexpected_exceptions_match_the_cli()
+    {
+        var io = Envelope.Error(ErrorMapping.FromException(new IOException("pipe broke")), 1);
+        var e = JsonNode.Parse(JsonSerializer.Serialize(io.StructuredContent))!["error"]!;
+        Assert.Equal("transient", e["kind"]!.GetValue<string>());
+        Assert.True(e["retryable"]!.GetValue<bool>());
     }
 }

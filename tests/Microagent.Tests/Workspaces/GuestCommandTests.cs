@@ -45,15 +45,13 @@ public sealed class GuestCommandTests
     }
 
     [Fact]
-    public void Shell_produces_what_the_supervisor_runs_setup_and_workloads_with()
+    public void Shell_is_what_setup_and_workloads_run_as()
     {
-        var ours = GuestCommand.Shell(Config, "echo hi", 64 * 1024).ToRequest();
-        var supervisors = WorkspaceSupervisor.ShellRequest(Config, "echo hi", 64 * 1024);
-        Assert.Equal(["/bin/sh", "-c", "echo hi"], ours.Argv);
-        Assert.Equal(supervisors.Argv, ours.Argv);
-        Assert.Equal(supervisors.Env, ours.Env);
-        Assert.Equal((supervisors.Cwd, supervisors.User, supervisors.MaxOutputBytes, supervisors.Mode, supervisors.TimeoutMs),
-            (ours.Cwd, ours.User, ours.MaxOutputBytes, ours.Mode, ours.TimeoutMs));
+        var request = WorkloadRunner.ShellRequest(Config, "echo hi", 64 * 1024);
+        Assert.Equal(["/bin/sh", "-c", "echo hi"], request.Argv);
+        Assert.Equal(["PATH=/bin", "A=image", "A=workspace"], request.Env!);
+        Assert.Equal(("/srv", "app", 64 * 1024L, ExecModes.Single), (request.Cwd, request.User, request.MaxOutputBytes!.Value, request.Mode));
+        Assert.Null(request.TimeoutMs);
     }
 
     [Fact]

@@ -37,14 +37,8 @@ internal sealed class Reconciler(StatePaths paths, IProcessTable processes)
         return held is null ? state : Reconcile(store);
     }
 
-    /// <summary>Caller holds the lock and the supervisor is dead: records <paramref name="to"/>, or failed where the state machine forbids it.</summary>
-    public static WorkspaceStateRecord ForceState(WorkspaceStore store, WorkspaceState to, string detail)
-    {
-        var current = store.ReadState().State;
-        if (current == to) return store.ReadState();
-        if (!WorkspaceStateMachine.CanTransition(current, to)) to = WorkspaceState.Failed;
-        return store.Transition(to, detail);
-    }
+    /// <summary>Caller holds the lock and the supervisor is dead: records <paramref name="to"/> by the state machine's fallback rules (<see cref="WorkspaceStore.Settle"/>).</summary>
+    public static WorkspaceStateRecord ForceState(WorkspaceStore store, WorkspaceState to, string detail) => store.Settle(to, detail);
 
     /// <summary>Kills QEMU processes whose command line names this workspace's directory; true when one was found.</summary>
     public bool KillStrayQemu(WorkspaceStore store)

@@ -45,10 +45,10 @@ internal interface IControlClient
 /// <summary>The control requests the manager sends: every <see cref="ControlRequest"/> it builds is built here.</summary>
 internal static class ControlRequests
 {
-    public static ControlRequest Halt(TimeSpan window) => new() { Type = "halt", TimeoutMs = (long)window.TotalMilliseconds };
-    public static ControlRequest Kill(TimeSpan window) => new() { Type = "kill", TimeoutMs = (long)window.TotalMilliseconds };
-    public static ControlRequest MediationStatus() => new() { Type = "mediation-status" };
-    public static ControlRequest SeverMediation() => new() { Type = "sever-mediation" };
+    public static ControlRequest Halt(TimeSpan window) => new() { Type = ControlVerb.Halt, TimeoutMs = (long)window.TotalMilliseconds };
+    public static ControlRequest Kill(TimeSpan window) => new() { Type = ControlVerb.Kill, TimeoutMs = (long)window.TotalMilliseconds };
+    public static ControlRequest MediationStatus() => new() { Type = ControlVerb.MediationStatus };
+    public static ControlRequest SeverMediation() => new() { Type = ControlVerb.SeverMediation };
 }
 
 /// <summary><see cref="IProcessTable"/> over <c>/proc</c> (<see cref="ProcessTable"/>).</summary>

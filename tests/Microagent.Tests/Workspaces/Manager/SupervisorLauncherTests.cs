@@ -177,7 +177,7 @@ public sealed class SupervisorLauncherTests : IDisposable
 
         Assert.Equal(WorkspaceState.Halted, status.State);
         var request = Assert.Single(_control.Requests);
-        Assert.Equal("halt", request.Type);
+        Assert.Equal(ControlVerb.Halt, request.Type);
         Assert.Equal(3000, request.TimeoutMs);
         Assert.Empty(_processes.Killed);
     }
@@ -195,7 +195,7 @@ public sealed class SupervisorLauncherTests : IDisposable
         Assert.Contains("did not respond and was killed", status.Detail);
         Assert.Equal([Pid, 79], _processes.Killed);
         Assert.False(File.Exists(store.ControlSocketPath));
-        Assert.Equal("kill", Assert.Single(_control.Requests).Type);
+        Assert.Equal(ControlVerb.Kill, Assert.Single(_control.Requests).Type);
     }
 
     [Fact]

@@ -1,0 +1,273 @@
+using System.Buffers.Binary;
+using System.Net.Sockets;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
+using Microagent.Errors;
+using Microagent.Mediation;
+using Microagent.Protocol;
+
+namespace Microagent.Workspaces;
+
+// The supervisor's control channel (docs/ARCHITECTURE.md "Control channel"): <ws>/control.sock (0600), one request and one
+// response per connection, each a frame (4-byte big-endian length + UTF-8 JSON, like the guest protocol) of at most
+// ControlChannel.MaxFrameBytes; a connection that has not finished within ControlChannel.Timeout is dropped (server) or
+// fails as transient (client).
+
+/// <summary>What a control request asks. On the wire: the names below (kebab-case, as the channel has always used).</summary>
+[JsonConverter(typeof(ControlVerbJsonConverter))]
+public enum ControlVerb
+{
+    /// <summary>A name this supervisor does not know (an older or newer peer).</summary>
+    Unknown,
+    /// <summary><c>halt</c>: graceful power-off within <see cref="ControlRequest.TimeoutMs"/>; ends halted.</summary>
+    Halt,
+    /// <summary><c>kill</c>: force stop; ends stopped.</summary>
+    Kill,
+    /// <summary><c>mediation-status</c>: the mediation channel's readiness, after a probe of its target.</summary>
+    MediationStatus,
+    /// <summary><c>sever-mediation</c>: sever the mediation channel, then report as <see cref="MediationStatus"/>.</summary>
+    SeverMediation,
+}
+
+/// <summary>Wire names of <see cref="ControlVerb"/>; an unknown name reads as <see cref="ControlVerb.Unknown"/> (answered, not dropped).</summary>
+public sealed class ControlVerbJsonConverter : JsonConverter<ControlVerb>
+{
+    private static readonly (ControlVerb Verb, string Name)[] Names =
+    [
+        (ControlVerb.Halt, "halt"), (ControlVerb.Kill, "kill"),
+        (ControlVerb.MediationStatus, "mediation-status"), (ControlVerb.SeverMediation, "sever-mediation"),
+    ];
+
+    /// <summary>The wire name of <paramref name="verb"/>.</summary>
+    public static string WireName(ControlVerb verb) => Array.Find(Names, n => n.Verb == verb).Name ?? "unknown";
+
+    /// <inheritdoc />
+    public override ControlVerb Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+    {
+        if (reader.TokenType != JsonTokenType.String) throw new JsonException("a control verb is a string");
+        string? name = reader.GetString();
+        return Array.Find(Names, n => n.Name == name).Verb;
+    }
+
+    /// <inheritdoc />
+    public override void Write(Utf8JsonWriter writer, ControlVerb value, JsonSerializerOptions options) => writer.WriteStringValue(WireName(value));
+}
+
+/// <summary>Control-socket request (CLI/library → supervisor).</summary>
+public sealed class ControlRequest
+{
+    /// <summary>The verb.</summary>
+    [JsonPropertyName("type")] public ControlVerb Type { get; set; }
+    /// <summary>halt: how long the guest may take to power off.</summary>
+    [JsonPropertyName("timeoutMs")] public long? TimeoutMs { get; set; }
+}
+
+/// <summary>Control-socket response (supervisor → CLI/library).</summary>
+public sealed class ControlResponse
+{
+    /// <summary>The request was accepted.</summary>
+    [JsonPropertyName("ok")] public bool Ok { get; set; }
+    /// <summary>Why not.</summary>
+    [JsonPropertyName("error")] public string? Error { get; set; }
+    /// <summary>Current state.</summary>
+    [JsonPropertyName("state")] public WorkspaceState? State { get; set; }
+    /// <summary>Open vsock connections through the backend.</summary>
+    [JsonPropertyName("activeConnections")] public int ActiveConnections { get; set; }
+    /// <summary>Last activity.</summary>
+    [JsonPropertyName("lastActivity")] public DateTimeOffset? LastActivity { get; set; }
+    /// <summary>mediation-status and sever-mediation: the channel's readiness (after a probe of the target).</summary>
+    [JsonPropertyName("mediation")] public MediationReadiness? Mediation { get; set; }
+}
+
+/// <summary>Source-generated JSON of the control frames (AOT-safe).</summary>
+[JsonSourceGenerationOptions(WriteIndented = false, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(ControlRequest))]
+[JsonSerializable(typeof(ControlResponse))]
+internal sealed partial class ControlJson : JsonSerializerContext;
+
+/// <summary>Limits and framing shared by both ends.</summary>
+internal static class ControlChannel
+{
+    /// <summary>Largest control frame either side accepts (requests are tens of bytes, responses well under 4 KiB).</summary>
+    public const int MaxFrameBytes = 64 * 1024;
+
+    /// <summary>Longest a control connection may take, connect to response.</summary>
+    public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>One frame of at most <see cref="MaxFrameBytes"/>; null when the peer closed before a frame started.</summary>
+    public static async Task<T?> ReadAsync<T>(Stream stream, JsonTypeInfo<T> info, CancellationToken ct) where T : class
+    {
+        var header = new byte[Frame.HeaderBytes];
+        int got = await ReadFullAsync(stream, header, ct).ConfigureAwait(false);
+        if (got == 0) return null;
+        if (got < header.Length) throw new ProtocolException("control stream ended inside a frame header");
+        int length = BinaryPrimitives.ReadInt32BigEndian(header);
+        if (length is < 0 or > MaxFrameBytes) throw new ProtocolException($"control frame length {length} is outside 0..{MaxFrameBytes}");
+        var payload = new byte[length];
+        if (await ReadFullAsync(stream, payload, ct).ConfigureAwait(false) < length)
+            throw new ProtocolException("control stream ended inside a frame payload");
+        return Frame.Decode(payload, info);
+    }
+
+    /// <summary>Writes one frame; a value over <see cref="MaxFrameBytes"/> is a <see cref="ProtocolException"/>.</summary>
+    public static async Task WriteAsync<T>(Stream stream, T value, JsonTypeInfo<T> info, CancellationToken ct)
+    {
+        byte[] frame = Frame.Encode(value, info);
+        if (frame.Length - Frame.HeaderBytes > MaxFrameBytes)
+            throw new ProtocolException($"control frame of {frame.Length - Frame.HeaderBytes} bytes exceeds {MaxFrameBytes}");
+        await stream.WriteAsync(frame, ct).ConfigureAwait(false);
+        await stream.FlushAsync(ct).ConfigureAwait(false);
+    }
+
+    private static async Task<int> ReadFullAsync(Stream stream, Memory<byte> buffer, CancellationToken ct)
+    {
+        int total = 0;
+        while (total < buffer.Length)
+        {
+            int n = await stream.ReadAsync(buffer[total..], ct).ConfigureAwait(false);
+            if (n == 0) break;
+            total += n;
+        }
+        return total;
+    }
+}
+
+/// <summary>Client of a supervisor's control socket.</summary>
+internal static class ControlClient
+{
+    public static async Task<ControlResponse> SendAsync(string socketPath, ControlRequest request, CancellationToken ct)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(ControlChannel.Timeout);
+        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try { await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), timeout.Token).ConfigureAwait(false); }
+        catch (SocketException e)
+        {
+            socket.Dispose();
+            throw MicroagentException.Transient($"the supervisor does not answer on {socketPath}: {e.Message}", null, e);
+        }
+        await using var stream = new NetworkStream(socket, ownsSocket: true);
+        try
+        {
+            await ControlChannel.WriteAsync(stream, request, ControlJson.Default.ControlRequest, timeout.Token).ConfigureAwait(false);
+            return await ControlChannel.ReadAsync(stream, ControlJson.Default.ControlResponse, timeout.Token).ConfigureAwait(false)
+                ?? throw MicroagentException.Transient("the supervisor closed the control connection without answering");
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            throw MicroagentException.Transient($"the supervisor did not answer on {socketPath} within {ControlChannel.Timeout.TotalSeconds:0} s");
+        }
+        catch (ProtocolException e)
+        {
+            throw MicroagentException.Transient($"the supervisor sent a malformed control response: {e.Message}", null, e);
+        }
+    }
+}
+
+/// <summary>What the control server asks of the supervisor. Called concurrently from connection tasks.</summary>
+internal interface IControlHandler
+{
+    /// <summary>Queues a halt or kill; the supervise loop acts on it.</summary>
+    void RequestStop(ControlRequest request);
+
+    /// <summary>The mediation channel's readiness (severed first when <paramref name="sever"/>); null when this boot has none.</summary>
+    Task<MediationReadiness?> MediationAsync(bool sever, CancellationToken ct);
+
+    /// <summary>Fills the fields every response carries: state, active connections, last activity.</summary>
+    void Describe(ControlResponse response);
+}
+
+/// <summary>
+/// Serves <c>control.sock</c>: an accept loop, one task per connection, dispatch by <see cref="ControlVerb"/>.
+/// Invariants: the socket file is 0600 from before the first accept; each connection is bounded by
+/// <see cref="ControlChannel.Timeout"/> and <see cref="ControlChannel.MaxFrameBytes"/>; a malformed request is dropped
+/// without an answer; after <see cref="DisposeAsync"/> nothing accepts and the socket file is gone.
+/// </summary>
+internal sealed class ControlServer : IAsyncDisposable
+{
+    private readonly Socket _listener;
+    private readonly IControlHandler _handler;
+    private readonly string _path;
+    private readonly Task _accept;
+
+    private ControlServer(string path, Socket listener, IControlHandler handler)
+    {
+        _path = path;
+        _listener = listener;
+        _handler = handler;
+        _accept = Task.Run(AcceptLoopAsync);
+    }
+
+    /// <summary>Binds <paramref name="path"/> (replacing a stale file) and starts accepting.</summary>
+    public static ControlServer Start(string path, IControlHandler handler)
+    {
+        File.Delete(path);
+        var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            s.Bind(new UnixDomainSocketEndPoint(path));
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            s.Listen(32);
+        }
+        catch
+        {
+            s.Dispose();
+            throw;
+        }
+        return new ControlServer(path, s, handler);
+    }
+
+    /// <summary>The answer to <paramref name="request"/> (without the fields of <see cref="IControlHandler.Describe"/>).</summary>
+    public static async Task<ControlResponse> DispatchAsync(IControlHandler handler, ControlRequest request, CancellationToken ct)
+    {
+        switch (request.Type)
+        {
+            case ControlVerb.Halt or ControlVerb.Kill:
+                handler.RequestStop(request);
+                return new ControlResponse { Ok = true };
+            case ControlVerb.MediationStatus or ControlVerb.SeverMediation:
+                var readiness = await handler.MediationAsync(request.Type == ControlVerb.SeverMediation, ct).ConfigureAwait(false);
+                return readiness is null
+                    ? new ControlResponse { Ok = false, Error = "this boot has no mediation channel" }
+                    : new ControlResponse { Ok = true, Mediation = readiness };
+            default:
+                return new ControlResponse { Ok = false, Error = "unknown control request" }; // the name as sent is not kept
+        }
+    }
+
+    private async Task AcceptLoopAsync()
+    {
+        while (true)
+        {
+            Socket c;
+            try { c = await _listener.AcceptAsync().ConfigureAwait(false); }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException) { return; }
+            _ = Task.Run(() => ServeAsync(c));
+        }
+    }
+
+    private async Task ServeAsync(Socket connection)
+    {
+        await using var stream = new NetworkStream(connection, ownsSocket: true);
+        try
+        {
+            using var timeout = new CancellationTokenSource(ControlChannel.Timeout);
+            var request = await ControlChannel.ReadAsync(stream, ControlJson.Default.ControlRequest, timeout.Token).ConfigureAwait(false);
+            if (request is null) return;
+            var response = await DispatchAsync(_handler, request, timeout.Token).ConfigureAwait(false);
+            _handler.Describe(response);
+            await ControlChannel.WriteAsync(stream, response, ControlJson.Default.ControlResponse, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ProtocolException or MicroagentException) { }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        _listener.Dispose();
+        try { await _accept.ConfigureAwait(false); } catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
+        try { File.Delete(_path); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+}

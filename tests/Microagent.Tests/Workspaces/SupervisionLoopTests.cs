@@ -1,0 +1,172 @@
+using System.Threading.Channels;
+using Microagent.Protocol;
+using Microagent.Workspaces;
+
+namespace Microagent.Tests.Workspaces;
+
+/// <summary>The supervise loop against a fake VM (QEMU cannot boot in a unit test) and a real workspace store in a temp dir.</summary>
+public sealed class SupervisionLoopTests : IDisposable
+{
+    private readonly string _root = Path.Combine("/tmp", $"ma-ut-{Guid.NewGuid():N}"[..16]);
+    private readonly WorkspaceStore _store;
+    private readonly FakeVm _vm = new();
+    private readonly ManualTime _time = new();
+    private readonly Channel<ControlRequest> _commands = Channel.CreateUnbounded<ControlRequest>();
+    private readonly List<string> _log = [];
+
+    public SupervisionLoopTests()
+    {
+        _store = new WorkspaceStore(new StatePaths(_root), "w");
+        StatePaths.EnsureDirectory(_store.Dir);
+        _store.Initialize("created");
+        _store.Transition(WorkspaceState.Starting, "start");
+        _store.Transition(WorkspaceState.Running, "up");
+    }
+
+    public void Dispose() { if (Directory.Exists(_root)) Directory.Delete(_root, true); }
+
+    private sealed class FakeVm : ISupervisedVm
+    {
+        private readonly TaskCompletionSource<int> _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource _vsock = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public bool PowersOff { get; set; } = true;
+        public TimeSpan? ShutdownWindow { get; private set; }
+        public bool Disposed { get; private set; }
+        public long Opened { get; set; }
+
+        public int QemuPid => 4242;
+        public Task<int> Exited => _exited.Task;
+        public Task VsockCompletion => _vsock.Task;
+        public long ConnectionsOpened => Opened;
+        public int ActiveConnections => 0;
+
+        public void Exit(int code) => _exited.TrySetResult(code);
+        public void FailChannel(string message) => _vsock.TrySetException(new IOException(message));
+        public void EndChannel() => _vsock.TrySetResult();
+
+        public Task<bool> ShutdownAsync(TimeSpan window, CancellationToken ct = default)
+        {
+            ShutdownWindow = window;
+            _exited.TrySetResult(PowersOff ? 0 : 137);
+            return Task.FromResult(PowersOff);
+        }
+
+        public ValueTask DisposeAsync()
+        {
+            Disposed = true;
+            _exited.TrySetResult(137);
+            _vsock.TrySetResult();
+            return ValueTask.CompletedTask;
+        }
+    }
+
+    private SupervisionLoop Loop(TimeSpan? ttl = null) => new(_store, _vm, new IdleLease(ttl ?? TimeSpan.Zero, _time), _commands.Reader,
+        new SupervisionOptions { Tick = TimeSpan.FromMilliseconds(10), ChannelExitGrace = TimeSpan.FromMilliseconds(200) }, m => { lock (_log) _log.Add(m); });
+
+    private WorkspaceState[] Events() => _store.ReadEvents(0, out _).Select(e => e.State).ToArray();
+
+    [Fact]
+    public async Task A_vsock_backend_fault_kills_the_vm_and_records_failed_with_the_reason()
+    {
+        var run = Loop().RunAsync(null, CancellationToken.None);
+        _vm.FailChannel("virtqueue 1: descriptor loop");
+        Assert.Equal("failed", await run);
+        Assert.True(_vm.Disposed);
+        var state = _store.ReadState();
+        Assert.Equal(WorkspaceState.Failed, state.State);
+        Assert.Contains("virtqueue 1: descriptor loop", state.Detail);
+        Assert.Contains("vsock", state.Detail);
+    }
+
+    [Fact]
+    public async Task A_channel_that_ends_because_qemu_exits_is_an_orderly_exit()
+    {
+        var run = Loop().RunAsync(null, CancellationToken.None);
+        _vm.FailChannel("vhost-user session ended");
+        _vm.Exit(0);
+        Assert.Equal("stopped", await run);
+        Assert.Equal(WorkspaceState.Stopped, _store.ReadState().State);
+        Assert.Equal("the guest powered itself off", _store.ReadState().Detail);
+    }
+
+    [Fact]
+    public async Task Qemu_dying_is_failed_with_the_signal()
+    {
+        var run = Loop().RunAsync(null, CancellationToken.None);
+        _vm.Exit(137);
+        Assert.Equal("failed", await run);
+        Assert.Contains("killed by signal 9", _store.ReadState().Detail);
+    }
+
+    [Fact]
+    public async Task Halt_request_powers_off_within_its_window_through_stopping()
+    {
+        var run = Loop().RunAsync(null, CancellationToken.None);
+        _commands.Writer.TryWrite(new ControlRequest { Type = ControlVerb.Halt, TimeoutMs = 1500 });
+        Assert.Equal("halted", await run);
+        Assert.Equal(TimeSpan.FromMilliseconds(1500), _vm.ShutdownWindow);
+        Assert.True(_vm.Disposed);
+        Assert.Equal([WorkspaceState.Prepared, WorkspaceState.Starting, WorkspaceState.Running, WorkspaceState.Stopping, WorkspaceState.Halted], Events());
+        Assert.Null(_store.ReadState().QemuPid);
+    }
+
+    [Fact]
+    public async Task A_guest_that_does_not_power_off_in_time_is_failed()
+    {
+        _vm.PowersOff = false;
+        var run = Loop().RunAsync(null, CancellationToken.None);
+        _commands.Writer.TryWrite(new ControlRequest { Type = ControlVerb.Halt });
+        await run;
+        Assert.Equal(WorkspaceSupervisor.DefaultHaltWindow, _vm.ShutdownWindow);
+        Assert.Equal(WorkspaceState.Failed, _store.ReadState().State);
+        Assert.Contains("did not power off within 20 s", _store.ReadState().Detail);
+    }
+
+    [Fact]
+    public async Task Kill_request_stops_without_asking_the_guest()
+    {
+        var run = Loop().RunAsync(null, CancellationToken.None);
+        _commands.Writer.TryWrite(new ControlRequest { Type = ControlVerb.Kill });
+        Assert.Equal("killed", await run);
+        Assert.Null(_vm.ShutdownWindow);
+        Assert.Equal(WorkspaceState.Stopped, _store.ReadState().State);
+        Assert.Equal("killed on request", _store.ReadState().Detail);
+    }
+
+    [Fact]
+    public async Task An_expired_lease_reaps_the_workspace_and_connections_renew_it()
+    {
+        var loop = Loop(TimeSpan.FromSeconds(5));
+        var run = loop.RunAsync(null, CancellationToken.None);
+        _time.Advance(TimeSpan.FromSeconds(4));
+        _vm.Opened = 1; // a connection: the loop's next look renews the lease
+        await WaitUntilAsync(() => _store.ReadState().LastActivity is { } last && last >= _time.GetUtcNow() - TimeSpan.FromSeconds(1));
+        Assert.False(run.IsCompleted);
+        _time.Advance(TimeSpan.FromSeconds(6));
+        Assert.Equal("reaped", await run);
+        var state = _store.ReadState();
+        Assert.Equal(WorkspaceState.Halted, state.State);
+        Assert.Contains("ttl", state.Detail);
+    }
+
+    [Fact]
+    public async Task The_workload_result_is_written_and_the_workspace_stops()
+    {
+        var workload = Task.FromResult(new WorkloadResult { Command = "true", Status = ExecStatuses.Exited, ExitCode = 3 });
+        Assert.Equal("workload done", await Loop().RunAsync(workload, CancellationToken.None));
+        Assert.Equal(3, _store.ReadResult()!.ExitCode);
+        Assert.Equal(WorkspaceState.Stopped, _store.ReadState().State);
+        Assert.Equal("the workload exited with code 3", _store.ReadState().Detail);
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "condition not reached in 10 s");
+            await Task.Delay(10);
+        }
+    }
+}
