@@ -22,7 +22,9 @@ public sealed class UsageTests
         using var doc = JsonDocument.Parse(r.Stdout);
         var error = doc.RootElement.GetProperty("error");
         Assert.Equal("invalid", error.GetProperty("kind").GetString());
-        Assert.Contains("--memory", error.GetProperty("message").GetString());
+        Assert.Equal("memory_mib 1 is out of range (128..65536)", error.GetProperty("message").GetString());
+        Assert.Equal("memory_mib", error.GetProperty("field").GetString());
+        Assert.Equal("--memory", error.GetProperty("flag").GetString());
         Assert.False(error.GetProperty("retryable").GetBoolean());
     }
 
