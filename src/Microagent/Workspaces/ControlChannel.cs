@@ -9,7 +9,7 @@ using Microagent.Protocol;
 
 namespace Microagent.Workspaces;
 
-// The supervisor's control channel (docs/ARCHITECTURE.md "Supervisor"): <ws>/control.sock (0600), one request and one
+// The supervisor's control channel (docs/ARCHITECTURE.md "Control channel"): <ws>/control.sock (0600), one request and one
 // response per connection, each a frame (4-byte big-endian length + UTF-8 JSON, like the guest protocol) of at most
 // ControlChannel.MaxFrameBytes; a connection that has not finished within ControlChannel.Timeout is dropped (server) or
 // fails as transient (client).
