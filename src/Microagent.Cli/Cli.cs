@@ -23,7 +23,7 @@ internal static class GlobalOptions
     public static StatePaths Paths(ParseResult r) => new(r.GetValue(StateDir));
 }
 
-/// <summary>Parsing, error rendering and exit codes shared by all verbs (DESIGN.md §8).</summary>
+/// <summary>Parsing, error rendering and exit codes shared by all verbs (docs/ARCHITECTURE.md "Errors").</summary>
 internal static class Cli
 {
     public const int ExitUsage = 2;

@@ -5,7 +5,7 @@ using System.Text.Json.Serialization.Metadata;
 namespace Microagent.Protocol;
 
 /// <summary>
-/// Framing for the host ↔ guest protocol (DESIGN.md "Host ↔ guest protocol"):
+/// Framing for the host ↔ guest protocol (docs/ARCHITECTURE.md "Host-guest protocol"):
 /// a 4-byte big-endian payload length followed by that many bytes of UTF-8 JSON.
 /// Invariant: a frame longer than <see cref="MaxFrameBytes"/> is rejected before any allocation,
 /// so a lying peer cannot make the reader allocate unbounded memory.

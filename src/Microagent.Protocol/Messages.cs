@@ -166,7 +166,7 @@ public sealed class Hello
 /// <summary>A request the guest could not serve.</summary>
 public sealed class ProtocolError
 {
-    /// <summary>Error kind (DESIGN.md §8: invalid, unsupported, ...).</summary>
+    /// <summary>Error kind (docs/ARCHITECTURE.md "Errors": invalid, unsupported, ...).</summary>
     [JsonPropertyName("kind")] public string Kind { get; set; } = "";
     /// <summary>Human-readable reason.</summary>
     [JsonPropertyName("message")] public string Message { get; set; } = "";

@@ -3,7 +3,7 @@ using Microagent.Errors;
 namespace Microagent;
 
 /// <summary>
-/// Layout of the state directory (DESIGN.md §7): <c>--state-dir</c>, else <c>$MICROAGENT_STATE_DIR</c>,
+/// Layout of the state directory (docs/ARCHITECTURE.md "Who writes state"): <c>--state-dir</c>, else <c>$MICROAGENT_STATE_DIR</c>,
 /// else <c>~/.microagent</c>. Every directory is created 0700; files written under it are 0600.
 /// </summary>
 public sealed class StatePaths

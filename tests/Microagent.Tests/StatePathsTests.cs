@@ -23,7 +23,12 @@ public sealed class StatePathsTests
             if (Directory.Exists(root)) Directory.Delete(root, true);
         }
     }
+}
 
+/// <summary>The state directory from <c>$MICROAGENT_STATE_DIR</c>: sets a process-wide variable, so it runs alone.</summary>
+[Collection(ProcessEnvironmentCollection.Name)]
+public sealed class StatePathsEnvironmentTests
+{
     [Fact]
     public void Environment_variable_selects_the_root()
     {

@@ -6,7 +6,7 @@ using Microagent.Protocol;
 namespace Microagent.Guest.Exec;
 
 /// <summary>
-/// Structured exec (DESIGN.md "Host ↔ guest protocol"): argv run directly with posix_spawn in a new
+/// Structured exec (docs/ARCHITECTURE.md "Host-guest protocol"): argv run directly with posix_spawn in a new
 /// session, stdin fed from inline bytes or a stream, stdout/stderr captured or streamed, timeout kills
 /// the whole process group.
 /// </summary>

@@ -5,7 +5,7 @@ using Microagent.Protocol;
 namespace Microagent.Guest.Server;
 
 /// <summary>
-/// Serves one request per connection (DESIGN.md "Host ↔ guest protocol"). Invariant: nothing a peer
+/// Serves one request per connection (docs/ARCHITECTURE.md "Host-guest protocol"). Invariant: nothing a peer
 /// sends can throw out of <see cref="HandleAsync"/> — the agent is PID 1 and its exit panics the kernel.
 /// </summary>
 public sealed class AgentServer

@@ -1,6 +1,6 @@
 namespace Microagent.Errors;
 
-/// <summary>The kind of a failure (DESIGN.md §8). Serialized in snake_case.</summary>
+/// <summary>The kind of a failure (docs/ARCHITECTURE.md "Errors"). Serialized in snake_case.</summary>
 public enum ErrorKind
 {
     /// <summary>May succeed if retried (exit 75).</summary>

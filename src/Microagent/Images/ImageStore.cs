@@ -9,7 +9,7 @@ using Microagent.Workspaces;
 namespace Microagent.Images;
 
 /// <summary>
-/// Images and their sealed ext4 baselines (docs/ARCHITECTURE.md "Decisions": root disks). Layout under <c>images/</c>:
+/// Images and their sealed ext4 baselines (docs/ARCHITECTURE.md "Images and disks"). Layout under <c>images/</c>:
 /// <c>baselines/&lt;manifest-hex&gt;.ext4</c> + <c>.json</c> (the <see cref="Baseline"/>, written after
 /// the disk, so its presence means the disk is complete) + <c>.lock</c> (serialises builders; stale
 /// temps are removed under it); <c>content/</c> an OCI layout holding pulled manifests and configs

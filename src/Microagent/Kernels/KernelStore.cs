@@ -6,7 +6,7 @@ using Microagent.Tools;
 namespace Microagent.Kernels;
 
 /// <summary>
-/// Installed kernels (DESIGN.md decision 4). Layout: <c>kernels/&lt;version&gt;/vmlinuz</c>,
+/// Installed kernels (docs/ARCHITECTURE.md "Kernels and boot"). Layout: <c>kernels/&lt;version&gt;/vmlinuz</c>,
 /// <c>kernels/&lt;version&gt;/modules/</c> (the tree of <c>/lib/modules/&lt;version&gt;</c>, with
 /// <c>modules.dep</c>), <c>kernels/&lt;version&gt;/kernel.json</c> (written last: its presence
 /// means the install is complete), and an optional <c>kernels/default</c> holding one version.

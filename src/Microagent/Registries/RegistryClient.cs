@@ -60,7 +60,7 @@ public sealed class RegistryClient : IDisposable
         _http.DefaultRequestHeaders.UserAgent.ParseAdd("microagent/0.1");
     }
 
-    /// <summary>Credential to use for <paramref name="registry"/>, overriding the store (login checks).</summary>
+    /// <summary>Credential used for every registry this client talks to, instead of the stored ones (login checks).</summary>
     public RegistryCredential? CredentialOverride { get; init; }
 
     /// <summary>Base URI of the v2 API of <paramref name="registry"/> (http only for loopback or insecure registries).</summary>

@@ -16,6 +16,6 @@ public enum Accelerator
 /// <param name="KvmStatus">What the KVM probe found: <c>absent</c>, <c>no-access</c>, <c>pvm-only</c>, <c>boot-failed</c>, <c>works</c>, or <c>not-probed</c>.</param>
 public sealed record AcceleratorChoice(Accelerator Accelerator, string Reason, bool Probed, string KvmStatus)
 {
-    /// <summary>QEMU machine type for this accelerator (DESIGN.md §1: microvm with KVM, pc + qboot with TCG).</summary>
+    /// <summary>QEMU machine type for this accelerator (docs/ARCHITECTURE.md "Kernels and boot": microvm with KVM, pc + qboot with TCG).</summary>
     public string MachineType => Accelerator == Accelerator.Kvm ? "microvm" : "pc";
 }

@@ -6,7 +6,7 @@ namespace Microagent.Vmm;
 
 /// <summary>
 /// Chooses the accelerator from a real boot, never from the mere existence of /dev/kvm
-/// (DESIGN.md §1: /dev/kvm may be PVM-only nested KVM on which a stock kernel dies).
+/// (docs/ARCHITECTURE.md "Kernels and boot": /dev/kvm may be PVM-only nested KVM on which a stock kernel dies).
 /// The probe boots the kernel with KVM and no root disk: a kernel that reaches
 /// "VFS: Unable to mount root fs" ran its whole init under KVM. The outcome is cached per
 /// (QEMU version, kernel hash, host kernel release); <c>MICROAGENT_ACCEL=tcg|kvm</c> overrides it.

@@ -3,7 +3,7 @@ using System.Globalization;
 namespace Microagent.Vmm;
 
 /// <summary>
-/// Builds the qemu-system-x86_64 argument list for a <see cref="VmSpec"/> (DESIGN.md §1, §2).
+/// Builds the qemu-system-x86_64 argument list for a <see cref="VmSpec"/> (docs/ARCHITECTURE.md "Kernels and boot", "Vsock").
 /// Guest RAM is a shared memfd so the vhost-user backend can map it; vsock is
 /// <c>vhost-user-vsock-pci</c> on <c>pc</c> (TCG) and <c>vhost-user-vsock-device</c> on <c>microvm</c> (KVM).
 /// </summary>

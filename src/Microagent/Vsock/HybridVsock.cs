@@ -5,7 +5,7 @@ using Microagent.Errors;
 
 namespace Microagent.Vsock;
 
-/// <summary>Client side of the hybrid vsock handshake (Firecracker-style; DESIGN.md decision 2).</summary>
+/// <summary>Client side of the hybrid vsock handshake (Firecracker-style; docs/ARCHITECTURE.md "Vsock").</summary>
 public static class HybridVsock
 {
     /// <summary>Longest handshake line accepted either way.</summary>

@@ -7,7 +7,7 @@ using Microagent.Interop;
 namespace Microagent.Vsock;
 
 /// <summary>
-/// vhost-user-vsock device backend (DESIGN.md decision 2): QEMU connects to <see cref="VsockBackendOptions.VhostUserSocketPath"/>
+/// vhost-user-vsock device backend (docs/ARCHITECTURE.md "Vsock"): QEMU connects to <see cref="VsockBackendOptions.VhostUserSocketPath"/>
 /// and hands over guest memory and virtqueues; guest streams are relayed to unix sockets with Firecracker-style hybrid
 /// vsock semantics on <see cref="VsockBackendOptions.HybridSocketPath"/>.
 /// One device loop owns the virtqueues, guest memory and connection table; the vhost-user reader thread, kick threads

@@ -110,7 +110,7 @@ internal sealed class VsockTcpProxy : IAsyncDisposable
     private async Task<Socket?> ConnectAsync()
     {
         var deadline = DateTime.UtcNow + ConnectWait;
-        while (true)
+        for (int attempt = 0; ; attempt++)
         {
             var tcp = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
             try
@@ -125,6 +125,8 @@ internal sealed class VsockTcpProxy : IAsyncDisposable
                 tcp.Dispose();
                 if (!_cts.IsCancellationRequested && DateTime.UtcNow < deadline)
                 {
+                    if (attempt == 0)
+                        _log($"{Label} {_mapping}: {_mapping.Host}:{_mapping.HostPort} is not reachable yet ({e.Message}); retrying for up to {ConnectWait.TotalSeconds:0} s");
                     try { await Task.Delay(250, _cts.Token).ConfigureAwait(false); } catch (OperationCanceledException) { }
                     continue;
                 }

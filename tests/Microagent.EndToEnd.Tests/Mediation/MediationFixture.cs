@@ -67,6 +67,15 @@ public sealed class MediationFixture : IAsyncLifetime
         return JsonDocument.Parse(r.Stdout).RootElement.Clone();
     }
 
+    /// <summary>Guest connections the supervisor accepted on the mediation channel this boot (<c>status</c>'s <c>mediationReady.totalConnections</c>).</summary>
+    public static async Task<long> GuestConnectionsAsync(string name) =>
+        (await StatusAsync(name)).GetProperty("mediationReady").GetProperty("totalConnections").GetInt64();
+
+    /// <summary>Waits until the supervisor has accepted at least <paramref name="atLeast"/> guest connections on the channel.</summary>
+    public static Task WaitForGuestConnectionsAsync(string name, long atLeast) =>
+        Poll.UntilAsync(async () => await GuestConnectionsAsync(name) >= atLeast, TimeSpan.FromMinutes(2),
+            $"{atLeast} guest connection(s) on the mediation channel of {name}");
+
     /// <summary>Runs <c>microagent exec NAME -- ARGS</c> in the background.</summary>
     public static Task<CliResult> ExecAsync(string name, params string[] command) =>
         MicroagentCli.RunAsync(["exec", name, "--", .. command], timeoutSeconds: 300);

@@ -8,11 +8,8 @@ namespace Microagent.EndToEnd.Tests.Mediation;
 /// <summary>Optional (fail-open) mode and the supervisor's sever hook, each on its own workspace.</summary>
 public sealed class MediationModesTests
 {
-    private static WorkspaceManager Manager()
-    {
-        Environment.SetEnvironmentVariable(WorkspaceManager.BinaryVariable, MicroagentCli.Binary);
-        return new WorkspaceManager(new StatePaths(MicroagentCli.StateDir));
-    }
+    private static WorkspaceManager Manager() =>
+        new(new StatePaths(MicroagentCli.StateDir), new WorkspaceManagerOptions { SupervisorExecutable = MicroagentCli.Binary });
 
     private static async Task CreateAndStartAsync(string name, params string[] mediation)
     {
@@ -40,9 +37,10 @@ public sealed class MediationModesTests
             Assert.Contains("optional", ready.GetProperty("detail").GetString());
             Assert.False(status.GetProperty("mediation").GetProperty("required").GetBoolean());
 
-            // The agent starts before the control plane: its connection is held until the listener comes up.
+            // The agent starts before the control plane: its connection is held until the listener comes up. The
+            // listener starts only once the supervisor has accepted that guest connection (and cannot reach the target).
             var agent = MediationFixture.ExecAsync(name, "python3", "/tmp/agent.py");
-            await Task.Delay(3000);
+            await MediationFixture.WaitForGuestConnectionsAsync(name, 1);
             using var l = MediationFixture.Listen(port);
             using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(2));
             try
@@ -78,7 +76,8 @@ public sealed class MediationModesTests
         try
         {
             await CreateAndStartAsync(name, "--mediation", $"2048=127.0.0.1:{port}");
-            // The guest streams one line every 100 ms until its connection breaks, then tries to connect again.
+            // The guest streams one line every 100 ms until its connection breaks, then tries to connect again at once:
+            // the sever removes the listener before it aborts the relays, so the retry cannot race it.
             var guest = MediationFixture.ExecAsync(name, "python3", "-c", """
                 import socket, time
                 s = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
@@ -90,7 +89,6 @@ public sealed class MediationModesTests
                     print("never severed")
                 except OSError as e:
                     print("severed after", n, type(e).__name__)
-                time.sleep(1)
                 t = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
                 try:
                     t.connect((2, 2048)); t.sendall(b'{"signal":"ready"}\n'); d = t.recv(10)

@@ -167,7 +167,10 @@ public sealed class MediationTests(MediationFixture fx, ITestOutputHelper output
                 c.Reset(); // the listener dies with the request in flight
             }
             l.Stop();
-            await Task.Delay(1500, cts.Token); // down for a while: the agent's reconnects are refused (fail-closed)
+            // Down until the agent has tried again at least once: a connection accepted after the stop finds no
+            // listener and is closed at once (fail-closed).
+            long before = await MediationFixture.GuestConnectionsAsync(Ws);
+            await MediationFixture.WaitForGuestConnectionsAsync(Ws, before + 1);
             l = MediationFixture.Listen(fx.Port);
             using var again = await MediationFixture.AcceptAgentAsync(l, cts.Token);
             var seen = new List<string> { again.First.Signal!.Signal };

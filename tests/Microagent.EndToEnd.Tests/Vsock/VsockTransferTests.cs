@@ -1,7 +1,9 @@
 using System.Security.Cryptography;
 using System.Text;
 using Microagent.Images;
+using Microagent.Kernels;
 using Microagent.Protocol;
+using Microagent.Vmm;
 using Microagent.Workspaces;
 
 namespace Microagent.EndToEnd.Tests.Vsock;
@@ -16,15 +18,25 @@ public sealed class BootedVm : IAsyncLifetime
     public async Task InitializeAsync()
     {
         var paths = new StatePaths(MicroagentCli.StateDir);
-        Environment.SetEnvironmentVariable("MICROAGENT_AGENT", Path.Combine(MicroagentCli.RepoRoot, "bin", "microagent-agent"));
-        Environment.SetEnvironmentVariable("MICROAGENT_DEFAULT_IMAGE", Path.Combine(MicroagentCli.RepoRoot, "build", "images", "default"));
-        var baseline = await new ImageStore(paths).EnsureBaselineAsync(null, null, CancellationToken.None);
-        var assets = await BootAssets.PrepareAsync(paths, null, CancellationToken.None);
+        var baseline = await new ImageStore(paths).EnsureBaselineAsync("oci:" + Path.Combine(MicroagentCli.RepoRoot, "build", "images", "default"));
+        var assets = await PrepareAssetsAsync(paths);
         StatePaths.EnsureDirectory(paths.Workspaces);
         StatePaths.EnsureDirectory(_dir);
         string disk = Path.Combine(_dir, "root.qcow2");
         await DiskOverlay.CreateAsync(baseline.Path, disk);
         Vm = await WorkspaceVm.BootAsync(_dir, assets, disk, memoryMiB: 512, cpus: 2, "vsock-e2e", ephemeral: true, CancellationToken.None);
+    }
+
+    /// <summary>What <see cref="BootAssets.PrepareAsync"/> gathers, with the built agent named explicitly (no process-wide variable).</summary>
+    private static async Task<BootAssets> PrepareAssetsAsync(StatePaths paths)
+    {
+        var qemu = QemuInstallation.Locate(paths.Cache);
+        var kernels = new KernelStore(paths);
+        var kernel = await kernels.EnsureDefaultAsync();
+        await kernels.VerifyAsync(kernel);
+        string initrd = await new InitramfsBuilder(paths).EnsureAsync(kernel, Path.Combine(MicroagentCli.RepoRoot, "bin", "microagent-agent"));
+        var accelerator = await new AcceleratorProbe(paths).ChooseAsync(qemu, kernel.KernelPath, kernel.Sha256);
+        return new BootAssets(qemu, kernel, initrd, accelerator);
     }
 
     public async Task DisposeAsync()

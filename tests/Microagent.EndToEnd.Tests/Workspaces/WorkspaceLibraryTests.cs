@@ -7,11 +7,8 @@ namespace Microagent.EndToEnd.Tests.Workspaces;
 /// <summary>The .NET library end to end (the same WorkspaceManager the CLI uses), the idle lease, 100 parallel execs, the sample program.</summary>
 public sealed class WorkspaceLibraryTests
 {
-    private static WorkspaceManager Manager()
-    {
-        Environment.SetEnvironmentVariable(WorkspaceManager.BinaryVariable, MicroagentCli.Binary);
-        return new WorkspaceManager(new StatePaths(MicroagentCli.StateDir));
-    }
+    private static WorkspaceManager Manager() =>
+        new(new StatePaths(MicroagentCli.StateDir), new WorkspaceManagerOptions { SupervisorExecutable = MicroagentCli.Binary });
 
     [Fact]
     public async Task Lifecycle_through_the_library_with_100_parallel_execs()

@@ -12,10 +12,23 @@ public sealed class WorkspaceRecoveryTests
 
     private static void Kill9(int pid) => Process.Start("kill", ["-9", pid.ToString()])!.WaitForExit();
 
-    private static async Task WaitGone(int pid)
+    /// <summary>Waits until <paramref name="pid"/> has exited (gone, or a zombie nobody reaped yet); fails the test if it has not in 10 s.</summary>
+    private static Task WaitGone(int pid, string what) => Poll.UntilAsync(() =>
     {
-        for (int i = 0; i < 100 && Directory.Exists($"/proc/{pid}") && !File.ReadAllText($"/proc/{pid}/stat").Contains(") Z "); i++)
-            await Task.Delay(100);
+        try { return File.ReadAllText($"/proc/{pid}/stat").Contains(") Z ", StringComparison.Ordinal); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return true; }
+    }, TimeSpan.FromSeconds(10), $"{what} (pid {pid}) to exit");
+
+    /// <summary>
+    /// The pid of a process that has exited and been reaped. Pids are handed out in increasing order and reused only
+    /// after wrapping at pid_max, so no new process takes this one while the test runs.
+    /// </summary>
+    private static int DeadPid()
+    {
+        using var p = Process.Start("true")!;
+        p.WaitForExit();
+        Assert.False(Directory.Exists($"/proc/{p.Id}"), $"pid {p.Id} is still in /proc after its process was reaped");
+        return p.Id;
     }
 
     [Fact]
@@ -32,8 +45,8 @@ public sealed class WorkspaceRecoveryTests
             int qemu = s.GetProperty("pids").GetProperty("qemu").GetInt32();
 
             Kill9(supervisor);
-            await WaitGone(supervisor);
-            await WaitGone(qemu); // pdeathsig
+            await WaitGone(supervisor, "the killed supervisor");
+            await WaitGone(qemu, "QEMU, after its supervisor died (pdeathsig)");
             var after = Status(await Ma("status", name, "--json"));
             Assert.Equal("failed", after.GetProperty("state").GetString());
             Assert.Contains("supervisor", after.GetProperty("detail").GetString());
@@ -45,14 +58,13 @@ public sealed class WorkspaceRecoveryTests
             qemu = Status(await Ma("status", name, "--json")).GetProperty("pids").GetProperty("qemu").GetInt32();
             Kill9(qemu);
             string? state = null, detail = null;
-            for (int i = 0; i < 100 && state != "failed"; i++)
+            await Poll.UntilAsync(async () =>
             {
-                await Task.Delay(100);
                 var st = Status(await Ma("status", name, "--json"));
                 state = st.GetProperty("state").GetString();
                 detail = st.GetProperty("detail").GetString();
-            }
-            Assert.Equal("failed", state);
+                return state == "failed";
+            }, TimeSpan.FromSeconds(30), "the workspace to be reported failed after QEMU was killed");
             Assert.Contains("QEMU", detail);
             Assert.Contains("signal 9", detail);
             Assert.Equal(0, (await Ma("start", name)).ExitCode);
@@ -77,9 +89,10 @@ public sealed class WorkspaceRecoveryTests
         Directory.SetLastWriteTimeUtc(run, DateTime.UtcNow.AddHours(-1));
         // A workspace whose state claims running with a supervisor that does not exist.
         const string name = "orphan";
+        int deadSupervisor = DeadPid();
         Assert.Equal(0, (await Ma("create", name)).ExitCode);
         string statePath = Path.Combine(ws, name, "state.json");
-        string json = File.ReadAllText(statePath).Replace("\"state\": \"prepared\"", "\"state\": \"running\", \"supervisorPid\": 999999");
+        string json = File.ReadAllText(statePath).Replace("\"state\": \"prepared\"", $"\"state\": \"running\", \"supervisorPid\": {deadSupervisor}");
         File.WriteAllText(statePath, json);
         File.WriteAllText(Path.Combine(ws, name, "control.sock"), "");
         try
@@ -93,7 +106,7 @@ public sealed class WorkspaceRecoveryTests
             Assert.False(File.Exists(Path.Combine(ws, name, "control.sock")));
             var s = Status(await Ma("status", name, "--json"));
             Assert.Equal("failed", s.GetProperty("state").GetString());
-            Assert.Contains("999999", s.GetProperty("detail").GetString());
+            Assert.Contains(deadSupervisor.ToString(), s.GetProperty("detail").GetString());
         }
         finally { await Ma("delete", name); }
     }

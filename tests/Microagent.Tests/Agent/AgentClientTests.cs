@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using System.Text;
 using Microagent.Agent;
+using Microagent.Errors;
 using Microagent.Guest.Exec;
 using Microagent.Guest.Server;
 using Microagent.Protocol;
@@ -12,23 +13,21 @@ public sealed class AgentClientTests : IAsyncLifetime
 {
     private readonly string _path = Path.Combine(Path.GetTempPath(), $"agent-client-{Guid.NewGuid():N}.sock");
     private readonly CancellationTokenSource _stop = new();
+    private readonly TaskCompletionSource _shutdownRan = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _shutdowns;
     private Task? _serve;
     private AgentClient _client = null!;
 
     public Task InitializeAsync()
     {
-        var server = new AgentServer(new ExecEngine(new PerChildWaiter()), () => Interlocked.Increment(ref _shutdowns));
-        _serve = Listeners.ServeUnixAsync(_path, server, _stop.Token);
-        _client = new AgentClient(async ct =>
+        var server = new AgentServer(new ExecEngine(new PerChildWaiter()), () =>
         {
-            var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-            for (int i = 0; ; i++)
-            {
-                try { await s.ConnectAsync(new UnixDomainSocketEndPoint(_path), ct); return new NetworkStream(s, ownsSocket: true); }
-                catch (SocketException) when (i < 200) { await Task.Delay(20, ct); }
-            }
+            Interlocked.Increment(ref _shutdowns);
+            _shutdownRan.TrySetResult();
         });
+        // ServeUnixAsync binds and listens before its first await: the socket accepts connections once it returns.
+        _serve = Listeners.ServeUnixAsync(_path, server, _stop.Token);
+        _client = new AgentClient(ct => ConnectAsync(_path, ct));
         return Task.CompletedTask;
     }
 
@@ -39,8 +38,53 @@ public sealed class AgentClientTests : IAsyncLifetime
         File.Delete(_path);
     }
 
+    private static async Task<Stream> ConnectAsync(string path, CancellationToken ct)
+    {
+        var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        await s.ConnectAsync(new UnixDomainSocketEndPoint(path), ct);
+        return new NetworkStream(s, ownsSocket: true);
+    }
+
+    /// <summary>A client whose peer reads one request (returned) and answers <paramref name="answer"/>, or hangs up when null.</summary>
+    private static (AgentClient Client, Task<Request?> Received) Peer(Response? answer)
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"agent-peer-{Guid.NewGuid():N}.sock");
+        var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        listener.Bind(new UnixDomainSocketEndPoint(path));
+        listener.Listen(1);
+        async Task<Request?> ServeOnceAsync()
+        {
+            try
+            {
+                await using var s = new NetworkStream(await listener.AcceptAsync(), ownsSocket: true);
+                Request? request = await Frame.ReadAsync(s, ProtocolJson.Default.Request);
+                if (answer is not null) await Frame.WriteAsync(s, answer, ProtocolJson.Default.Response);
+                return request;
+            }
+            finally
+            {
+                listener.Dispose();
+                File.Delete(path);
+            }
+        }
+        return (new AgentClient(ct => ConnectAsync(path, ct)), ServeOnceAsync());
+    }
+
     [Fact]
-    public async Task Pings() => await _client.PingAsync();
+    public async Task Ping_passes_only_on_a_pong()
+    {
+        await _client.PingAsync(); // the real server answers pong
+
+        var (wrongFrame, received) = Peer(new Response { Type = ResponseTypes.Ok });
+        var e = await Assert.ThrowsAsync<MicroagentException>(() => wrongFrame.PingAsync());
+        Assert.Equal(ErrorKind.Permanent, e.Kind);
+        Assert.Contains("unexpected 'ok'", e.Message);
+        Request? ping = await received.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal((RequestTypes.Ping, ProtocolInfo.Version), (ping!.Type, ping.Version));
+
+        var (hangsUp, _) = Peer(null);
+        Assert.Equal(ErrorKind.Transient, (await Assert.ThrowsAsync<MicroagentException>(() => hangsUp.PingAsync())).Kind);
+    }
 
     [Fact]
     public async Task Single_mode_returns_captured_output()
@@ -67,16 +111,18 @@ public sealed class AgentClientTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Shutdown_is_acknowledged()
+    public async Task Shutdown_is_acknowledged_then_run_once()
     {
         await _client.ShutdownAsync();
-        Assert.Equal(1, _shutdowns);
+        // The server acknowledges first and runs the shutdown action after: wait for it rather than read the counter at once.
+        await _shutdownRan.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(1, Volatile.Read(ref _shutdowns));
     }
 
     [Fact]
     public async Task Refused_requests_become_typed_errors()
     {
-        var e = await Assert.ThrowsAsync<Microagent.Errors.MicroagentException>(() => _client.ExecAsync(new ExecRequest { Argv = [] }));
+        var e = await Assert.ThrowsAsync<MicroagentException>(() => _client.ExecAsync(new ExecRequest { Argv = [] }));
         Assert.Contains("refused", e.Message);
     }
 

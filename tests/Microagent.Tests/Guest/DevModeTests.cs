@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Microagent.Guest.Exec;
 using Microagent.Protocol;
+using Microagent.Tests.Guest.Server;
 
 namespace Microagent.Tests.Guest;
 
@@ -21,9 +22,16 @@ public sealed class DevModeTests
         psi.ArgumentList.Add(sock);
         psi.Environment["DOTNET_ROLL_FORWARD"] = "Major"; // net9 assembly on the installed net10 runtime
         using Process agent = Process.Start(psi)!;
-        _ = agent.StandardError.ReadToEndAsync();
         try
         {
+            // The agent logs this line once its socket listens.
+            using (var ready = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
+            {
+                string? line;
+                while ((line = await agent.StandardError.ReadLineAsync(ready.Token)) is not null && !line.Contains($"listening on unix:{sock}")) { }
+                Assert.True(line is not null, "the dev-mode agent exited before listening");
+            }
+            _ = agent.StandardError.ReadToEndAsync();
             // Each exec leaves an orphan (the backgrounded sleep) that is reparented to the agent.
             for (int i = 0; i < 3; i++)
             {
@@ -34,9 +42,8 @@ public sealed class DevModeTests
                 });
                 Assert.Equal(ExecStatuses.Exited, Assert.Single(r).Result!.Status);
             }
-            var sw = Stopwatch.StartNew();
-            while (Children(agent.Id).Count > 0 && sw.ElapsedMilliseconds < 5000) await Task.Delay(50);
-            Assert.Empty(Children(agent.Id)); // neither running orphans nor zombies remain
+            // Neither running orphans nor zombies remain once the orphans' sleeps end.
+            await Poll.UntilAsync(() => Children(agent.Id).Count == 0, TimeSpan.FromSeconds(10), "the agent's orphans to be reaped");
 
             List<Response> bye = await AgentServerTests.CallAsync(sock, new Request { Type = RequestTypes.Shutdown });
             Assert.Equal(ResponseTypes.Ok, Assert.Single(bye).Type);

@@ -60,20 +60,6 @@ public sealed class ImageStoreTests : IDisposable
         Assert.Equal(b.Config.Env, again.Config.Env);
         Assert.Empty(Directory.GetFileSystemEntries(_paths.Tmp));
 
-        // The same layout through $MICROAGENT_DEFAULT_IMAGE is `default`.
-        Environment.SetEnvironmentVariable(ImageStore.DefaultImageVariable, layout);
-        try
-        {
-            Assert.Equal(layout, ImageStore.FindDefaultImageLayout());
-            Baseline viaDefault = await store.EnsureBaselineAsync(null);
-            Assert.Equal(b.Path, viaDefault.Path);
-            Assert.Equal("default", viaDefault.ImageRef);
-        }
-        finally
-        {
-            Environment.SetEnvironmentVariable(ImageStore.DefaultImageVariable, null);
-        }
-
         // Overlay: instant, qcow2 on the raw baseline, 0600.
         string overlay = Path.Combine(_tmp.Path, "ws", "disk.qcow2");
         sw.Restart();
@@ -188,5 +174,34 @@ public sealed class ImageStoreTests : IDisposable
         Assert.Equal(new[] { "/bin/sh" }, bl.Config.Cmd);
         Assert.Contains("from docker", Debugfs(bl.Path, "cat /etc/hello"));
         Assert.Equal("docker-archive:" + archive, Assert.Single(store.List()).References.Single());
+    }
+}
+
+/// <summary>The default image named by <c>$MICROAGENT_DEFAULT_IMAGE</c>: sets a process-wide variable, so it runs alone.</summary>
+[Collection(ProcessEnvironmentCollection.Name)]
+public sealed class ImageStoreDefaultImageTests : IDisposable
+{
+    private readonly TempDir _tmp = new();
+
+    public void Dispose() => _tmp.Dispose();
+
+    [Fact]
+    public async Task The_default_image_variable_names_the_layout_that_default_builds()
+    {
+        string layout = Path.Combine(_tmp.Path, "layout");
+        TestImages.Layout(layout, [TestImages.Tar(w => w.File("etc/hello", "hello"))]);
+        var store = new ImageStore(new StatePaths(Path.Combine(_tmp.Path, "state")), new BaselineOptions(HeadroomBytes: 16L << 20));
+        Baseline direct = await store.EnsureBaselineAsync("oci:" + layout);
+
+        string? previous = Environment.GetEnvironmentVariable(ImageStore.DefaultImageVariable);
+        Environment.SetEnvironmentVariable(ImageStore.DefaultImageVariable, layout);
+        try
+        {
+            Assert.Equal(layout, ImageStore.FindDefaultImageLayout());
+            Baseline viaDefault = await store.EnsureBaselineAsync(null);
+            Assert.Equal(direct.Path, viaDefault.Path);
+            Assert.Equal("default", viaDefault.ImageRef);
+        }
+        finally { Environment.SetEnvironmentVariable(ImageStore.DefaultImageVariable, previous); }
     }
 }

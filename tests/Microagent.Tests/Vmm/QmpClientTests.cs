@@ -18,8 +18,7 @@ public sealed class QmpClientTests
         using var p = Process.Start(psi)!;
         try
         {
-            var deadline = DateTime.UtcNow.AddSeconds(30);
-            while (!File.Exists(sock) && DateTime.UtcNow < deadline) await Task.Delay(20);
+            await Poll.UntilAsync(() => File.Exists(sock) || p.HasExited, TimeSpan.FromSeconds(30), "QEMU's QMP socket");
             await using var qmp = await QmpClient.ConnectAsync(sock);
             Assert.StartsWith("10.", qmp.QemuVersion);
             var status = await qmp.ExecuteAsync("query-status");

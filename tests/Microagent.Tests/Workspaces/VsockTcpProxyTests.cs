@@ -7,12 +7,12 @@ using Microagent.Workspaces;
 namespace Microagent.Tests.Workspaces;
 
 /// <summary>The supervisor's relay (shared by --vsock and mediation) without a VM: the "guest" connects to the unix listener the backend would.</summary>
-public sealed class MediationProxyTests : IDisposable
+public sealed class VsockTcpProxyTests : IDisposable
 {
     private readonly string _root = Path.Combine("/tmp", $"ma-ut-{Guid.NewGuid():N}"[..16]);
     private readonly TcpListener _tcp = new(IPAddress.Loopback, 0);
 
-    public MediationProxyTests()
+    public VsockTcpProxyTests()
     {
         Directory.CreateDirectory(_root);
         _tcp.Start();
@@ -27,8 +27,8 @@ public sealed class MediationProxyTests : IDisposable
     private int Port => ((IPEndPoint)_tcp.LocalEndpoint).Port;
     private string Hybrid => Path.Combine(_root, "v.sock");
 
-    private VsockTcpProxy Proxy(TimeSpan? wait = null, int port = 0) =>
-        new(Hybrid, new VsockMapping(2048, "127.0.0.1", port == 0 ? Port : port), () => { }, _ => { }, wait, "mediation");
+    private VsockTcpProxy Proxy(TimeSpan? wait = null, int port = 0, Action<string>? log = null) =>
+        new(Hybrid, new VsockMapping(2048, "127.0.0.1", port == 0 ? Port : port), () => { }, log ?? (_ => { }), wait, "mediation");
 
     private async Task<Socket> GuestAsync()
     {
@@ -100,7 +100,7 @@ public sealed class MediationProxyTests : IDisposable
             c.LingerState = new LingerOption(true, 0); // the listener dies with the request in flight
         }
         Assert.Empty(await ReadToEndAsync(g, TimeSpan.FromSeconds(10)));
-        Assert.Equal(0, await WaitForAsync(() => proxy.ActiveConnections == 0));
+        await Poll.UntilAsync(() => proxy.ActiveConnections == 0, TimeSpan.FromSeconds(5), "the relay to end");
     }
 
     [Fact]
@@ -117,15 +117,18 @@ public sealed class MediationProxyTests : IDisposable
             Assert.Empty(await ReadToEndAsync(g, TimeSpan.FromSeconds(10)));
             Assert.True(sw.Elapsed < TimeSpan.FromSeconds(3), sw.Elapsed.ToString());
         }
-        await using var open = Proxy(TimeSpan.FromSeconds(20), port);
+        // Fail-open: the target comes up only after the relay's first connect attempt was refused.
+        var refusedOnce = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var open = Proxy(TimeSpan.FromSeconds(20), port, line => { if (line.Contains("not reachable yet")) refusedOnce.TrySetResult(); });
         using var g2 = await GuestAsync();
         await g2.SendAsync("hello"u8.ToArray()); // held by the guest socket until the target comes
-        await Task.Delay(600);
+        await refusedOnce.Task.WaitAsync(TimeSpan.FromSeconds(10));
         var late = new TcpListener(IPAddress.Loopback, port);
         late.Start();
         try
         {
-            using var c = await late.AcceptSocketAsync();
+            using var accepting = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+            using var c = await late.AcceptSocketAsync(accepting.Token);
             var buf = new byte[16];
             int n = await c.ReceiveAsync(buf);
             Assert.Equal("hello", Encoding.ASCII.GetString(buf, 0, n));
@@ -181,9 +184,36 @@ public sealed class MediationProxyTests : IDisposable
         Assert.Equal(sent, (await ReadToEndAsync(c, TimeSpan.FromSeconds(20))).LongLength);
     }
 
-    private static async Task<int> WaitForAsync(Func<bool> condition)
+    [Fact]
+    public async Task Relays_to_tcp_with_half_close()
     {
-        for (int i = 0; i < 100 && !condition(); i++) await Task.Delay(50);
-        return condition() ? 0 : 1;
+        Directory.CreateDirectory(_root);
+        using var tcp = new TcpListener(IPAddress.Loopback, 0);
+        tcp.Start();
+        int port = ((IPEndPoint)tcp.LocalEndpoint).Port;
+        string hybrid = Path.Combine(_root, "v.sock");
+        int activity = 0;
+        await using var proxy = new VsockTcpProxy(hybrid, new VsockMapping(5000, "127.0.0.1", port), () => Interlocked.Increment(ref activity), _ => { });
+
+        var server = Task.Run(async () =>
+        {
+            using var c = await tcp.AcceptTcpClientAsync();
+            var s = c.GetStream();
+            var got = new MemoryStream();
+            await s.CopyToAsync(got); // until the guest half-closes
+            await s.WriteAsync(Encoding.ASCII.GetBytes("echo:" + Encoding.ASCII.GetString(got.ToArray())));
+            c.Client.Shutdown(SocketShutdown.Send);
+        });
+        using var guest = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        await guest.ConnectAsync(new UnixDomainSocketEndPoint(hybrid + "_5000"));
+        await guest.SendAsync("ping"u8.ToArray());
+        guest.Shutdown(SocketShutdown.Send);
+        var reply = new MemoryStream();
+        var buf = new byte[256];
+        int n;
+        while ((n = await guest.ReceiveAsync(buf)) > 0) reply.Write(buf, 0, n);
+        await server;
+        Assert.Equal("echo:ping", Encoding.ASCII.GetString(reply.ToArray()));
+        Assert.True(activity > 0);
     }
 }

@@ -1,6 +1,6 @@
 using Microagent.Guest.Init;
 
-namespace Microagent.Tests.Guest;
+namespace Microagent.Tests.Guest.Init;
 
 public sealed class KernelCmdlineTests
 {

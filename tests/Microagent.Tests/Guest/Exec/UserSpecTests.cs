@@ -1,6 +1,6 @@
 using Microagent.Guest.Exec;
 
-namespace Microagent.Tests.Guest;
+namespace Microagent.Tests.Guest.Exec;
 
 public sealed class UserSpecTests : IDisposable
 {

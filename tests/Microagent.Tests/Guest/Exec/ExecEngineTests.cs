@@ -1,9 +1,12 @@
 using System.Text;
 using System.Threading.Channels;
 using Microagent.Guest.Exec;
+using Microagent.Interop;
 using Microagent.Protocol;
+using Microagent.Workspaces;
+using Microsoft.Win32.SafeHandles;
 
-namespace Microagent.Tests.Guest;
+namespace Microagent.Tests.Guest.Exec;
 
 public sealed class ExecEngineTests
 {
@@ -88,17 +91,39 @@ public sealed class ExecEngineTests
     [Fact]
     public async Task TimeoutKillsTheWholeProcessGroup()
     {
-        string marker = Path.Combine(Path.GetTempPath(), $"agent-timeout-{Guid.NewGuid():N}");
-        ExecResult r = await _engine.RunAsync(new ExecRequest
+        // Every process of the group holds the write end of a FIFO (fd 3, inherited across fork and exec); the test's
+        // reader sees end of file exactly when the last of them is gone. A survivor (the background sleep, or the
+        // foreground one) would hold it for 30 s.
+        string dir = Directory.CreateTempSubdirectory("agent-timeout").FullName;
+        try
         {
-            Argv = ["sh", "-c", $"(sleep 1; touch {marker}) & sleep 30"],
-            TimeoutMs = 200,
-        });
-        Assert.Equal(ExecStatuses.TimedOut, r.Status);
-        Assert.Equal(124, r.ExitCode);
-        Assert.InRange(r.DurationMs, 150, 5000);
-        await Task.Delay(1500);
-        Assert.False(File.Exists(marker), "background child of the timed-out process survived");
+            string fifo = Path.Combine(dir, "group.fifo");
+            FileNodes.Mknod(fifo, FileNodes.S_IFIFO | 0b110_000_000, 0, 0);
+            // Opening either end of a FIFO blocks until the other end is opened: open both concurrently. The test's
+            // own write end keeps the reader from seeing end of file before the script has opened its copy.
+            Task<SafeFileHandle> openReader = Task.Factory.StartNew(() => File.OpenHandle(fifo, FileMode.Open, FileAccess.Read),
+                CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+            SafeFileHandle ours = File.OpenHandle(fifo, FileMode.Open, FileAccess.Write);
+            using var reader = new FileStream(await openReader.WaitAsync(TimeSpan.FromSeconds(10)), FileAccess.Read, 1);
+            Task<string> readToEnd = Task.Factory.StartNew(() => new StreamReader(reader).ReadToEnd(),
+                CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+            ExecResult r = await _engine.RunAsync(new ExecRequest
+            {
+                Argv = ["sh", "-c", $"exec 3>{fifo}; sleep 30 & echo started >&3; sleep 30"],
+                TimeoutMs = 1000,
+            });
+            Assert.Equal(ExecStatuses.TimedOut, r.Status);
+            Assert.Equal(124, r.ExitCode);
+            Assert.InRange(r.DurationMs, 950, 10_000);
+
+            ours.Dispose();
+            Task done = await Task.WhenAny(readToEnd, Task.Delay(TimeSpan.FromSeconds(10)));
+            Assert.True(done == readToEnd, "a process of the timed-out group still holds the FIFO 10 s after the kill");
+            // The background child existed (it was forked before the line was written) when the group was killed.
+            Assert.Equal("started\n", await readToEnd);
+        }
+        finally { Directory.Delete(dir, true); }
     }
 
     [Fact]
@@ -230,10 +255,17 @@ public sealed class ExecEngineTests
     [Fact]
     public async Task BackgroundChildHoldingThePipeDoesNotBlockTheResult()
     {
-        ExecResult r = await _engine.RunAsync(new ExecRequest { Argv = ["sh", "-c", "sleep 5 & echo started"], TimeoutMs = 20_000 });
-        Assert.Equal(ExecStatuses.Exited, r.Status);
-        Assert.Equal("started\n", Text(r.Stdout));
-        Assert.True(r.DurationMs < 2000);
+        // The background sleep keeps stdout's write end open for 30 s: the result must come while it still runs.
+        ExecResult r = await _engine.RunAsync(new ExecRequest { Argv = ["sh", "-c", "sleep 30 & echo $!"], TimeoutMs = 20_000 })
+            .WaitAsync(TimeSpan.FromSeconds(20));
+        int background = int.Parse(Text(r.Stdout).Trim());
+        try
+        {
+            Assert.Equal(ExecStatuses.Exited, r.Status);
+            Assert.Equal(0, r.ExitCode);
+            Assert.True(ProcessTable.IsAlive(background), "the result was held until the background child exited");
+        }
+        finally { ProcessTable.Kill(background); }
     }
 
     [Fact]

@@ -1,24 +1,29 @@
 using System.Buffers.Binary;
-using System.Diagnostics;
 using System.Net.Sockets;
 using System.Text;
 using Microagent.Guest.Exec;
 using Microagent.Guest.Server;
 using Microagent.Protocol;
 
-namespace Microagent.Tests.Guest;
+namespace Microagent.Tests.Guest.Server;
 
 /// <summary>The protocol server over a real unix socket, in process.</summary>
 public sealed class AgentServerTests : IAsyncLifetime
 {
     private readonly string _path = Path.Combine(Path.GetTempPath(), $"agent-{Guid.NewGuid():N}.sock");
     private readonly CancellationTokenSource _stop = new();
+    private readonly TaskCompletionSource _shutdownRan = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _shutdowns;
     private Task? _serve;
 
     public Task InitializeAsync()
     {
-        var server = new AgentServer(new ExecEngine(new PerChildWaiter()), () => Interlocked.Increment(ref _shutdowns));
+        var server = new AgentServer(new ExecEngine(new PerChildWaiter()), () =>
+        {
+            Interlocked.Increment(ref _shutdowns);
+            _shutdownRan.TrySetResult();
+        });
+        // ServeUnixAsync binds and listens before its first await: the socket accepts connections once it returns.
         _serve = Listeners.ServeUnixAsync(_path, server, _stop.Token);
         return Task.CompletedTask;
     }
@@ -30,22 +35,19 @@ public sealed class AgentServerTests : IAsyncLifetime
         File.Delete(_path);
     }
 
+    /// <summary>Connects to a listening agent (callers wait for the listener first: no retry here).</summary>
     internal static async Task<NetworkStream> ConnectAsync(string path)
     {
-        var sw = Stopwatch.StartNew();
-        while (true)
+        var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
         {
-            var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-            try
-            {
-                await s.ConnectAsync(new UnixDomainSocketEndPoint(path));
-                return new NetworkStream(s, ownsSocket: true);
-            }
-            catch (SocketException) when (sw.ElapsedMilliseconds < 10_000)
-            {
-                s.Dispose();
-                await Task.Delay(20);
-            }
+            await s.ConnectAsync(new UnixDomainSocketEndPoint(path));
+            return new NetworkStream(s, ownsSocket: true);
+        }
+        catch
+        {
+            s.Dispose();
+            throw;
         }
     }
 
@@ -156,6 +158,8 @@ public sealed class AgentServerTests : IAsyncLifetime
     {
         List<Response> r = await CallAsync(_path, new Request { Type = RequestTypes.Shutdown });
         Assert.Equal(ResponseTypes.Ok, Assert.Single(r).Type);
+        // Acknowledged first, run after: wait for the action rather than read the counter at once.
+        await _shutdownRan.Task.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(1, Volatile.Read(ref _shutdowns));
     }
 
