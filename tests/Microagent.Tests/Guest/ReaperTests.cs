@@ -55,7 +55,7 @@ public sealed class ReaperTests
         {
             if (queue.TryTake(out (int, int) item, 20)) return item;
             Interlocked.Increment(ref echildCount);
-            return (-Libc.Errno.ECHILD, 0);
+            return (-Errno.ECHILD, 0);
         }).StartReaper();
         (_, Task<int>? exit) = waiter.Start(() => 77);
         queue.Add((12345, 0)); // orphan
