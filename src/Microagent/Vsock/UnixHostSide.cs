@@ -47,7 +47,7 @@ internal sealed class UnixHostSide : IHostSide
     {
         if (announceHostPort is uint port)
         {
-            var line = VsockConnection.OkLine(port);
+            var line = HybridVsock.OkLine(port);
             _writes.Writer.TryWrite(new Item(Kind.Control, line, line.Length));
         }
         _ = Task.Run(WriteLoop);
