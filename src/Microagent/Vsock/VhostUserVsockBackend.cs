@@ -196,6 +196,7 @@ public sealed class VhostUserVsockBackend : IAsyncDisposable
         string? running = session.RunningQueues;
         session.Dispose();
         if (ReferenceEquals(_session, session)) _session = null;
+        if (_stopping) throw new StopLoop(); // DisposeAsync shut the socket down: an orderly end whatever the rings were doing
         if (error is not null) throw new VhostUserProtocolException(error);
         if (running is not null)
             throw new VhostUserProtocolException($"the vhost-user front-end closed the connection while queue {running} was running (no GET_VRING_BASE)");
