@@ -13,29 +13,30 @@ public static partial class EventFd
     private static partial int EventFdRaw(uint initval, int flags);
 
     /// <summary>Creates an eventfd with counter 0.</summary>
-    public static int Create() => (int)Libc.Check(EventFdRaw(0, EFD_CLOEXEC), "eventfd");
+    public static SafeFileDescriptor Create() => new((int)Libc.Check(EventFdRaw(0, EFD_CLOEXEC), "eventfd"));
 
-    /// <summary>Adds 1 to the counter. Returns false instead of throwing when the write fails (EAGAIN on a saturated counter, EBADF...).</summary>
-    public static bool TrySignal(int fd)
+    /// <summary>Adds 1 to the counter. Returns false instead of throwing when the write fails (EAGAIN on a saturated counter, a closed handle...).</summary>
+    public static bool TrySignal(SafeFileDescriptor fd)
     {
         Span<byte> one = stackalloc byte[8];
         BinaryPrimitives.WriteUInt64LittleEndian(one, 1);
         try { FileDescriptors.WriteAll(fd, one); return true; }
         catch (SyscallException) { return false; }
+        catch (ObjectDisposedException) { return false; }
     }
 
     /// <summary>
     /// Blocks until the counter is non-zero, then returns and resets it; works on blocking and EFD_NONBLOCK
     /// descriptors alike (QEMU's are non-blocking). Throws <see cref="SyscallException"/> on error.
     /// </summary>
-    public static ulong Wait(int fd)
+    public static ulong Wait(SafeFileDescriptor fd)
     {
         Span<byte> value = stackalloc byte[8];
         while (true)
         {
             int n;
             try { n = FileDescriptors.Read(fd, value); }
-            catch (SyscallException e) when (e.Errno == Libc.Errno.EAGAIN)
+            catch (SyscallException e) when (e.Errno == Errno.EAGAIN)
             {
                 Poll.WaitReadable(fd);
                 continue;

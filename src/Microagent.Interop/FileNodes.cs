@@ -11,9 +11,6 @@ public static unsafe partial class FileNodes
     /// <summary>File type bits (include/uapi/linux/stat.h).</summary>
     public const uint S_IFIFO = 0x1000, S_IFCHR = 0x2000, S_IFBLK = 0x6000;
 
-    /// <summary>Operation not supported (errno.h): the filesystem has no xattrs in that namespace.</summary>
-    public const int EOPNOTSUPP = 95;
-
     [LibraryImport(Libc.Name, EntryPoint = "mknod", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int MknodRaw(string path, uint mode, ulong dev);
 

@@ -30,11 +30,13 @@ public sealed unsafe partial class MemoryMapping : IDisposable
     /// <summary>Mapped length in bytes.</summary>
     public ulong Length { get; }
 
-    /// <summary>Maps <paramref name="length"/> bytes of <paramref name="fd"/> starting at file offset 0, shared and writable.</summary>
-    public static MemoryMapping MapShared(int fd, ulong length)
+    /// <summary>Maps <paramref name="length"/> bytes of <paramref name="fd"/> starting at file offset 0, shared and writable.
+    /// The mapping stays valid after <paramref name="fd"/> is closed.</summary>
+    public static MemoryMapping MapShared(SafeFileDescriptor fd, ulong length)
     {
         if (length == 0 || length > long.MaxValue) throw new ArgumentOutOfRangeException(nameof(length));
-        nint p = MmapRaw(0, (nuint)length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        using var lease = new FdLease(fd);
+        nint p = MmapRaw(0, (nuint)length, PROT_READ | PROT_WRITE, MAP_SHARED, lease.Fd, 0);
         if (p == MapFailed) throw new SyscallException("mmap", Libc.LastErrno);
         return new MemoryMapping((byte*)p, length);
     }

@@ -11,9 +11,10 @@ public static unsafe partial class Modules
     private static partial long Syscall3(long number, long a1, byte* a2, long a3);
 
     /// <summary>Loads the module in the open file <paramref name="fd"/>; returns 0 or errno (EEXIST: already loaded).</summary>
-    public static int FinitModule(int fd)
+    public static int FinitModule(SafeHandle fd)
     {
+        using var lease = new FdLease(fd);
         byte empty = 0;
-        return Syscall3(SYS_finit_module, fd, &empty, 0) < 0 ? Libc.LastErrno : 0;
+        return Syscall3(SYS_finit_module, lease.Fd, &empty, 0) < 0 ? Libc.LastErrno : 0;
     }
 }

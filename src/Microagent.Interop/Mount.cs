@@ -19,8 +19,6 @@ public static partial class Mount
     public const ulong MS_MOVE = 8192;
     /// <summary>MNT_DETACH for umount2.</summary>
     public const int MNT_DETACH = 2;
-    /// <summary>EBUSY: already mounted.</summary>
-    public const int EBUSY = 16;
 
     [LibraryImport(Libc.Name, EntryPoint = "mount", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int MountRaw(string? source, string target, string? fstype, ulong flags, string? data);

@@ -12,9 +12,6 @@ public static unsafe partial class Ownership
     private const int AT_FDCWD = -100;
     private const int AT_SYMLINK_NOFOLLOW = 0x100;
 
-    /// <summary>EPERM: the caller may not change ownership (not root).</summary>
-    public const int EPERM = 1;
-
     [LibraryImport(Libc.Name, EntryPoint = "lchown", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int LchownRaw(string path, uint owner, uint group);
 

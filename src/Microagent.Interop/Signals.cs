@@ -9,8 +9,6 @@ public static partial class Signals
     public const int SIGKILL = 9;
     /// <summary>SIGTERM.</summary>
     public const int SIGTERM = 15;
-    /// <summary>ESRCH: no such process.</summary>
-    public const int ESRCH = 3;
 
     [LibraryImport(Libc.Name, EntryPoint = "kill", SetLastError = true)]
     private static partial int KillRaw(int pid, int sig);

@@ -56,12 +56,13 @@ public static unsafe partial class SocketMessages
 
     /// <summary>
     /// Receives up to <paramref name="buffer"/>.Length bytes and any SCM_RIGHTS descriptors sent with them
-    /// (opened close-on-exec). Returns the byte count (0 at end of stream). The caller owns every descriptor
-    /// written to <paramref name="fds"/>; if the peer sent more than <see cref="MaxFds"/> the extra ones are
-    /// closed by the kernel and <paramref name="truncated"/> is true.
+    /// (opened close-on-exec), which are appended to <paramref name="fds"/> as owned handles. Returns the byte count
+    /// (0 at end of stream). When <paramref name="fds"/> is null, or the peer sent more than <see cref="MaxFds"/>,
+    /// the extra descriptors are closed (by us or by the kernel) and <paramref name="truncated"/> is true.
     /// </summary>
-    public static int Receive(int socket, Span<byte> buffer, Span<int> fds, out int fdCount, out bool truncated)
+    public static int Receive(SafeFileDescriptor socket, Span<byte> buffer, List<SafeFileDescriptor>? fds, out bool truncated)
     {
+        using var lease = new FdLease(socket);
         byte* control = stackalloc byte[ControlSize];
         fixed (byte* p = buffer)
         {
@@ -70,14 +71,13 @@ public static unsafe partial class SocketMessages
                 new Span<byte>(control, ControlSize).Clear();
                 IoVec iov = new() { Base = p, Length = (nuint)buffer.Length };
                 MsgHdr msg = new() { Iov = &iov, IovLength = 1, Control = control, ControlLength = ControlSize };
-                nint n = RecvMsgRaw(socket, &msg, MSG_CMSG_CLOEXEC);
+                nint n = RecvMsgRaw(lease.Fd, &msg, MSG_CMSG_CLOEXEC);
                 if (n < 0)
                 {
                     int errno = Libc.LastErrno;
-                    if (errno == Libc.Errno.EINTR) continue;
+                    if (errno == Errno.EINTR) continue;
                     throw new SyscallException("recvmsg", errno);
                 }
-                fdCount = 0;
                 truncated = (msg.Flags & MSG_CTRUNC) != 0;
                 if (msg.ControlLength >= CmsgHeaderSize)
                 {
@@ -90,8 +90,8 @@ public static unsafe partial class SocketMessages
                         int* received = (int*)(control + CmsgHeaderSize);
                         for (int i = 0; i < count; i++)
                         {
-                            if (fdCount < fds.Length) fds[fdCount++] = received[i];
-                            else { FileDescriptors.Close(received[i]); truncated = true; }
+                            if (fds is not null) fds.Add(new SafeFileDescriptor(received[i]));
+                            else { FileDescriptors.CloseRaw(received[i]); truncated = true; }
                         }
                     }
                 }
@@ -101,8 +101,9 @@ public static unsafe partial class SocketMessages
     }
 
     /// <summary>Sends the whole buffer without descriptors and without raising SIGPIPE; retries on EINTR and short writes.</summary>
-    public static void SendAll(int socket, ReadOnlySpan<byte> buffer)
+    public static void SendAll(SafeFileDescriptor socket, ReadOnlySpan<byte> buffer)
     {
+        using var lease = new FdLease(socket);
         fixed (byte* p = buffer)
         {
             int done = 0;
@@ -110,44 +111,65 @@ public static unsafe partial class SocketMessages
             {
                 IoVec iov = new() { Base = p + done, Length = (nuint)(buffer.Length - done) };
                 MsgHdr msg = new() { Iov = &iov, IovLength = 1 };
-                nint n = SendMsgRaw(socket, &msg, MSG_NOSIGNAL);
+                nint n = SendMsgRaw(lease.Fd, &msg, MSG_NOSIGNAL);
                 if (n >= 0) { done += (int)n; continue; }
                 int errno = Libc.LastErrno;
-                if (errno != Libc.Errno.EINTR) throw new SyscallException("sendmsg", errno);
+                if (errno != Errno.EINTR) throw new SyscallException("sendmsg", errno);
             }
         }
     }
 
-    /// <summary>Sends bytes with descriptors attached as SCM_RIGHTS (used by tests to play the vhost-user frontend).</summary>
-    public static void SendWithFds(int socket, ReadOnlySpan<byte> buffer, ReadOnlySpan<int> fds)
+    /// <summary>Sends bytes with descriptors attached as SCM_RIGHTS (used by tests to play the vhost-user front-end); the caller keeps its handles.</summary>
+    public static void SendWithFds(SafeFileDescriptor socket, ReadOnlySpan<byte> buffer, ReadOnlySpan<SafeFileDescriptor> fds)
     {
         if (fds.Length > MaxFds) throw new ArgumentException("too many descriptors", nameof(fds));
-        byte* control = stackalloc byte[ControlSize];
-        new Span<byte>(control, ControlSize).Clear();
-        *(long*)control = CmsgHeaderSize + fds.Length * sizeof(int);
-        *(int*)(control + 8) = SOL_SOCKET;
-        *(int*)(control + 12) = SCM_RIGHTS;
-        for (int i = 0; i < fds.Length; i++) ((int*)(control + CmsgHeaderSize))[i] = fds[i];
-        fixed (byte* p = buffer)
+        var added = new bool[fds.Length];
+        try
         {
-            IoVec iov = new() { Base = p, Length = (nuint)buffer.Length };
-            MsgHdr msg = new()
+            byte* control = stackalloc byte[ControlSize];
+            new Span<byte>(control, ControlSize).Clear();
+            *(long*)control = CmsgHeaderSize + fds.Length * sizeof(int);
+            *(int*)(control + 8) = SOL_SOCKET;
+            *(int*)(control + 12) = SCM_RIGHTS;
+            for (int i = 0; i < fds.Length; i++)
             {
-                Iov = &iov, IovLength = 1,
-                Control = fds.Length > 0 ? control : null,
-                ControlLength = fds.Length > 0 ? (nuint)(CmsgHeaderSize + ((fds.Length * sizeof(int) + 7) & ~7)) : 0,
-            };
-            while (true)
-            {
-                nint n = SendMsgRaw(socket, &msg, MSG_NOSIGNAL);
-                if (n == buffer.Length) return;
-                if (n >= 0) throw new IOException("sendmsg: short write with descriptors");
-                int errno = Libc.LastErrno;
-                if (errno != Libc.Errno.EINTR) throw new SyscallException("sendmsg", errno);
+                fds[i].DangerousAddRef(ref added[i]);
+                ((int*)(control + CmsgHeaderSize))[i] = (int)fds[i].DangerousGetHandle();
             }
+            using var lease = new FdLease(socket);
+            fixed (byte* p = buffer)
+            {
+                IoVec iov = new() { Base = p, Length = (nuint)buffer.Length };
+                MsgHdr msg = new()
+                {
+                    Iov = &iov, IovLength = 1,
+                    Control = fds.Length > 0 ? control : null,
+                    ControlLength = fds.Length > 0 ? (nuint)(CmsgHeaderSize + ((fds.Length * sizeof(int) + 7) & ~7)) : 0,
+                };
+                while (true)
+                {
+                    nint n = SendMsgRaw(lease.Fd, &msg, MSG_NOSIGNAL);
+                    if (n == buffer.Length) return;
+                    if (n >= 0) throw new IOException("sendmsg: short write with descriptors");
+                    int errno = Libc.LastErrno;
+                    if (errno != Errno.EINTR) throw new SyscallException("sendmsg", errno);
+                }
+            }
+        }
+        finally
+        {
+            for (int i = 0; i < fds.Length; i++) if (added[i]) fds[i].DangerousRelease();
         }
     }
 
-    /// <summary>shutdown(2); errors (e.g. ENOTCONN) are returned as errno, 0 on success.</summary>
-    public static int Shutdown(int socket, int how) => ShutdownRaw(socket, how) == 0 ? 0 : Libc.LastErrno;
+    /// <summary>shutdown(2) (wakes a thread blocked in recvmsg or accept on it); errors (e.g. ENOTCONN, a closed handle) are returned as errno, 0 on success.</summary>
+    public static int Shutdown(SafeFileDescriptor socket, int how)
+    {
+        try
+        {
+            using var lease = new FdLease(socket);
+            return ShutdownRaw(lease.Fd, how) == 0 ? 0 : Libc.LastErrno;
+        }
+        catch (ObjectDisposedException) { return Errno.EBADF; }
+    }
 }

@@ -1,3 +1,4 @@
+using System.Net.Sockets;
 using System.Runtime.InteropServices;
 
 namespace Microagent.Interop;
@@ -27,33 +28,33 @@ public static unsafe partial class Sockets
     private static partial int Accept4Raw(int fd, void* addr, void* len, int flags);
 
     /// <summary>A close-on-exec stream socket of <paramref name="family"/>, bound to <paramref name="address"/> and listening.</summary>
-    public static int Listen(int family, ReadOnlySpan<byte> address, int backlog, string what)
+    public static SafeFileDescriptor Listen(int family, ReadOnlySpan<byte> address, int backlog, string what)
     {
-        int fd = (int)Libc.Check(SocketRaw(family, SOCK_STREAM | SOCK_CLOEXEC, 0), $"socket({what})");
+        var fd = new SafeFileDescriptor((int)Libc.Check(SocketRaw(family, SOCK_STREAM | SOCK_CLOEXEC, 0), $"socket({what})"));
         try
         {
-            fixed (byte* a = address) Libc.Check(BindRaw(fd, a, (uint)address.Length), $"bind({what})");
-            Libc.Check(ListenRaw(fd, backlog), $"listen({what})");
+            fixed (byte* a = address) Libc.Check(BindRaw(fd.DangerousFd, a, (uint)address.Length), $"bind({what})");
+            Libc.Check(ListenRaw(fd.DangerousFd, backlog), $"listen({what})");
             return fd;
         }
         catch
         {
-            FileDescriptors.Close(fd);
+            fd.Dispose();
             throw;
         }
     }
 
     /// <summary>A close-on-exec stream socket of <paramref name="family"/> connected to <paramref name="address"/> (blocking; EINTR retried).</summary>
-    public static int Connect(int family, ReadOnlySpan<byte> address, string what)
+    public static SafeFileDescriptor Connect(int family, ReadOnlySpan<byte> address, string what)
     {
-        int fd = (int)Libc.Check(SocketRaw(family, SOCK_STREAM | SOCK_CLOEXEC, 0), $"socket({what})");
+        var fd = new SafeFileDescriptor((int)Libc.Check(SocketRaw(family, SOCK_STREAM | SOCK_CLOEXEC, 0), $"socket({what})"));
         fixed (byte* a = address)
         {
-            while (ConnectRaw(fd, a, (uint)address.Length) != 0)
+            while (ConnectRaw(fd.DangerousFd, a, (uint)address.Length) != 0)
             {
                 int errno = Libc.LastErrno;
-                if (errno == Libc.Errno.EINTR) continue;
-                FileDescriptors.Close(fd);
+                if (errno == Errno.EINTR) continue;
+                fd.Dispose();
                 throw new SyscallException($"connect({what})", errno);
             }
         }
@@ -61,14 +62,31 @@ public static unsafe partial class Sockets
     }
 
     /// <summary>Blocks until a client connects; returns its close-on-exec descriptor. shutdown(2) of the listener wakes it with an error.</summary>
-    public static int Accept(int listener, string what)
+    public static SafeFileDescriptor Accept(SafeFileDescriptor listener, string what)
     {
+        using var lease = new FdLease(listener);
         while (true)
         {
-            int fd = Accept4Raw(listener, null, null, SOCK_CLOEXEC);
-            if (fd >= 0) return fd;
+            int fd = Accept4Raw(lease.Fd, null, null, SOCK_CLOEXEC);
+            if (fd >= 0) return new SafeFileDescriptor(fd);
             int errno = Libc.LastErrno;
-            if (errno != Libc.Errno.EINTR) throw new SyscallException($"accept4({what})", errno);
+            if (errno != Errno.EINTR) throw new SyscallException($"accept4({what})", errno);
+        }
+    }
+
+    /// <summary>
+    /// Moves a connected stream socket into a <see cref="Socket"/> that owns it from now on; <paramref name="fd"/> is
+    /// left invalid (disposing it later is a no-op).
+    /// </summary>
+    public static Socket Adopt(SafeFileDescriptor fd)
+    {
+        var handle = new SafeSocketHandle(fd.DangerousGetHandle(), ownsHandle: true);
+        fd.SetHandleAsInvalid();
+        try { return new Socket(handle); }
+        catch
+        {
+            handle.Dispose();
+            throw;
         }
     }
 }

@@ -69,9 +69,12 @@ public static unsafe partial class Spawn
     /// working directory <paramref name="cwd"/>. Returns 0 and the child pid, or the errno.
     /// </summary>
     public static int Start(string path, string[] argv, string[] envp, string cwd,
-        int stdinFd, int stdoutFd, int stderrFd, out int pid)
+        SafeFileDescriptor stdinFd, SafeFileDescriptor stdoutFd, SafeFileDescriptor stderrFd, out int pid)
     {
         pid = -1;
+        using var stdin = new FdLease(stdinFd);
+        using var stdout = new FdLease(stdoutFd);
+        using var stderr = new FdLease(stderrFd);
         byte* fa = (byte*)NativeMemory.AllocZeroed(OpaqueBytes);
         byte* attr = (byte*)NativeMemory.AllocZeroed(OpaqueBytes);
         byte* sigs = (byte*)NativeMemory.AllocZeroed(OpaqueBytes);
@@ -85,9 +88,9 @@ public static unsafe partial class Spawn
             int r;
             if ((r = FileActionsInit(fa)) != 0) return r;
             faInit = true;
-            if ((r = FileActionsAddDup2(fa, stdinFd, 0)) != 0) return r;
-            if ((r = FileActionsAddDup2(fa, stdoutFd, 1)) != 0) return r;
-            if ((r = FileActionsAddDup2(fa, stderrFd, 2)) != 0) return r;
+            if ((r = FileActionsAddDup2(fa, stdin.Fd, 0)) != 0) return r;
+            if ((r = FileActionsAddDup2(fa, stdout.Fd, 1)) != 0) return r;
+            if ((r = FileActionsAddDup2(fa, stderr.Fd, 2)) != 0) return r;
             if ((r = FileActionsAddChdir(fa, cwdZ)) != 0) return r;
 
             if ((r = AttrInit(attr)) != 0) return r;

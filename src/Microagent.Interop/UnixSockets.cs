@@ -13,13 +13,13 @@ public static class UnixSockets
     private const int SunPathLength = 108;
 
     /// <summary>Creates a close-on-exec unix stream socket bound to <paramref name="path"/> and listening.</summary>
-    public static int Listen(string path, int backlog) => Sockets.Listen(AF_UNIX, Address(path), backlog, "unix");
+    public static SafeFileDescriptor Listen(string path, int backlog) => Sockets.Listen(AF_UNIX, Address(path), backlog, "unix");
 
     /// <summary>Connects a new close-on-exec unix stream socket to <paramref name="path"/> (blocking).</summary>
-    public static int Connect(string path) => Sockets.Connect(AF_UNIX, Address(path), "unix");
+    public static SafeFileDescriptor Connect(string path) => Sockets.Connect(AF_UNIX, Address(path), "unix");
 
     /// <summary>Blocks until a client connects; returns its close-on-exec descriptor. shutdown(2) of the listener wakes it with an error.</summary>
-    public static int Accept(int listener) => Sockets.Accept(listener, "unix");
+    public static SafeFileDescriptor Accept(SafeFileDescriptor listener) => Sockets.Accept(listener, "unix");
 
     private static byte[] Address(string path)
     {

@@ -28,11 +28,11 @@ public static class Vsock
     }
 
     /// <summary>Creates a listening vsock socket on (<paramref name="cid"/>, <paramref name="port"/>).</summary>
-    public static int Listen(uint cid, uint port, int backlog = 256) => Sockets.Listen(AF_VSOCK, Address(cid, port), backlog, "vsock");
+    public static SafeFileDescriptor Listen(uint cid, uint port, int backlog = 256) => Sockets.Listen(AF_VSOCK, Address(cid, port), backlog, "vsock");
 
     /// <summary>Blocks until a connection arrives; returns its descriptor (close-on-exec). Retries EINTR.</summary>
-    public static int Accept(int listenFd) => Sockets.Accept(listenFd, "vsock");
+    public static SafeFileDescriptor Accept(SafeFileDescriptor listenFd) => Sockets.Accept(listenFd, "vsock");
 
     /// <summary>Connects to (<paramref name="cid"/>, <paramref name="port"/>); returns the descriptor.</summary>
-    public static int Connect(uint cid, uint port) => Sockets.Connect(AF_VSOCK, Address(cid, port), "vsock");
+    public static SafeFileDescriptor Connect(uint cid, uint port) => Sockets.Connect(AF_VSOCK, Address(cid, port), "vsock");
 }

@@ -25,7 +25,7 @@ public static unsafe partial class Wait
             int r = WaitPidRaw(pid, &status, options);
             if (r >= 0) return (r, status);
             int errno = Libc.LastErrno;
-            if (errno != Libc.Errno.EINTR) return (-errno, 0);
+            if (errno != Errno.EINTR) return (-errno, 0);
         }
     }
 

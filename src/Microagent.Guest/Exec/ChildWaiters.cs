@@ -76,7 +76,7 @@ public sealed class ReapAllWaiter : IChildWaiter
                 if (pid > 0) { Route(pid, status); continue; }
                 // No children at all (ECHILD): park until one is started. An orphan can only be
                 // reparented to us by a descendant, which requires a living child first.
-                if (pid == -Libc.Errno.ECHILD) _childStarted.WaitOne(1000);
+                if (pid == -Errno.ECHILD) _childStarted.WaitOne(1000);
                 else Thread.Sleep(50);
             }
             catch (Exception e)

@@ -61,9 +61,9 @@ public sealed class ExecEngine
             return Failed(e.ExitCode, e.Message);
         }
 
-        (int inR, int inW) = FileDescriptors.Pipe();
-        (int outR, int outW) = FileDescriptors.Pipe();
-        (int errR, int errW) = FileDescriptors.Pipe();
+        (SafeFileDescriptor inR, SafeFileDescriptor inW) = FileDescriptors.Pipe();
+        (SafeFileDescriptor outR, SafeFileDescriptor outW) = FileDescriptors.Pipe();
+        (SafeFileDescriptor errR, SafeFileDescriptor errW) = FileDescriptors.Pipe();
         int spawnErrno = 0;
         (int pid, Task<int>? exit) = (-1, null);
         try
@@ -85,16 +85,16 @@ public sealed class ExecEngine
         }
         finally
         {
-            FileDescriptors.Close(inR);
-            FileDescriptors.Close(outW);
-            FileDescriptors.Close(errW);
+            inR.Dispose();
+            outW.Dispose();
+            errW.Dispose();
         }
         if (exit is null)
         {
-            FileDescriptors.Close(inW);
-            FileDescriptors.Close(outR);
-            FileDescriptors.Close(errR);
-            int code = spawnErrno is Libc.Errno.ENOENT or Libc.Errno.ENOTDIR ? 127 : 126;
+            inW.Dispose();
+            outR.Dispose();
+            errR.Dispose();
+            int code = spawnErrno is Errno.ENOENT or Errno.ENOTDIR ? 127 : 126;
             return Failed(code, $"cannot execute '{path}': {Libc.Describe(spawnErrno)}");
         }
         var clock = Stopwatch.StartNew();
@@ -106,7 +106,7 @@ public sealed class ExecEngine
 
         using var stdinStop = new CancellationTokenSource();
         ChannelReader<byte[]>? stdin = request.StdinStream ? stdinStream : InlineStdin(request.Stdin);
-        if (stdin is null) FileDescriptors.Close(inW);
+        if (stdin is null) inW.Dispose();
         else new Thread(() => FeedStdin(inW, stdin, stdinStop.Token), 128 * 1024) { IsBackground = true, Name = "exec-stdin" }.Start();
 
         using var killOnCancel = ct.Register(() => Signals.Kill(-pid, Signals.SIGKILL));
@@ -185,7 +185,7 @@ public sealed class ExecEngine
         return ch.Reader;
     }
 
-    private static void FeedStdin(int fd, ChannelReader<byte[]> source, CancellationToken stop)
+    private static void FeedStdin(SafeFileDescriptor fd, ChannelReader<byte[]> source, CancellationToken stop)
     {
         bool broken = false;
         try
@@ -202,7 +202,7 @@ public sealed class ExecEngine
         }
         catch (OperationCanceledException) { }
         catch (Exception e) { Log.Error($"exec stdin: {e.Message}"); }
-        finally { FileDescriptors.Close(fd); }
+        finally { fd.Dispose(); }
     }
 
     /// <summary>

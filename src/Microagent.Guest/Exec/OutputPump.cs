@@ -18,7 +18,7 @@ internal sealed class OutputPump
     private static readonly long IdleAfterExitTicks = Stopwatch.Frequency / 5;      // 200 ms
     private static readonly long MaxAfterExitTicks = Stopwatch.Frequency * 5;        // 5 s
 
-    private readonly int[] _fds;
+    private readonly SafeFileDescriptor?[] _fds;
     private readonly long _limit;
     private readonly long[] _kept = new long[2];
     private readonly MemoryStream?[] _captured;
@@ -26,7 +26,8 @@ internal sealed class OutputPump
     private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _exitedAt;
 
-    public OutputPump(int stdoutFd, int stderrFd, long limit, bool stream)
+    /// <summary>Takes ownership of both pipe read ends; they are closed when draining ends.</summary>
+    public OutputPump(SafeFileDescriptor stdoutFd, SafeFileDescriptor stderrFd, long limit, bool stream)
     {
         _fds = [stdoutFd, stderrFd];
         _limit = limit;
@@ -53,14 +54,13 @@ internal sealed class OutputPump
     private void Run()
     {
         var buffer = new byte[ChunkBytes];
-        Span<Poll.PollFd> polls = stackalloc Poll.PollFd[2];
+        Span<short> revents = stackalloc short[2];
         try
         {
-            while (_fds[0] >= 0 || _fds[1] >= 0)
+            while (_fds[0] is not null || _fds[1] is not null)
             {
-                for (int i = 0; i < 2; i++) polls[i] = new Poll.PollFd { Fd = _fds[i], Events = Poll.POLLIN };
                 long exitedAt = Interlocked.Read(ref _exitedAt);
-                int ready = Poll.Wait(polls, exitedAt == 0 ? 250 : 50);
+                int ready = Poll.WaitReadable(_fds, revents, exitedAt == 0 ? 250 : 50);
                 if (ready == 0)
                 {
                     if (exitedAt != 0 && Stopwatch.GetTimestamp() - exitedAt > IdleAfterExitTicks) break;
@@ -69,11 +69,11 @@ internal sealed class OutputPump
                 if (exitedAt != 0 && Stopwatch.GetTimestamp() - exitedAt > MaxAfterExitTicks) break;
                 for (int i = 0; i < 2; i++)
                 {
-                    if (_fds[i] < 0 || polls[i].Revents == 0) continue;
+                    if (_fds[i] is not { } fd || revents[i] == 0) continue;
                     int n;
-                    try { n = FileDescriptors.Read(_fds[i], buffer); }
+                    try { n = FileDescriptors.Read(fd, buffer); }
                     catch (SyscallException) { n = 0; }
-                    if (n == 0) { FileDescriptors.Close(_fds[i]); _fds[i] = -1; continue; }
+                    if (n == 0) { fd.Dispose(); _fds[i] = null; continue; }
                     Deliver(i, buffer.AsSpan(0, n));
                 }
             }
@@ -84,7 +84,7 @@ internal sealed class OutputPump
         }
         finally
         {
-            for (int i = 0; i < 2; i++) { FileDescriptors.Close(_fds[i]); _fds[i] = -1; }
+            for (int i = 0; i < 2; i++) { _fds[i]?.Dispose(); _fds[i] = null; }
             _chunks?.Writer.TryComplete();
             _done.TrySetResult();
         }

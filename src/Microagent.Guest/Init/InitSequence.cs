@@ -55,8 +55,8 @@ public static class InitSequence
             try
             {
                 using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read);
-                int errno = Modules.FinitModule((int)handle.DangerousGetHandle());
-                if (errno != 0 && errno != Libc.Errno.EEXIST)
+                int errno = Modules.FinitModule(handle);
+                if (errno != 0 && errno != Errno.EEXIST)
                     Log.Error($"finit_module {path}: {Libc.Describe(errno)} (errno {errno})");
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -118,7 +118,7 @@ public static class InitSequence
         try { Directory.CreateDirectory(target); }
         catch (IOException e) { throw new InvalidOperationException($"cannot create mount point {target}: {e.Message}", e); }
         try { Mount.Do(source, target, fstype, flags, data); }
-        catch (SyscallException e) when (e.Errno == Mount.EBUSY) { }
+        catch (SyscallException e) when (e.Errno == Errno.EBUSY) { }
     }
 
     private static bool IsMountPoint(string path)

@@ -43,7 +43,7 @@ public static class PowerOff
         while (DateTime.UtcNow < end)
         {
             (int pid, _) = Wait.WaitPid(-1, WNOHANG);
-            if (pid == -Libc.Errno.ECHILD) return;
+            if (pid == -Errno.ECHILD) return;
             if (pid == 0) Thread.Sleep(20);
         }
     }

@@ -28,8 +28,7 @@ public static class Ready
         {
             try
             {
-                int fd = Vsock.Connect(Vsock.VMADDR_CID_HOST, ProtocolInfo.ReadyPort);
-                using Stream s = Listeners.WrapConnected(fd);
+                using Stream s = Listeners.WrapConnected(Vsock.Connect(Vsock.VMADDR_CID_HOST, ProtocolInfo.ReadyPort));
                 Frame.WriteAsync(s, hello, ProtocolJson.Default.Response).GetAwaiter().GetResult();
                 Log.Info($"ready: hello sent to host port {ProtocolInfo.ReadyPort} (agent init {hello.Hello!.AgentInitMs} ms, uptime {hello.Hello.UptimeMs} ms)");
                 return;

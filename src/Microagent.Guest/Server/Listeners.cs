@@ -28,7 +28,7 @@ public static class Listeners
     /// <summary>Guest mode: listens on vsock (any CID, <paramref name="port"/>) and serves on a dedicated accept thread.</summary>
     public static void StartVsock(uint port, AgentServer server)
     {
-        int listenFd = Vsock.Listen(Vsock.VMADDR_CID_ANY, port);
+        SafeFileDescriptor listenFd = Vsock.Listen(Vsock.VMADDR_CID_ANY, port); // lives as long as the agent
         Log.Info($"listening on vsock port {port}");
         new Thread(() =>
         {
@@ -36,8 +36,8 @@ public static class Listeners
             {
                 try
                 {
-                    int fd = Vsock.Accept(listenFd);
-                    _ = Task.Run(() => server.HandleAsync(WrapConnected(fd)));
+                    Stream connection = WrapConnected(Vsock.Accept(listenFd));
+                    _ = Task.Run(() => server.HandleAsync(connection));
                 }
                 catch (Exception e)
                 {
@@ -48,7 +48,6 @@ public static class Listeners
         }, 256 * 1024) { IsBackground = true, Name = "vsock-accept" }.Start();
     }
 
-    /// <summary>Wraps a connected stream-socket descriptor (any family, AF_VSOCK included) as a Stream that owns it.</summary>
-    public static Stream WrapConnected(int fd) =>
-        new SocketStream(new Socket(new SafeSocketHandle(fd, ownsHandle: true)));
+    /// <summary>Moves a connected stream-socket descriptor (any family, AF_VSOCK included) into a Stream that owns it.</summary>
+    public static Stream WrapConnected(SafeFileDescriptor fd) => new SocketStream(Sockets.Adopt(fd));
 }

@@ -20,7 +20,7 @@ public sealed record MappedError(ErrorKind Kind, string Message, string? Remedia
 }
 
 /// <summary>
-/// The one mapping from exceptions to error kinds (docs/ARCHITECTURE.md, "Errors"). Every adapter (CLI, MCP server) uses it,
+/// The one mapping from exceptions to error kinds (docs/ARCHITECTURE.md "Errors"). Every adapter (CLI, MCP server) uses it,
 /// so the same failure has the same kind, exit code and retryability everywhere. Invariant: a <see cref="MicroagentException"/>
 /// keeps its own kind; anything else is mapped by type, never by message text.
 /// </summary>

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Microagent.Errors;
+using Microagent.Interop;
 using Microagent.Kernels;
 using Microagent.Tools;
 
@@ -82,7 +83,7 @@ internal sealed class BaselineBuilder(StatePaths paths, string baselinesDir, Bas
                 JsonSerializer.SerializeToUtf8Bytes(baseline, ImageJsonContext.Default.Baseline));
             return baseline;
         }
-        catch (IOException e) when (e.HResult == 28)
+        catch (IOException e) when (e.HResult == Errno.ENOSPC)
         {
             throw new MicroagentException(ErrorKind.ResourceExhausted, $"no space left while building the baseline of {display}",
                 "free disk space in the state directory (microagent image prune), then retry", e);

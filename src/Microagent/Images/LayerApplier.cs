@@ -90,7 +90,7 @@ public sealed class LayerApplier
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException && e is not MicroagentException)
             {
-                if (e is IOException { HResult: 28 } || (e is SyscallException s && s.Errno == 28))
+                if (e is IOException { HResult: Errno.ENOSPC } || (e is SyscallException s && s.Errno == Errno.ENOSPC))
                     throw new MicroagentException(ErrorKind.ResourceExhausted, $"no space left while applying layer entry `{entry.Name}`",
                         "free disk space in the state directory", e);
                 throw MicroagentException.Permanent($"cannot apply layer entry `{entry.Name}`: {e.Message}",
@@ -276,7 +276,7 @@ public sealed class LayerApplier
     private void SetOwner(string path, TarEntry entry)
     {
         int errno = Ownership.TryLchown(path, entry.Uid, entry.Gid);
-        if (errno == 0 || (errno == Ownership.EPERM && !_isRoot)) return; // unprivileged: ownership is best effort
+        if (errno == 0 || (errno == Errno.EPERM && !_isRoot)) return; // unprivileged: ownership is best effort
         throw new SyscallException("lchown", errno);
     }
 
@@ -287,7 +287,7 @@ public sealed class LayerApplier
             int errno = FileNodes.TrySetXattr(path, name, value);
             if (errno == 0) continue;
             // Unprivileged callers cannot set trusted.*/security.*; symlinks take no user.* xattrs.
-            if (errno is Ownership.EPERM or FileNodes.EOPNOTSUPP && (!_isRoot || Lstat(path) == Kind.Symlink)) continue;
+            if (errno is Errno.EPERM or Errno.EOPNOTSUPP && (!_isRoot || Lstat(path) == Kind.Symlink)) continue;
             throw MicroagentException.Permanent($"cannot set xattr `{name}` on `{Path.GetRelativePath(Root, path)}`: {Libc.Describe(errno)}",
                 "the state directory's filesystem must support extended attributes (ext4, xfs, tmpfs)");
         }

@@ -16,7 +16,7 @@ internal sealed class GuestMemoryMap : IGuestMemory, IDisposable
     private GuestMemoryMap(Region[] regions) => _regions = regions;
 
     /// <summary>Maps every region (the file range [mmap_offset, mmap_offset+size) of its fd). Closes the fds in all cases.</summary>
-    public static GuestMemoryMap Map(MemoryRegionDescription[] regions, int[] fds)
+    public static GuestMemoryMap Map(MemoryRegionDescription[] regions, SafeFileDescriptor[] fds)
     {
         var mapped = new List<Region>();
         try
@@ -42,7 +42,7 @@ internal sealed class GuestMemoryMap : IGuestMemory, IDisposable
         }
         finally
         {
-            foreach (int fd in fds) FileDescriptors.Close(fd);
+            foreach (var fd in fds) fd.Dispose(); // a mapping outlives its descriptor
         }
     }
 

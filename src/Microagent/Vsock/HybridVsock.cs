@@ -5,7 +5,12 @@ using Microagent.Errors;
 
 namespace Microagent.Vsock;
 
-/// <summary>Client side of the hybrid vsock handshake (Firecracker-style; docs/ARCHITECTURE.md "Vsock").</summary>
+/// <summary>
+/// The hybrid vsock handshake (docs/ARCHITECTURE.md "Vsock"; the wire format of Firecracker's docs/vsock.md,
+/// "Host-Initiated Connections"): a host client connects to the hybrid unix socket, writes <c>CONNECT &lt;port&gt;\n</c>
+/// (port in decimal, no sign, no spaces) and, once the guest accepted, reads <c>OK &lt;hostport&gt;\n</c>; both lines are ASCII
+/// and at most <see cref="MaxLineLength"/> bytes. The client side, and the parsing the muxer uses.
+/// </summary>
 public static class HybridVsock
 {
     /// <summary>Longest handshake line accepted either way.</summary>
@@ -63,6 +68,9 @@ public static class HybridVsock
         }
         return null;
     }
+
+    /// <summary>The line a hybrid client reads once the guest accepted: <c>OK &lt;hostPort&gt;\n</c>.</summary>
+    internal static byte[] OkLine(uint hostPort) => Encoding.ASCII.GetBytes($"OK {hostPort}\n");
 
     /// <summary>Parses <c>CONNECT &lt;port&gt;</c> (without the newline); false when malformed.</summary>
     internal static bool TryParseConnect(string line, out uint port)

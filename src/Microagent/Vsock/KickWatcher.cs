@@ -4,23 +4,22 @@ namespace Microagent.Vsock;
 
 /// <summary>
 /// Waits on one queue's kick eventfd on its own thread and posts coalesced kicks to the device loop.
-/// Owns the descriptor: <see cref="Stop"/> wakes the thread by signalling the eventfd itself, and the thread closes it.
+/// Owns the descriptor: <see cref="Stop"/> wakes the thread by signalling the eventfd itself, and the thread disposes it.
+/// A read failure other than the stop is a device fault: it is posted to the loop as a thrown <see cref="VhostUserProtocolException"/>.
 /// </summary>
 internal sealed class KickWatcher
 {
-    private readonly int _fd;
+    private readonly SafeFileDescriptor _fd;
     private readonly Action _onKick;
     private readonly int _queue;
-    private readonly Action<string> _log;
     private volatile bool _stopped;
     private int _pending;
 
     /// <summary>Starts watching <paramref name="fd"/>; <paramref name="post"/> delivers a kick to the loop (may block when the loop is saturated).</summary>
-    public KickWatcher(int fd, int queue, Action<Action> post, Action onKick, Action<string> log)
+    public KickWatcher(SafeFileDescriptor fd, int queue, Action<Action> post, Action onKick)
     {
         _fd = fd;
         _queue = queue;
-        _log = log;
         _onKick = onKick;
         var thread = new Thread(() => Run(post)) { IsBackground = true, Name = $"vsock-kick-{queue}" };
         thread.Start();
@@ -39,10 +38,14 @@ internal sealed class KickWatcher
             }
         }
         catch (Exception) when (_stopped) { }
-        catch (Exception e) { _log($"vhost-user: kick descriptor of queue {_queue} failed ({e.Message}); the queue runs only on other events"); }
+        catch (Exception e)
+        {
+            string reason = $"kick descriptor of queue {_queue} failed: {e.Message}";
+            post(() => { if (!_stopped) throw new VhostUserProtocolException(reason); });
+        }
         finally
         {
-            FileDescriptors.Close(_fd);
+            _fd.Dispose();
         }
     }
 

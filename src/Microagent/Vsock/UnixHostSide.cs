@@ -5,7 +5,8 @@ using System.Threading.Channels;
 namespace Microagent.Vsock;
 
 /// <summary>
-/// <see cref="IHostSide"/> over a connected unix stream socket. One reader task holds at most one chunk
+/// <see cref="IHostSide"/> over a connected unix stream socket, made by <see cref="HybridMuxer"/> for each hybrid
+/// connection (as Firecracker's MuxerConnection). One reader task holds at most one chunk
 /// (it reads again only after <see cref="RequestRead"/>); one writer task drains queued writes in order, so a slow
 /// host reader stalls only its own connection. Queued write bytes are bounded by the connection's credit.
 /// </summary>
@@ -20,17 +21,22 @@ internal sealed class UnixHostSide : IHostSide
 
     private readonly Socket _socket;
     private readonly Func<Action<VsockDevice>, ValueTask> _post;
+    private readonly Action<UnixHostSide>? _onClosed;
     private readonly Channel<Item> _writes = Channel.CreateUnbounded<Item>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
     private readonly SemaphoreSlim _readPermit = new(0);
     private readonly CancellationTokenSource _cts = new();
     private VsockConnection? _connection;
     private int _closed;
 
-    /// <summary>Wraps <paramref name="socket"/>; <paramref name="post"/> runs an action on the device loop.</summary>
-    public UnixHostSide(Socket socket, Func<Action<VsockDevice>, ValueTask> post)
+    /// <summary>
+    /// Wraps (and owns) <paramref name="socket"/>; <paramref name="post"/> runs an action on the device loop;
+    /// <paramref name="onClosed"/> runs once, when the socket is closed.
+    /// </summary>
+    public UnixHostSide(Socket socket, Func<Action<VsockDevice>, ValueTask> post, Action<UnixHostSide>? onClosed = null)
     {
         _socket = socket;
         _post = post;
+        _onClosed = onClosed;
     }
 
     /// <summary>Binds the connection this side belongs to; must be set before <see cref="Established"/>.</summary>
@@ -41,7 +47,7 @@ internal sealed class UnixHostSide : IHostSide
     {
         if (announceHostPort is uint port)
         {
-            var line = VsockConnection.OkLine(port);
+            var line = HybridVsock.OkLine(port);
             _writes.Writer.TryWrite(new Item(Kind.Control, line, line.Length));
         }
         _ = Task.Run(WriteLoop);
@@ -67,7 +73,7 @@ internal sealed class UnixHostSide : IHostSide
         else if (!_writes.Writer.TryWrite(new Item(Kind.Close, null, 0))) Abort();
     }
 
-    /// <summary>Closes a side that never got attached to a connection.</summary>
+    /// <summary>Closes the socket at once, dropping queued writes (also for a side that never got attached to a connection).</summary>
     public void Abort()
     {
         if (Interlocked.Exchange(ref _closed, 1) != 0) return;
@@ -76,6 +82,7 @@ internal sealed class UnixHostSide : IHostSide
         _socket.Dispose();
         while (_writes.Reader.TryRead(out var item))
             if (item.Kind == Kind.Data) ArrayPool<byte>.Shared.Return(item.Buffer!);
+        _onClosed?.Invoke(this);
     }
 
     private async Task ReadLoop()

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using Microagent.Interop;
 
 namespace Microagent.Vsock;
 
@@ -78,9 +79,49 @@ internal readonly record struct VhostUserHeader(VhostUserRequest Request, uint F
     public uint Version => Flags & 0x3;
 }
 
-/// <summary>One received message: header, payload, and the descriptors that came with it (owned by the receiver).</summary>
-internal sealed record VhostUserMessage(VhostUserHeader Header, byte[] Payload, int[] Fds)
+/// <summary>
+/// One received message: header, payload, and the descriptors that came with it. The message owns the descriptors:
+/// a handler keeps one with <see cref="TakeFd"/>, and <see cref="DisposeFds"/> closes every one not taken.
+/// </summary>
+internal sealed class VhostUserMessage(VhostUserHeader header, byte[] payload, SafeFileDescriptor[] fds)
 {
+    /// <summary>The header.</summary>
+    public VhostUserHeader Header { get; } = header;
+
+    /// <summary>The payload (Header.Size bytes).</summary>
+    public byte[] Payload { get; } = payload;
+
+    private readonly SafeFileDescriptor?[] _fds = fds;
+
+    /// <summary>How many descriptors came with the message.</summary>
+    public int FdCount => _fds.Length;
+
+    /// <summary>Moves descriptor <paramref name="index"/> to the caller (who disposes it from then on).</summary>
+    public SafeFileDescriptor TakeFd(int index)
+    {
+        var fd = _fds[index] ?? throw new InvalidOperationException($"descriptor {index} already taken");
+        _fds[index] = null;
+        return fd;
+    }
+
+    /// <summary>Moves every descriptor to the caller.</summary>
+    public SafeFileDescriptor[] TakeAllFds()
+    {
+        var all = new SafeFileDescriptor[_fds.Length];
+        for (int i = 0; i < _fds.Length; i++) all[i] = TakeFd(i);
+        return all;
+    }
+
+    /// <summary>Closes the descriptors no handler took.</summary>
+    public void DisposeFds()
+    {
+        for (int i = 0; i < _fds.Length; i++)
+        {
+            _fds[i]?.Dispose();
+            _fds[i] = null;
+        }
+    }
+
     /// <summary>Encodes a reply to <paramref name="request"/> carrying <paramref name="payload"/>.</summary>
     public static byte[] EncodeReply(VhostUserRequest request, ReadOnlySpan<byte> payload)
     {

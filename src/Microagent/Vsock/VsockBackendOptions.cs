@@ -4,4 +4,9 @@ namespace Microagent.Vsock;
 /// <param name="VhostUserSocketPath">Unix socket QEMU connects to (<c>-chardev socket,path=...</c>).</param>
 /// <param name="HybridSocketPath">Hybrid vsock socket: host clients connect here; guest connections to port P go to <c>&lt;path&gt;_P</c>.</param>
 /// <param name="GuestCid">The guest's context id, reported in the device config space (≥ 3).</param>
-public sealed record VsockBackendOptions(string VhostUserSocketPath, string HybridSocketPath, ulong GuestCid = 3);
+/// <param name="AcceptReconnect">
+/// After an orderly end of a vhost-user session (every ring stopped with GET_VRING_BASE, then the socket closed: a
+/// hot-unplugged device), keep listening and serve the next front-end connection (a re-plugged device) instead of
+/// completing. The hybrid socket stays up in between.
+/// </param>
+public sealed record VsockBackendOptions(string VhostUserSocketPath, string HybridSocketPath, ulong GuestCid = 3, bool AcceptReconnect = false);

@@ -1,5 +1,3 @@
-using System.Text;
-
 namespace Microagent.Vsock;
 
 /// <summary>Lifecycle of a <see cref="VsockConnection"/>.</summary>
@@ -322,7 +320,4 @@ internal sealed class VsockConnection
         _lastSentFwdCnt = _fwdCnt;
         return new VsockPacketHeader(VsockConstants.HostCid, _guestCid, HostPort, GuestPort, len, VsockConstants.TypeStream, op, flags, BufferAlloc, _fwdCnt);
     }
-
-    /// <summary>The line a hybrid client reads once the guest accepted: <c>OK &lt;hostPort&gt;\n</c>.</summary>
-    public static byte[] OkLine(uint hostPort) => Encoding.ASCII.GetBytes($"OK {hostPort}\n");
 }

@@ -5,11 +5,11 @@ namespace Microagent.Tests.Vsock;
 
 public class VhostUserMessageTests
 {
-    private static VhostUserMessage Message(VhostUserRequest request, byte[] payload, params int[] fds)
+    private static VhostUserMessage Message(VhostUserRequest request, byte[] payload)
     {
         var bytes = VhostUserMessage.EncodeRequest(request, payload);
         var header = VhostUserHeader.Read(bytes);
-        return new VhostUserMessage(header, bytes[VhostUserHeader.Length..], fds);
+        return new VhostUserMessage(header, bytes[VhostUserHeader.Length..], []);
     }
 
     [Fact]

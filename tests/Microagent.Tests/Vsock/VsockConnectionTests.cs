@@ -53,7 +53,7 @@ public class VsockConnectionTests
         c.OnGuestPacket(FromGuest(VsockOp.Response), null);
         Assert.Equal(ConnectionState.Established, c.State);
         Assert.Equal(HostPort, host.Announced);
-        Assert.Equal("OK 1073741824\n", System.Text.Encoding.ASCII.GetString(VsockConnection.OkLine(HostPort)));
+        Assert.Equal("OK 1073741824\n", System.Text.Encoding.ASCII.GetString(HybridVsock.OkLine(HostPort)));
     }
 
     [Fact]

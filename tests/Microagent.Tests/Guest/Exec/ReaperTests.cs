@@ -74,7 +74,7 @@ public sealed class ReaperTests
             {
                 Interlocked.Increment(ref echild);
                 sawEchild.TrySetResult();
-                return (-Libc.Errno.ECHILD, 0);
+                return (-Errno.ECHILD, 0);
             }
             (int pid, int status) item = queue.Take();
             if (item.pid == 77) Interlocked.Decrement(ref live);
