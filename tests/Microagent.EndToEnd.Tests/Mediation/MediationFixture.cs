@@ -71,6 +71,23 @@ public sealed class MediationFixture : IAsyncLifetime
     public static async Task<long> GuestConnectionsAsync(string name) =>
         (await StatusAsync(name)).GetProperty("mediationReady").GetProperty("totalConnections").GetInt64();
 
+    /// <summary>
+    /// Accepts the next agent connection and consumes its first line one byte at a time, so that nothing after the line is
+    /// buffered away from the caller (probe connections that close without a line are skipped); returns the raw socket.
+    /// </summary>
+    public static async Task<Socket> AcceptRawAfterFirstLineAsync(TcpListener l, CancellationToken ct)
+    {
+        var one = new byte[1];
+        while (true)
+        {
+            var s = await l.AcceptSocketAsync(ct);
+            int n;
+            while ((n = await s.ReceiveAsync(one, SocketFlags.None, ct)) == 1 && one[0] != (byte)'\n') { }
+            if (n == 1) return s;
+            s.Dispose();
+        }
+    }
+
     /// <summary>Waits until the supervisor has accepted at least <paramref name="atLeast"/> guest connections on the channel.</summary>
     public static Task WaitForGuestConnectionsAsync(string name, long atLeast) =>
         Poll.UntilAsync(async () => await GuestConnectionsAsync(name) >= atLeast, TimeSpan.FromMinutes(2),

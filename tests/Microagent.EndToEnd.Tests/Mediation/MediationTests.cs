@@ -248,15 +248,16 @@ public sealed class MediationTests(MediationFixture fx, ITestOutputHelper output
                 s.shutdown(socket.SHUT_WR)
                 print(s.makefile("rb").readline().decode().strip(), "guest-seconds=%.2f" % (time.time() - t))
                 """);
-            using var c = await MediationFixture.AcceptAgentAsync(l, cts.Token);
+            // The ready line is read unbuffered: every byte after it must be counted here.
+            using var socket = await MediationFixture.AcceptRawAfterFirstLineAsync(l, cts.Token);
             var sw = Stopwatch.StartNew();
             long total = 0;
             var buf = new byte[256 * 1024];
             int n;
-            while ((n = await c.Socket.ReceiveAsync(buf, SocketFlags.None, cts.Token)) > 0) total += n;
+            while ((n = await socket.ReceiveAsync(buf, SocketFlags.None, cts.Token)) > 0) total += n;
             sw.Stop();
-            await c.Socket.SendAsync(Encoding.ASCII.GetBytes($"got {total}\n"));
-            c.Socket.Shutdown(SocketShutdown.Send);
+            await socket.SendAsync(Encoding.ASCII.GetBytes($"got {total}\n"));
+            socket.Shutdown(SocketShutdown.Send);
             var r = await guest;
             Assert.True(r.ExitCode == 0, r.Stderr);
             Assert.Equal(100L << 20, total);

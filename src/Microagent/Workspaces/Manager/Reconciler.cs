@@ -6,7 +6,7 @@ namespace Microagent.Workspaces.Manager;
 /// <summary>
 /// Makes state.json tell the truth when a supervisor is gone, and reaps what dead supervisors left behind (gc).
 /// Invariant: it writes state only for a workspace whose supervisor is dead, and only while holding the workspace's
-/// lock (docs/ARCHITECTURE.md "who writes state"); a live supervisor's workspace is never touched.
+/// lock (docs/ARCHITECTURE.md "Who writes state"); a live supervisor's workspace is never touched.
 /// </summary>
 internal sealed class Reconciler(StatePaths paths, IProcessTable processes)
 {

@@ -9,7 +9,7 @@ namespace Microagent.Workspaces.Manager;
 /// Starts a workspace's supervisor and waits until its guest serves exec; stops a supervisor through its control socket,
 /// by signal when it does not answer.
 /// <para>
-/// Who writes <c>state.json</c> (docs/ARCHITECTURE.md "who writes state"): this process (CLI, MCP server or a .NET
+/// Who writes <c>state.json</c> (docs/ARCHITECTURE.md "Who writes state"): this process (CLI, MCP server or a .NET
 /// program) writes <c>prepared</c> at create and <c>starting</c> just before it spawns the supervisor. From its start until
 /// it exits the supervisor writes everything, its own pid and start time first. This process writes again only the
 /// fallbacks of <see cref="Reconciler"/> and of this class (failed, stopped), always holding the workspace lock and only
