@@ -31,6 +31,10 @@ public static class Schema
         return o;
     }
 
+    /// <summary>An integer within a workspace limit (the range the library enforces: one source for both).</summary>
+    public static JsonObject Integer(string description, Microagent.Workspaces.WorkspaceLimit limit) =>
+        Integer(description, limit.Min, limit.Bounded ? limit.Max : null);
+
     /// <summary>An integer in [min, max].</summary>
     public static JsonObject Integer(string description, long minimum = 0, long? maximum = null)
     {

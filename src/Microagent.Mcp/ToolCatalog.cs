@@ -98,8 +98,8 @@ public sealed partial class ToolCatalog
     {
         var runProps = ExecInputProperties();
         runProps["image"] = Schema.String("Image reference (default: the embedded busybox image).");
-        runProps["memory_mib"] = Schema.Integer("Guest memory in MiB.", 128, 65536);
-        runProps["cpus"] = Schema.Integer("Virtual CPUs.", 1, 64);
+        runProps["memory_mib"] = Schema.Integer("Guest memory in MiB.", WorkspaceLimits.MemoryMiB);
+        runProps["cpus"] = Schema.Integer("Virtual CPUs.", WorkspaceLimits.Cpus);
         Add("workspace_run", "Run a command in a throwaway VM", new ToolHints(ReadOnly: false, Destructive: false, Idempotent: false, OpenWorld: true),
             "One-shot: boot a brand-new workspace VM, run one command, return its exit code and output, throw the VM away. A non-zero exit is a result, " +
             "not an error. Reports boot phases, and the command's output as it comes, as progress. Cancelling tears the VM down.",
@@ -116,8 +116,8 @@ public sealed partial class ToolCatalog
                 {
                     Command = argv,
                     Image = call.String("image"),
-                    MemoryMiB = (int)(call.Integer("memory_mib", 128, 65536) ?? 256),
-                    Cpus = (int)(call.Integer("cpus", 1, 64) ?? 1),
+                    MemoryMiB = (int)(call.Integer("memory_mib", WorkspaceLimits.MemoryMiB) ?? 256),
+                    Cpus = (int)(call.Integer("cpus", WorkspaceLimits.Cpus) ?? 1),
                     Timeout = call.Integer("timeout_ms", 1) is { } ms ? TimeSpan.FromMilliseconds(ms) : null,
                     Env = Env(call),
                     Cwd = call.String("cwd"),

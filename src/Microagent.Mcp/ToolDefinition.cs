@@ -66,6 +66,9 @@ public sealed class ToolCall(string tool, IDictionary<string, JsonElement>? argu
         return v.ValueKind == JsonValueKind.String ? v.GetString() : throw WrongType(name, "a string");
     }
 
+    /// <summary>An optional integer argument checked against a workspace limit (the library's range).</summary>
+    public long? Integer(string name, Microagent.Workspaces.WorkspaceLimit limit) => Integer(name, limit.Min, limit.Max);
+
     /// <summary>An integer argument; null when absent.</summary>
     public long? Integer(string name, long min = long.MinValue, long max = long.MaxValue)
     {

@@ -87,7 +87,7 @@ internal sealed class WorkspaceLayout(string dir)
         string longest = GuestListener(longestPort);
         if (longest.Length > MaxSocketPathBytes)
             throw MicroagentException.Invalid($"workspace path is too long for a unix socket ({longest.Length} bytes, limit {MaxSocketPathBytes}): {Dir}",
-                "use a shorter --state-dir");
+                "use a shorter state directory path");
     }
 
     /// <summary>

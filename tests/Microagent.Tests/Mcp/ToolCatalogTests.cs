@@ -25,6 +25,25 @@ public sealed class ToolCatalogTests
     }
 
     [Fact]
+    public void Resource_ranges_in_input_schemas_are_the_library_limits()
+    {
+        var limits = Microagent.Workspaces.WorkspaceLimits.All.ToDictionary(l => l.Field);
+        int checkedCount = 0;
+        foreach (var tool in Catalog.Tools)
+        {
+            if (tool.InputSchema["properties"] is not JsonObject props) continue;
+            foreach (var (name, schema) in props)
+            {
+                if (!limits.TryGetValue(name, out var limit) || name is "timeout_ms" or "max_output_bytes") continue;
+                Assert.Equal(limit.Min, schema!["minimum"]!.GetValue<long>());
+                if (limit.Bounded) Assert.Equal(limit.Max, schema["maximum"]!.GetValue<long>());
+                checkedCount++;
+            }
+        }
+        Assert.True(checkedCount >= 8, $"only {checkedCount} limited arguments found");
+    }
+
+    [Fact]
     public void Every_tool_has_a_strict_input_schema_a_title_and_a_description()
     {
         Assert.All(Catalog.Tools, t =>
