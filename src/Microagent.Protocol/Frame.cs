@@ -44,34 +44,37 @@ public static class Frame
         }
     }
 
-    /// <summary>Reads the length prefix; validates it against <see cref="MaxFrameBytes"/>.</summary>
-    public static int ReadLength(ReadOnlySpan<byte> header)
+    /// <summary>Reads the length prefix; validates it against <paramref name="maxBytes"/> (default <see cref="MaxFrameBytes"/>).</summary>
+    public static int ReadLength(ReadOnlySpan<byte> header, int maxBytes = MaxFrameBytes)
     {
         int length = BinaryPrimitives.ReadInt32BigEndian(header);
-        if (length < 0 || length > MaxFrameBytes)
-            throw new ProtocolException($"frame length {length} is outside 0..{MaxFrameBytes}");
+        if (length < 0 || length > maxBytes)
+            throw new ProtocolException($"frame length {length} is outside 0..{maxBytes}");
         return length;
     }
 
-    /// <summary>Writes one frame to <paramref name="stream"/>.</summary>
-    public static async Task WriteAsync<T>(Stream stream, T value, JsonTypeInfo<T> typeInfo, CancellationToken ct = default)
+    /// <summary>Writes one frame to <paramref name="stream"/>; a payload over <paramref name="maxBytes"/> is a <see cref="ProtocolException"/>.</summary>
+    public static async Task WriteAsync<T>(Stream stream, T value, JsonTypeInfo<T> typeInfo, CancellationToken ct = default, int maxBytes = MaxFrameBytes)
     {
         byte[] frame = Encode(value, typeInfo);
+        if (frame.Length - HeaderBytes > maxBytes)
+            throw new ProtocolException($"frame of {frame.Length - HeaderBytes} bytes exceeds the {maxBytes}-byte limit");
         await stream.WriteAsync(frame, ct).ConfigureAwait(false);
         await stream.FlushAsync(ct).ConfigureAwait(false);
     }
 
     /// <summary>
     /// Reads one frame from <paramref name="stream"/>. Returns default when the stream ends cleanly
-    /// before a frame starts; throws <see cref="ProtocolException"/> when it ends inside one.
+    /// before a frame starts; throws <see cref="ProtocolException"/> when it ends inside one or its length exceeds
+    /// <paramref name="maxBytes"/>.
     /// </summary>
-    public static async Task<T?> ReadAsync<T>(Stream stream, JsonTypeInfo<T> typeInfo, CancellationToken ct = default)
+    public static async Task<T?> ReadAsync<T>(Stream stream, JsonTypeInfo<T> typeInfo, CancellationToken ct = default, int maxBytes = MaxFrameBytes)
     {
         var header = new byte[HeaderBytes];
         int got = await ReadFullAsync(stream, header, ct).ConfigureAwait(false);
         if (got == 0) return default;
         if (got < HeaderBytes) throw new ProtocolException("stream ended inside a frame header");
-        int length = ReadLength(header);
+        int length = ReadLength(header, maxBytes);
         var payload = new byte[length];
         if (await ReadFullAsync(stream, payload, ct).ConfigureAwait(false) < length)
             throw new ProtocolException("stream ended inside a frame payload");

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Net.Sockets;
 using System.Text.Json;
 using System.Text.Json.Serialization;
@@ -97,41 +96,12 @@ internal static class ControlChannel
     public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
 
     /// <summary>One frame of at most <see cref="MaxFrameBytes"/>; null when the peer closed before a frame started.</summary>
-    public static async Task<T?> ReadAsync<T>(Stream stream, JsonTypeInfo<T> info, CancellationToken ct) where T : class
-    {
-        var header = new byte[Frame.HeaderBytes];
-        int got = await ReadFullAsync(stream, header, ct).ConfigureAwait(false);
-        if (got == 0) return null;
-        if (got < header.Length) throw new ProtocolException("control stream ended inside a frame header");
-        int length = BinaryPrimitives.ReadInt32BigEndian(header);
-        if (length is < 0 or > MaxFrameBytes) throw new ProtocolException($"control frame length {length} is outside 0..{MaxFrameBytes}");
-        var payload = new byte[length];
-        if (await ReadFullAsync(stream, payload, ct).ConfigureAwait(false) < length)
-            throw new ProtocolException("control stream ended inside a frame payload");
-        return Frame.Decode(payload, info);
-    }
+    public static Task<T?> ReadAsync<T>(Stream stream, JsonTypeInfo<T> info, CancellationToken ct) where T : class =>
+        Frame.ReadAsync(stream, info, ct, MaxFrameBytes);
 
     /// <summary>Writes one frame; a value over <see cref="MaxFrameBytes"/> is a <see cref="ProtocolException"/>.</summary>
-    public static async Task WriteAsync<T>(Stream stream, T value, JsonTypeInfo<T> info, CancellationToken ct)
-    {
-        byte[] frame = Frame.Encode(value, info);
-        if (frame.Length - Frame.HeaderBytes > MaxFrameBytes)
-            throw new ProtocolException($"control frame of {frame.Length - Frame.HeaderBytes} bytes exceeds {MaxFrameBytes}");
-        await stream.WriteAsync(frame, ct).ConfigureAwait(false);
-        await stream.FlushAsync(ct).ConfigureAwait(false);
-    }
-
-    private static async Task<int> ReadFullAsync(Stream stream, Memory<byte> buffer, CancellationToken ct)
-    {
-        int total = 0;
-        while (total < buffer.Length)
-        {
-            int n = await stream.ReadAsync(buffer[total..], ct).ConfigureAwait(false);
-            if (n == 0) break;
-            total += n;
-        }
-        return total;
-    }
+    public static Task WriteAsync<T>(Stream stream, T value, JsonTypeInfo<T> info, CancellationToken ct) =>
+        Frame.WriteAsync(stream, value, info, ct, MaxFrameBytes);
 }
 
 /// <summary>Client of a supervisor's control socket.</summary>
