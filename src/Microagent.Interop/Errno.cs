@@ -32,6 +32,8 @@ public static class Errno
     public const int EINVAL = 22;
     /// <summary>No space left on device.</summary>
     public const int ENOSPC = 28;
+    /// <summary>Too many levels of symbolic links (also a final symlink opened with O_NOFOLLOW without O_PATH).</summary>
+    public const int ELOOP = 40;
     /// <summary>Broken pipe.</summary>
     public const int EPIPE = 32;
     /// <summary>Operation not supported (the filesystem has no xattrs in that namespace).</summary>
