@@ -35,7 +35,7 @@ internal static class ServeCommand
                 "args": ["serve", "mcp", "--host-root", "/home/me/project"]}}}
             The server ends when the client closes stdin. Tools: see README.md (or call microagent_describe).
 
-            The server is driven by a model, which content it reads may steer (prompt injection). So the limits are set here,
+            The server is driven by a model, and what the model reads can steer it (prompt injection). So the limits are set here,
             by whoever launches it, and no tool call can change them:
               host paths    every host path a tool reads or writes (workspace_cp, oci:/docker-archive: image sources) must
                             resolve, after symlinks, inside a --host-root; default: the working directory only.
