@@ -23,7 +23,7 @@ public sealed class McpAudit(StatePaths paths)
     {
         var line = new JsonObject
         {
-            ["time"] = DateTimeOffset.UtcNow.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
+            ["time"] = DateTime.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", System.Globalization.CultureInfo.InvariantCulture),
             ["tool"] = tool,
             ["decision"] = denied ? "denied" : "allowed",
             ["paths"] = new JsonArray([.. hostPaths.Select(p => (JsonNode)p)]),

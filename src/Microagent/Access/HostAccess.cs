@@ -147,8 +147,8 @@ public sealed class HostAccess
 
     /// <summary>
     /// Checks that the host path an image reference reads (see <see cref="ImageSourcePath"/>) resolves inside a root; returns
-    /// its real path, or null when the reference reads no caller-named host path. The image store then reads it by that
-    /// real path (a layout is many files, read by name).
+    /// its real path, or null when the reference reads no caller-named host path. The image store then reads it by name (a
+    /// layout is many files), so this check is made at call time, not through a pinned descriptor.
     /// </summary>
     public string? CheckImageSource(string? imageRef, string argument = "image")
     {
