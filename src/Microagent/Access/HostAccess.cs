@@ -14,11 +14,15 @@ namespace Microagent.Access;
 /// </summary>
 public sealed class HostAccess
 {
-    private HostAccess(IReadOnlyList<string> roots, string remediation)
+    private HostAccess(IReadOnlyList<string> roots, string workingDirectory, string remediation)
     {
         Roots = roots;
+        WorkingDirectory = workingDirectory;
         Remediation = remediation;
     }
+
+    /// <summary>What relative host paths are resolved against (the server's working directory).</summary>
+    public string WorkingDirectory { get; }
 
     /// <summary>The roots, as real paths (symlinks resolved when the access was made).</summary>
     public IReadOnlyList<string> Roots { get; }
@@ -48,7 +52,7 @@ public sealed class HostAccess
             }
         }
         if (real.Count == 0) throw MicroagentException.Invalid("no host root given", "name at least one directory");
-        return new HostAccess(real, remediation);
+        return new HostAccess(real, Path.GetFullPath(workingDirectory), remediation);
     }
 
     /// <summary>Whether the real path <paramref name="path"/> is one of the roots or below one.</summary>
@@ -61,7 +65,7 @@ public sealed class HostAccess
     /// </summary>
     public HostPath OpenSource(string path, string argument = "host_path")
     {
-        string abs = Absolute(Check(path, argument), Environment.CurrentDirectory);
+        string abs = Absolute(Check(path, argument), WorkingDirectory);
         var (fd, errno) = PathHandles.TryOpenPath(abs, directory: false);
         if (fd is null)
         {
@@ -82,7 +86,7 @@ public sealed class HostAccess
     /// </summary>
     public HostDestination OpenDestination(string path, string nameInDirectory, bool overwrite, string argument = "host_path")
     {
-        string abs = Absolute(Check(path, argument), Environment.CurrentDirectory);
+        string abs = Absolute(Check(path, argument), WorkingDirectory);
         var (dir, _) = PathHandles.TryOpenPath(abs, directory: true);
         HostPath parent;
         string name;

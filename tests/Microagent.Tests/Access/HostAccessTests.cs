@@ -62,6 +62,16 @@ public sealed class HostAccessTests : IDisposable
     }
 
     [Fact]
+    public void Relative_paths_are_resolved_against_the_working_directory()
+    {
+        File.WriteAllText(Path.Combine(_root, "rel.txt"), "r");
+        var access = HostAccess.Create(["."], _root, "use --host-root");
+        using (var p = access.OpenSource("rel.txt")) Assert.Equal(Path.Combine(_root, "rel.txt"), p.RealPath);
+        using (var d = access.OpenDestination("new.txt", "x", overwrite: false)) Assert.Equal(Path.Combine(_root, "new.txt"), d.RealPath);
+        Assert.Equal(ErrorKind.PolicyDenied, Assert.ThrowsAny<MicroagentException>(() => access.OpenSource("../outside/secret.txt")).Kind);
+    }
+
+    [Fact]
     public void A_symlink_inside_the_root_is_followed_and_must_lead_inside()
     {
         File.CreateSymbolicLink(Path.Combine(_root, "out-file"), Path.Combine(_outside, "secret.txt"));
