@@ -24,7 +24,7 @@ public readonly record struct FileStat(uint Mode, uint Uid, uint Gid, long Size,
 }
 
 /// <summary>
-/// Path descriptors: open(2)/openat(2) with <c>O_PATH</c> (a handle on a file or directory that pins it without reading it),
+/// Path descriptors: openat2(2)/openat(2) with <c>O_PATH</c> (a handle on a file or directory that pins it without reading it),
 /// statx(2) on a descriptor or below one, mkdir(2) that reports <c>EEXIST</c>, and reopening a pinned file for reading
 /// through <c>/proc/self/fd</c>. A path used through <see cref="ProcPath"/> resolves to exactly the pinned inode, whatever
 /// was renamed or swapped for a symlink at its old name since it was opened.
@@ -37,8 +37,18 @@ public static unsafe partial class PathHandles
     private const uint STATX_BASIC_STATS = 0x7ff;
     private const int StatxSize = 256;
 
+    /// <summary>openat2(2): 437 in include/uapi/asm-generic/unistd.h, the same number on every architecture (Linux 5.6+).</summary>
+    private const long SYS_openat2 = 437;
+    /// <summary>RESOLVE_NO_MAGICLINKS (include/uapi/linux/openat2.h): fail with ELOOP on a /proc "magic link" anywhere in the path.</summary>
+    private const ulong RESOLVE_NO_MAGICLINKS = 0x02;
+
+    private static volatile bool s_noOpenat2;
+
     [LibraryImport(Libc.Name, EntryPoint = "openat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int OpenAtRaw(int dirfd, string path, int flags, uint mode);
+
+    [LibraryImport(Libc.Name, EntryPoint = "syscall", SetLastError = true)]
+    private static partial long Syscall4(long number, long dirfd, byte* path, ulong* how, long size);
 
     [LibraryImport(Libc.Name, EntryPoint = "mkdir", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int MkdirRaw(string path, uint mode);
@@ -53,8 +63,36 @@ public static unsafe partial class PathHandles
     /// </summary>
     public static (SafeFileDescriptor? Fd, int Errno) TryOpenPath(string path, bool directory)
     {
-        int fd = OpenAtRaw(AT_FDCWD, path, O_PATH | O_CLOEXEC | (directory ? O_DIRECTORY : 0), 0);
-        return fd < 0 ? (null, Libc.LastErrno) : (new SafeFileDescriptor(fd), 0);
+        int fd = OpenPathCore(AT_FDCWD, path, O_PATH | O_CLOEXEC | (directory ? O_DIRECTORY : 0));
+        return fd < 0 ? (null, -fd) : (new SafeFileDescriptor(fd), 0);
+    }
+
+    /// <summary>
+    /// openat2 with <c>RESOLVE_NO_MAGICLINKS</c>: ordinary symlinks are followed, but a <c>/proc/PID/fd/N</c>,
+    /// <c>/proc/PID/root</c> or <c>/proc/PID/cwd</c> jump (which could land in another mount namespace, where a path name
+    /// says nothing) fails with ELOOP. Falls back to openat when the kernel or a seccomp filter lacks openat2. Returns the
+    /// descriptor or the negated errno.
+    /// </summary>
+    private static int OpenPathCore(int dirfd, string path, int flags)
+    {
+        if (!s_noOpenat2)
+        {
+            int n = System.Text.Encoding.UTF8.GetByteCount(path);
+            byte* p = stackalloc byte[n + 1];
+            System.Text.Encoding.UTF8.GetBytes(path, new Span<byte>(p, n));
+            p[n] = 0;
+            ulong* how = stackalloc ulong[3]; // struct open_how { u64 flags; u64 mode; u64 resolve; }
+            how[0] = (ulong)flags;
+            how[1] = 0;
+            how[2] = RESOLVE_NO_MAGICLINKS;
+            long fd = Syscall4(SYS_openat2, dirfd, p, how, 3 * sizeof(ulong));
+            if (fd >= 0) return (int)fd;
+            int errno = Libc.LastErrno;
+            if (errno is not (Errno.ENOSYS or Errno.EPERM)) return -errno;
+            s_noOpenat2 = true;
+        }
+        int r = OpenAtRaw(dirfd, path, flags, 0);
+        return r >= 0 ? r : -Libc.LastErrno;
     }
 
     /// <summary>The path of a pinned descriptor that the kernel resolves to its inode: <c>/proc/self/fd/N</c>. Valid while the handle is open.</summary>
@@ -113,8 +151,8 @@ public static unsafe partial class PathHandles
     public static (SafeFileDescriptor? Fd, int Errno) TryOpenPathAt(SafeFileDescriptor dir, string name, bool follow)
     {
         using var lease = new FdLease(dir);
-        int fd = OpenAtRaw(lease.Fd, name, O_PATH | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW), 0);
-        return fd < 0 ? (null, Libc.LastErrno) : (new SafeFileDescriptor(fd), 0);
+        int fd = OpenPathCore(lease.Fd, name, O_PATH | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
+        return fd < 0 ? (null, -fd) : (new SafeFileDescriptor(fd), 0);
     }
 
     /// <summary>mkdir(2): 0 when created, else the errno (<c>EEXIST</c> when anything, a symlink included, is already there).</summary>

@@ -69,6 +69,7 @@ public sealed class HostAccess
         var (fd, errno) = PathHandles.TryOpenPath(abs, directory: false);
         if (fd is null)
         {
+            if (errno == Errno.ELOOP) throw Denied(path, argument, MagicLink);
             if (!LexicallyInside(abs)) throw Denied(path, argument);
             throw errno is Errno.ENOENT or Errno.ENOTDIR
                 ? MicroagentException.NotFound($"no such file or directory: {path}") : new MicroagentException(ErrorKind.Permanent,
@@ -87,7 +88,8 @@ public sealed class HostAccess
     public HostDestination OpenDestination(string path, string nameInDirectory, bool overwrite, string argument = "host_path")
     {
         string abs = Absolute(Check(path, argument), WorkingDirectory);
-        var (dir, _) = PathHandles.TryOpenPath(abs, directory: true);
+        var (dir, dirErrno) = PathHandles.TryOpenPath(abs, directory: true);
+        if (dirErrno == Errno.ELOOP) throw Denied(path, argument, MagicLink);
         HostPath parent;
         string name;
         if (dir is not null)
@@ -105,6 +107,7 @@ public sealed class HostAccess
             var (pfd, errno) = PathHandles.TryOpenPath(parentPath.Length == 0 ? "/" : parentPath, directory: true);
             if (pfd is null)
             {
+                if (errno == Errno.ELOOP) throw Denied(path, argument, MagicLink);
                 if (!LexicallyInside(parentPath)) throw Denied(path, argument);
                 throw MicroagentException.NotFound($"no such directory: {Path.GetDirectoryName(trimmed)} ({Libc.Describe(errno)})",
                     "create the destination directory first");
@@ -116,10 +119,13 @@ public sealed class HostAccess
             var existing = PathHandles.StatAt(parent.Descriptor, name);
             if (existing is { IsSymbolicLink: true })
             {
-                var (link, _) = PathHandles.TryOpenPathAt(parent.Descriptor, name, follow: true);
+                var (link, linkErrno) = PathHandles.TryOpenPathAt(parent.Descriptor, name, follow: true);
                 using (link)
+                {
+                    if (linkErrno == Errno.ELOOP) throw Denied(path, argument, MagicLink);
                     if (link is not null && PathHandles.RealPath(link) is { } target && !IsInside(target))
                         throw Denied(path, argument, "is a symbolic link that leads outside them");
+                }
             }
             if (existing is not null && !overwrite)
                 throw new MicroagentException(ErrorKind.Conflict, $"{Path.Combine(parent.RealPath, name)} already exists",
@@ -160,6 +166,8 @@ public sealed class HostAccess
         using var pinned = OpenSource(path, argument);
         return pinned.RealPath;
     }
+
+    private const string MagicLink = "goes through a /proc magic link or a symlink loop";
 
     private HostPath Pin(SafeFileDescriptor fd, string given, string argument)
     {

@@ -87,6 +87,18 @@ public sealed class HostAccessTests : IDisposable
     }
 
     [Fact]
+    public void Proc_magic_links_are_refused_even_when_they_lead_inside()
+    {
+        File.WriteAllText(Path.Combine(_root, "in.txt"), "in");
+        Denied(() => _access.OpenSource($"/proc/self/root{_outside}/secret.txt"));
+        Denied(() => _access.OpenSource($"/proc/self/root{_root}/in.txt"));
+        File.CreateSymbolicLink(Path.Combine(_root, "magic"), $"/proc/self/root{_root}");
+        Assert.Contains("magic link", Denied(() => _access.OpenSource(Path.Combine(_root, "magic", "in.txt"))).Message);
+        Denied(() => _access.OpenDestination(Path.Combine(_root, "magic"), "x", overwrite: true));
+        Denied(() => _access.OpenDestination(Path.Combine(_root, "magic", "new.txt"), "x", overwrite: true));
+    }
+
+    [Fact]
     public void A_symlink_swapped_in_after_the_check_does_not_redirect_the_read()
     {
         string file = Path.Combine(_root, "data.txt");
