@@ -54,7 +54,7 @@ public static class McpServerHost
         "workspace_exec, ... for persistent workspaces. Long calls report progress and can be cancelled. Each workspace's serial log and " +
         "event history are resources (microagent://workspaces/{name}/logs and /events). Call microagent_describe for the capability manifest " +
         "and the limits this server was launched with: host paths must resolve inside its host roots, host targets must be allowed, and " +
-        "only the tools listed are callable; a call outside them gets policy_denied, and only whoever launches the server can change them.";
+        "only the tools listed are callable; a call outside them is refused (a policy error), and only whoever launches the server can change them.";
 
     /// <summary>
     /// Server options with tool and resource handlers bound to <paramref name="catalog"/> and <paramref name="paths"/>: only the
