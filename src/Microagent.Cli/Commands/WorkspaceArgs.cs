@@ -11,7 +11,10 @@ internal static class WorkspaceArgs
 {
     public static Argument<string> Name(string description = "Workspace name") => new("name") { Description = description };
 
-    public static Option<int?> Ttl() => new("--ttl") { Description = Describe(WorkspaceLimits.TtlSeconds) };
+    public static Option<TimeSpan?> Ttl() => new("--ttl") { Description = Describe(WorkspaceLimits.TtlSeconds, "a duration: seconds, or 90s, 30m, 2h") };
+
+    /// <summary>A duration option's value as the whole seconds the library takes (rounded up: 300ms is 1 s).</summary>
+    public static int? Seconds(TimeSpan? t) => t is { } v ? (int)Math.Min(int.MaxValue, Math.Ceiling(v.TotalSeconds)) : null;
     public static Option<string?> Profile() => new("--profile") { Description = "tiny (256 MiB/1 vCPU/512 MiB disk), small (512/2/1024), medium (2048/2/8192), large (4096/4/16384)" };
     public static Option<int?> Memory() => new("--memory") { Description = Describe(WorkspaceLimits.MemoryMiB, "overrides the profile") };
     public static Option<int?> Cpus() => new("--cpus") { Description = Describe(WorkspaceLimits.Cpus, "overrides the profile") };
