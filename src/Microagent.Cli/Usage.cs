@@ -42,8 +42,9 @@ internal static class Usage
     public static string Summary(string description)
     {
         string paragraph = string.Join(' ', description.Replace("\r", "").Split("\n\n")[0].Split('\n').Select(l => l.Trim()));
-        int end = paragraph.IndexOf(". ", StringComparison.Ordinal);
-        return end < 0 ? paragraph : paragraph[..(end + 1)];
+        for (int i = paragraph.IndexOf(". ", StringComparison.Ordinal); i >= 0; i = paragraph.IndexOf(". ", i + 1, StringComparison.Ordinal))
+            if (i + 2 < paragraph.Length && char.IsUpper(paragraph[i + 2])) return paragraph[..(i + 1)];
+        return paragraph;
     }
 
     /// <summary>Prints the help of the parsed command; 0.</summary>

@@ -44,7 +44,7 @@ internal static class RunCommand
         cmd.Arguments.Add(command);
         cmd.SetAction(async (r, ct) =>
         {
-            RejectOptionLikeArguments(r);
+            WorkspaceArgs.RejectOptionLikeArguments(r, "run");
             docker.Refuse(r);
             if (r.GetValue(rm) && r.GetValue(keep))
                 throw Errors.MicroagentException.Invalid("--rm and --keep contradict each other", "give one: --rm (the default) removes the workspace, --keep keeps it");
@@ -101,21 +101,6 @@ internal static class RunCommand
             return result.ExitCode;
         });
         return cmd;
-    }
-
-    /// <summary>
-    /// The command argument swallows anything; an unknown <c>--flag</c> before <c>--</c> is a typo for an
-    /// option, not the guest command, and must be a usage error rather than a guest exec of "--flag".
-    /// </summary>
-    private static void RejectOptionLikeArguments(ParseResult r)
-    {
-        foreach (var token in r.Tokens)
-        {
-            if (token.Type == System.CommandLine.Parsing.TokenType.DoubleDash) return;
-            if (token.Type == System.CommandLine.Parsing.TokenType.Argument && token.Value.Length > 1 && token.Value[0] == '-')
-                throw Errors.MicroagentException.Invalid($"unrecognized option '{token.Value}'",
-                    "see `microagent run --help`; put the guest command after `--` (microagent run -- CMD ARGS...)");
-        }
     }
 
     private static string? Decode(byte[]? bytes) => bytes is null ? null : Encoding.UTF8.GetString(bytes);
