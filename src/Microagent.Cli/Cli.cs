@@ -45,7 +45,7 @@ internal static class Cli
         Usage.Install(root);
         var parse = root.Parse(RunCommandLine.Rewrite(root, args));
         bool json = parse.GetValue(GlobalOptions.Json);
-        if (parse.Errors.Count > 0)
+        if (parse.Errors.Count > 0 && !Usage.IsHelp(parse))
         {
             WriteError(json, Usage.Error(parse));
             return ExitUsage;

@@ -55,6 +55,9 @@ internal static class Usage
         return new HelpAction().Invoke(r);
     }
 
+    /// <summary>Help was asked for: it is printed even when the rest of the line does not parse (a verb's missing arguments).</summary>
+    public static bool IsHelp(ParseResult parse) => parse.Action is VerbHelpAction;
+
     private sealed class VerbHelpAction : SynchronousCommandLineAction
     {
         public override int Invoke(ParseResult parseResult) => Print(parseResult);
@@ -69,10 +72,18 @@ internal static class Usage
         foreach (string token in parse.UnmatchedTokens)
         {
             bool flag = token.StartsWith('-');
+            var level = flag ? result.Command : LevelOf(parse, token);
+            if (!flag)
+            {
+                result = parse.CommandResult;
+                while (result.Command != level && result.Parent is CommandResult parent) result = parent;
+                path = Path(result);
+                see = $"see `{path} --help`";
+            }
             var candidates = flag
                 ? Ancestry(result).SelectMany(c => c.Options).Where(o => !o.Hidden).SelectMany(o => o.Aliases.Prepend(o.Name))
-                : result.Command.Subcommands.Where(c => !c.Hidden).SelectMany(c => c.Aliases.Prepend(c.Name));
-            if (!flag && result.Command.Subcommands.Count == 0) continue;
+                : level.Subcommands.Where(c => !c.Hidden).SelectMany(c => c.Aliases.Prepend(c.Name));
+            if (!flag && level.Subcommands.Count == 0) continue;
             string typed = flag ? token.Split('=')[0] : token;
             var close = Closest(typed, candidates);
             string what = flag ? $"unknown option '{typed}' for `{path}`" : $"unknown command '{token}' for `{path}`";
@@ -116,6 +127,18 @@ internal static class Usage
                 if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d[i, j] = Math.Min(d[i, j], d[i - 2, j - 2] + 1);
             }
         return d[a.Length, b.Length];
+    }
+
+    /// <summary>The command an unmatched word was given to: the deepest one named before it (<c>imag list</c>: the root).</summary>
+    private static Command LevelOf(ParseResult parse, string word)
+    {
+        Command level = parse.RootCommandResult.Command;
+        foreach (var t in parse.Tokens)
+        {
+            if (t.Type == TokenType.Command && level.Subcommands.FirstOrDefault(c => c.Name == t.Value || c.Aliases.Contains(t.Value)) is { } sub) level = sub;
+            else if (t.Value == word) return level;
+        }
+        return level;
     }
 
     private static IEnumerable<Command> Ancestry(CommandResult result)

@@ -30,6 +30,7 @@ public sealed partial class ToolCatalog
         c.AddWorkspaceTools();
         c.AddLifecycleTools();
         c.AddImageTools();
+        c.AddParityTools();
         return c;
     }
 
