@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Microagent.Cli.Commands;
 using Microagent.Errors;
 
 namespace Microagent.Cli;
@@ -40,12 +41,13 @@ internal static class Cli
 
     public static async Task<int> InvokeAsync(RootCommand root, string[] args)
     {
-        var parse = root.Parse(args);
+        Parsers.Install(root);
+        Usage.Install(root);
+        var parse = root.Parse(RunCommandLine.Rewrite(root, args));
         bool json = parse.GetValue(GlobalOptions.Json);
-        if (parse.Errors.Count > 0)
+        if (parse.Errors.Count > 0 && !Usage.IsHelp(parse))
         {
-            string message = string.Join("; ", parse.Errors.Select(e => e.Message));
-            WriteError(json, MicroagentException.Invalid(message, $"see `microagent {parse.CommandResult.Command.Name} --help`".Replace("microagent microagent", "microagent")));
+            WriteError(json, Usage.Error(parse));
             return ExitUsage;
         }
         var config = new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromSeconds(15), EnableDefaultExceptionHandler = false };

@@ -3,17 +3,8 @@ using Microagent.Cli;
 using Microagent.Cli.Commands;
 
 var root = new RootCommand("""
-    microagent — isolated Linux workspaces for AI agents: each one a small VM with its own kernel and an
-    ext4 root disk built from an OCI image. Works with KVM where it is usable, and under QEMU TCG where it is not.
-
-    Start here:
-      microagent doctor                      check QEMU, the accelerator, the kernel
-      microagent run -- uname -a             run one command in a fresh, throwaway VM
-      microagent create NAME; microagent start NAME; microagent exec NAME -- CMD
-                                             a named workspace that keeps its disk between boots
-      microagent list                        workspaces and their state
-      microagent kernel list                 installed kernels and their sha256
-      microagent image pull IMAGE            fetch an image and build its ext4 baseline
+    microagent — isolated Linux workspaces for AI agents: each a small VM with its own kernel and an ext4 disk from an OCI image.
+    Start with `microagent doctor`, then `microagent run debian:12 uname -a`. `microagent VERB --help` shows a verb's examples.
     """);
 root.Options.Add(GlobalOptions.Json);
 root.Options.Add(GlobalOptions.StateDir);
@@ -35,6 +26,7 @@ root.Subcommands.Add(GcCommand.Create());
 root.Subcommands.Add(ImageCommand.Create());
 root.Subcommands.Add(RegistryCommand.Create());
 root.Subcommands.Add(KernelCommand.Create());
+root.Subcommands.Add(ProfilesCommand.Create());
 root.Subcommands.Add(DoctorCommand.Create());
 root.Subcommands.Add(ServeCommand.Create());
 root.Subcommands.Add(VersionCommand.Create());

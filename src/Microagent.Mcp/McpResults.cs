@@ -109,5 +109,8 @@ internal sealed class McpNaming : JsonNamingPolicy
 [JsonSerializable(typeof(CopyResult))]
 [JsonSerializable(typeof(Baseline))]
 [JsonSerializable(typeof(ImageList))]
+[JsonSerializable(typeof(Microagent.Images.ImageTagResult))]
+[JsonSerializable(typeof(Microagent.Kernels.KernelCheck))]
+[JsonSerializable(typeof(ProfileList))]
 [JsonSerializable(typeof(JsonObject))]
 internal sealed partial class McpJsonContext : JsonSerializerContext;

@@ -185,12 +185,17 @@ public sealed partial class ToolCatalog
             {
                 ["name"] = Schema.String("Workspace name."),
                 ["timeout_ms"] = Schema.Integer("Power-off window (default 20 s).", 1),
+                ["reason"] = Schema.String("Why (one line), recorded in the workspace's event history."),
             }, "name"), McpJson.Context.WorkspaceStatus,
-            call => Workspaces.HaltAsync(Name(call), call.Integer("timeout_ms", 1) is { } ms ? TimeSpan.FromMilliseconds(ms) : null, call.Cancellation));
+            call => Workspaces.HaltAsync(Name(call), call.Integer("timeout_ms", 1) is { } ms ? TimeSpan.FromMilliseconds(ms) : null, call.String("reason"), call.Cancellation));
 
         Add("workspace_kill", "Kill a workspace", new ToolHints(ReadOnly: false, Destructive: true, Idempotent: true, OpenWorld: false),
             "Force-stop the VM (no guest shutdown); the disk is kept. Not running: no-op.",
-            NameOnly(), McpJson.Context.WorkspaceStatus, call => Workspaces.KillAsync(Name(call), call.Cancellation));
+            Schema.Object(new JsonObject
+            {
+                ["name"] = Schema.String("Workspace name."),
+                ["reason"] = Schema.String("Why (one line), recorded in the workspace's event history."),
+            }, "name"), McpJson.Context.WorkspaceStatus, call => Workspaces.KillAsync(Name(call), call.String("reason"), call.Cancellation));
 
         Add("workspace_delete", "Delete a workspace", new ToolHints(ReadOnly: false, Destructive: true, Idempotent: true, OpenWorld: false),
             "Delete a workspace and its disk. A running one is halted first (force: killed). Deleting an absent workspace succeeds.",

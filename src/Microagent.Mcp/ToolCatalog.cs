@@ -43,6 +43,7 @@ public sealed partial class ToolCatalog
         c.AddWorkspaceTools();
         c.AddLifecycleTools();
         c.AddImageTools();
+        c.AddParityTools();
         c.Limits.CheckToolNames(c._tools.Keys);
         return c;
     }

@@ -24,6 +24,8 @@ internal static class CreateCommand
         var vsock = WorkspaceArgs.Vsock();
         var mediation = WorkspaceArgs.Mediation();
         var mediationOptional = WorkspaceArgs.MediationOptional();
+        var shell = new Option<string?>("--shell") { Description = "The console shell `connect` opens (an absolute guest path; default /bin/sh)" };
+        var dryRun = new Option<bool>("--dry-run") { Description = "Print the resolved plan (image, kernel, resources, disks, network) and create nothing" };
         var cmd = new Command("create", """
             Create a named workspace: its own qcow2 disk on the image baseline and a stored config. It does not boot:
             `microagent start NAME` does.
@@ -33,11 +35,15 @@ internal static class CreateCommand
               microagent create job --exec 'sh /work/job.sh' --ttl 600
               microagent create -f microagent.yaml
               microagent create agent --image python:3.11 --mediation 2048=127.0.0.1:9900
+              microagent create lab --image debian:12 --shell /bin/bash --ttl 30m
+              microagent create lab --dry-run --json
             """);
         cmd.Arguments.Add(name);
-        foreach (var o in new Option[] { nameOpt, image, setup, exec, env, hostname, profile, memory, cpus, size, ttl, vsock, mediation, mediationOptional, file }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { nameOpt, image, setup, exec, env, hostname, profile, memory, cpus, size, ttl, vsock, mediation, mediationOptional, shell, dryRun, file }) cmd.Options.Add(o);
+        var docker = DockerFlags.AddTo(cmd);
         cmd.SetAction(async (r, ct) =>
         {
+            docker.Refuse(r);
             var spec = r.GetValue(file) is { } f ? WorkspaceSpecFile.Load(f) : new WorkspaceSpec();
             spec = spec.With(new WorkspaceSpec
             {
@@ -51,11 +57,18 @@ internal static class CreateCommand
                 MemoryMiB = r.GetValue(memory),
                 Cpus = r.GetValue(cpus),
                 SizeMiB = r.GetValue(size),
-                TtlSeconds = r.GetValue(ttl),
+                TtlSeconds = WorkspaceArgs.Seconds(r.GetValue(ttl)),
+                Shell = r.GetValue(shell),
                 Vsock = [.. (r.GetValue(vsock) ?? []).Select(VsockMapping.Parse)],
                 Mediation = WorkspaceArgs.MediationFrom(r, mediation, mediationOptional),
             });
-            var status = await new WorkspaceManager(GlobalOptions.Paths(r)).CreateAsync(spec, ct, Cli.Progress(r));
+            var manager = new WorkspaceManager(GlobalOptions.Paths(r));
+            if (r.GetValue(dryRun))
+            {
+                PlanOutput.Print(r, manager.PlanCreate(spec));
+                return 0;
+            }
+            var status = await manager.CreateAsync(spec, ct, Cli.Progress(r));
             if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(status);
             else Console.WriteLine($"created {status.Name} ({status.Config.Profile}: {status.Config.MemoryMiB} MiB, {status.Config.Cpus} vCPU, disk {status.Config.SizeMiB} MiB); start it with `microagent start {status.Name}`");
             return 0;

@@ -9,9 +9,13 @@ internal static class DoctorCommand
     public static Command Create()
     {
         var cmd = new Command("doctor", """
-            Check this host: QEMU version, the accelerator runs will use and why (chosen by a real probe boot,
-            not by the existence of /dev/kvm), the kernel and its hash, the guest agent, e2fsprogs, the state directory.
+            Check this host: QEMU, the accelerator and why, the kernel, the guest agent, e2fsprogs, the state directory.
+            The accelerator is chosen by a real probe boot, not by the existence of /dev/kvm; the kernel's hash is checked.
             Exits 1 when something is broken.
+
+            Examples:
+              microagent doctor
+              microagent doctor --json
             """);
         cmd.SetAction(async (r, ct) =>
         {

@@ -14,7 +14,7 @@ internal static class ExecCommand
         var cwd = new Option<string?>("--cwd") { Description = "Working directory in the guest" };
         var user = new Option<string?>("--user", "-u") { Description = "Guest user (name, uid or uid:gid)" };
         var stdin = new Option<string?>("--stdin") { Description = "Feed this file to the command's stdin (`-` = this process's stdin); default: empty stdin" };
-        var timeout = new Option<double?>("--timeout") { Description = "Kill the command after this many seconds (exit 124)" };
+        var timeout = new Option<TimeSpan?>("--timeout") { Description = "Kill the command after this long (exit 124): seconds, or 300ms, 30s, 5m, 1h" };
         var maxOutput = new Option<long?>("--max-output") { Description = "Per-stream output limit in bytes (excess dropped, flagged in --json)" };
         var command = new Argument<string[]>("command") { Description = "The command and its arguments, after `--` (no implied shell)", Arity = ArgumentArity.OneOrMore };
         var cmd = new Command("exec", """
@@ -46,7 +46,7 @@ internal static class ExecCommand
                 Env = r.GetValue(env) ?? [],
                 Cwd = r.GetValue(cwd),
                 User = r.GetValue(user),
-                Timeout = r.GetValue(timeout) is { } s ? TimeSpan.FromSeconds(s) : null,
+                Timeout = r.GetValue(timeout),
                 MaxOutputBytes = r.GetValue(maxOutput),
                 Stdin = input,
             };

@@ -3,42 +3,65 @@ using Microagent.Workspaces;
 
 namespace Microagent.Cli.Commands;
 
-/// <summary><c>microagent halt NAME</c> (alias <c>stop</c>) and <c>microagent kill NAME</c>.</summary>
+/// <summary><c>microagent halt NAME...</c> (alias <c>stop</c>) and <c>microagent kill NAME...</c>.</summary>
 internal static class HaltCommand
 {
+    private static Argument<string[]> Names() => new("name") { Description = "Workspace name(s)", Arity = ArgumentArity.OneOrMore };
+
+    private static Option<string?> Reason() => new("--reason") { Description = "Why, recorded in the workspace's event history (`microagent events NAME`)" };
+
     public static Command Create()
     {
-        var name = WorkspaceArgs.Name();
-        var timeout = new Option<double?>("--timeout") { Description = "Seconds the guest may take to power off before it is killed and marked failed (default 20)" };
-        var cmd = new Command("halt", "Power the workspace off gracefully, keeping its disk (not its memory). Not running: nothing to do.\n\nExamples:\n  microagent halt research\n  microagent stop research --timeout 5");
+        var names = Names();
+        var reason = Reason();
+        var timeout = new Option<TimeSpan?>("--timeout") { Description = "How long the guest may take to power off before it is killed and marked failed (default 20s): seconds, or 5s, 1m" };
+        var cmd = new Command("halt", """
+            Power workspaces off gracefully, keeping their disks (not their memory). Not running: nothing to do.
+            Several names: each is halted in turn and each outcome reported; the exit code is that of the first failure.
+
+            Examples:
+              microagent halt research
+              microagent stop research --timeout 5s
+              microagent halt a b c --reason 'end of the experiment'
+            """);
         cmd.Aliases.Add("stop");
-        cmd.Arguments.Add(name);
+        cmd.Arguments.Add(names);
         cmd.Options.Add(timeout);
+        cmd.Options.Add(reason);
         cmd.SetAction(async (r, ct) =>
         {
-            var s = await new WorkspaceManager(GlobalOptions.Paths(r)).HaltAsync(r.GetValue(name)!, r.GetValue(timeout) is { } t ? TimeSpan.FromSeconds(t) : null, ct);
-            Print(r, s);
-            return s.State == WorkspaceState.Failed && s.Previous == WorkspaceState.Stopping ? 1 : 0;
+            var manager = new WorkspaceManager(GlobalOptions.Paths(r));
+            return await EachName.RunAsync(r, r.GetValue(names)!, n => manager.HaltAsync(n, r.GetValue(timeout), r.GetValue(reason), ct),
+                Outcome, Print, s => Cli.WriteJson(s), s => s.State == WorkspaceState.Failed && s.Previous == WorkspaceState.Stopping ? 1 : 0);
         });
         return cmd;
     }
 
     public static Command CreateKill()
     {
-        var name = WorkspaceArgs.Name();
-        var cmd = new Command("kill", "Stop the workspace's VM at once (no guest shutdown; recent writes may be lost). The disk is kept.\n\nExamples:\n  microagent kill research");
-        cmd.Arguments.Add(name);
+        var names = Names();
+        var reason = Reason();
+        var cmd = new Command("kill", """
+            Stop workspaces' VMs at once (no guest shutdown; recent writes may be lost). The disks are kept.
+            Several names: each is killed in turn and each outcome reported; the exit code is that of the first failure.
+
+            Examples:
+              microagent kill research
+              microagent kill a b --reason 'runaway loop'
+            """);
+        cmd.Arguments.Add(names);
+        cmd.Options.Add(reason);
         cmd.SetAction(async (r, ct) =>
         {
-            Print(r, await new WorkspaceManager(GlobalOptions.Paths(r)).KillAsync(r.GetValue(name)!, ct));
-            return 0;
+            var manager = new WorkspaceManager(GlobalOptions.Paths(r));
+            return await EachName.RunAsync(r, r.GetValue(names)!, n => manager.KillAsync(n, r.GetValue(reason), ct),
+                Outcome, Print, s => Cli.WriteJson(s), _ => 0);
         });
         return cmd;
     }
 
-    private static void Print(ParseResult r, WorkspaceStatus s)
-    {
-        if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(s);
-        else Console.WriteLine($"{s.Name} is {Render.State(s.State)}{(s.Detail is { } d ? $": {d}" : "")}");
-    }
+    private static NameOutcomeJson Outcome(WorkspaceStatus s) =>
+        new(s.Name, !(s.State == WorkspaceState.Failed && s.Previous == WorkspaceState.Stopping), s.State.WireName(), s.Detail, null);
+
+    private static void Print(WorkspaceStatus s) => Console.WriteLine($"{s.Name} is {Render.State(s.State)}{(s.Detail is { } d ? $": {d}" : "")}");
 }

@@ -3,7 +3,7 @@ using Microagent.Images;
 
 namespace Microagent.Cli.Commands;
 
-/// <summary><c>microagent image pull|list|inspect|rm|prune</c>.</summary>
+/// <summary><c>microagent image pull|list|inspect|tag|delete|prune</c>.</summary>
 internal static class ImageCommand
 {
     public static Command Create()
@@ -17,6 +17,7 @@ internal static class ImageCommand
         cmd.Subcommands.Add(Pull());
         cmd.Subcommands.Add(List());
         cmd.Subcommands.Add(Inspect());
+        cmd.Subcommands.Add(Tag());
         cmd.Subcommands.Add(Remove());
         cmd.Subcommands.Add(Prune());
         return cmd;
@@ -62,7 +63,7 @@ internal static class ImageCommand
 
     private static Command List()
     {
-        var cmd = new Command("list", "List cached images: names, manifest digest, platform, baseline size, workspaces using them");
+        var cmd = new Command("list", "List cached images: names, manifest digest, platform, baseline size, workspaces using them.\n\nExamples:\n  microagent image ls\n  microagent image list --json");
         cmd.Aliases.Add("ls");
         cmd.SetAction(r =>
         {
@@ -81,7 +82,7 @@ internal static class ImageCommand
     private static Command Inspect()
     {
         var image = new Argument<string>("image") { Description = "Name as pulled, manifest digest or digest prefix" };
-        var cmd = new Command("inspect", "Show a cached image: digest, platform, config (Env, Entrypoint, Cmd, WorkingDir, User), baseline, users");
+        var cmd = new Command("inspect", "Show a cached image (JSON): digest, platform, config (Env, Entrypoint, Cmd, WorkingDir, User), baseline, users.\n\nExamples:\n  microagent image inspect busybox\n  microagent image inspect sha256:3f1a2b");
         cmd.Arguments.Add(image);
         cmd.Options.Add(Arch);
         cmd.SetAction(r =>
@@ -96,7 +97,14 @@ internal static class ImageCommand
     private static Command Remove()
     {
         var image = new Argument<string>("image") { Description = "Name as pulled, manifest digest or digest prefix" };
-        var cmd = new Command("rm", "Remove a name; its baseline goes too when no other name points at it. Refused while a workspace disk uses it");
+        var cmd = new Command("delete", """
+            Remove a name; its baseline goes too when no other name points at it. Refused while a workspace disk uses it.
+
+            Examples:
+              microagent image delete busybox
+              microagent image rm 127.0.0.1:5000/tools/python:3.11 --json
+            """);
+        cmd.Aliases.Add("rm");
         cmd.Aliases.Add("remove");
         cmd.Arguments.Add(image);
         cmd.Options.Add(Arch);
@@ -110,14 +118,54 @@ internal static class ImageCommand
         return cmd;
     }
 
+    private static Command Tag()
+    {
+        var source = new Argument<string>("source") { Description = "A cached image: name as pulled, manifest digest or digest prefix" };
+        var target = new Argument<string>("target") { Description = "The new name, e.g. tools:dev or 127.0.0.1:5000/team/tool:1" };
+        var cmd = new Command("tag", """
+            Give a cached image another name (like `docker tag`; nothing is pushed or copied). A name that pointed elsewhere moves.
+
+            Examples:
+              microagent image tag busybox tools:dev
+              microagent run tools:dev uname -a
+              microagent image tag sha256:3f1a2b 127.0.0.1:5000/team/tool:1 --json
+            """);
+        cmd.Arguments.Add(source);
+        cmd.Arguments.Add(target);
+        cmd.Options.Add(Arch);
+        cmd.SetAction(r =>
+        {
+            var t = new ImageStore(GlobalOptions.Paths(r)).Tag(r.GetValue(source)!, r.GetValue(target)!, r.GetValue(Arch));
+            if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(t);
+            else Console.WriteLine($"tagged {t.Digest[..19]}… ({t.Platform}) as {t.Target}");
+            return 0;
+        });
+        return cmd;
+    }
+
     private static Command Prune()
     {
         var all = new Option<bool>("--all", "-a") { Description = "Remove every baseline no workspace uses, not only unnamed ones" };
-        var cmd = new Command("prune", "Remove unnamed baselines (with --all: all unused ones) and leftover temporary files; never a baseline a workspace disk uses");
+        var purge = new Option<bool>("--purge") { Description = "As --all, and the pulled content (manifests, configs, layers) too: every image is pulled again next time (needs --yes)" };
+        var yes = new Option<bool>("--yes", "-y") { Description = "Confirm --purge" };
+        var cmd = new Command("prune", """
+            Remove unnamed baselines (with --all: all unused ones) and leftover temporary files; never a baseline a workspace disk uses.
+
+            Examples:
+              microagent image prune
+              microagent image prune --all --json
+              microagent image prune --purge --yes
+            """);
         cmd.Options.Add(all);
+        cmd.Options.Add(purge);
+        cmd.Options.Add(yes);
         cmd.SetAction(r =>
         {
-            var result = new ImageStore(GlobalOptions.Paths(r)).Prune(r.GetValue(all));
+            if (r.GetValue(purge) && !r.GetValue(yes))
+                throw Errors.MicroagentException.Invalid("--purge removes every image no workspace uses, and the pulled content: confirm it with --yes",
+                    "`microagent image prune --purge --yes`");
+            var store = new ImageStore(GlobalOptions.Paths(r));
+            var result = r.GetValue(purge) ? store.Purge() : store.Prune(r.GetValue(all));
             if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(result);
             else
             {

@@ -60,7 +60,7 @@ internal static class RegistryCommand
     private static Command Logout()
     {
         var registry = new Argument<string>("registry") { Description = "Registry host[:port]" };
-        var cmd = new Command("logout", "Forget the credentials of a registry");
+        var cmd = new Command("logout", "Forget the credentials of a registry.\n\nExamples:\n  microagent registry logout ghcr.io");
         cmd.Arguments.Add(registry);
         cmd.SetAction(r =>
         {
@@ -75,7 +75,7 @@ internal static class RegistryCommand
 
     private static Command List()
     {
-        var cmd = new Command("list", "List registries with stored credentials (user names only)");
+        var cmd = new Command("list", "List registries with stored credentials (user names only).\n\nExamples:\n  microagent registry ls\n  microagent registry list --json");
         cmd.Aliases.Add("ls");
         cmd.SetAction(r =>
         {

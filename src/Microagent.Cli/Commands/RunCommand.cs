@@ -13,30 +13,41 @@ internal static class RunCommand
         var entrypoint = new Option<string?>("--entrypoint") { Description = "Replace the image's Entrypoint (the image's Cmd is then ignored; \"\" clears it)" };
         var memory = new Option<int>("--memory") { Description = WorkspaceArgs.Describe(WorkspaceLimits.MemoryMiB), DefaultValueFactory = _ => 256 };
         var cpus = new Option<int>("--cpus") { Description = WorkspaceArgs.Describe(WorkspaceLimits.Cpus), DefaultValueFactory = _ => 1 };
-        var timeout = new Option<double?>("--timeout") { Description = "Kill the command after this many seconds (exit 124)" };
+        var timeout = new Option<TimeSpan?>("--timeout") { Description = "Kill the command after this long (exit 124): seconds, or 300ms, 30s, 5m, 1h" };
         var keep = new Option<bool>("--keep") { Description = "Keep the workspace directory (disk overlay, serial log) after the VM powers off" };
+        var rm = new Option<bool>("--rm") { Description = "Remove the workspace when the command ends (the default; the opposite of --keep)" };
+        var dryRun = new Option<bool>("--dry-run") { Description = "Print the resolved plan (image, kernel, resources, disks, network, command) and do nothing" };
         var env = new Option<string[]>("--env", "-e") { Description = "Set an environment variable in the guest (KEY=VALUE, repeatable)", AllowMultipleArgumentsPerToken = false };
         var cwd = new Option<string?>("--cwd") { Description = "Working directory in the guest" };
         var user = new Option<string?>("--user", "-u") { Description = "Run as this guest user (name, uid or uid:gid)" };
-        var command = new Argument<string[]>("command") { Description = "The command and its arguments, after `--` (no implied shell)", Arity = ArgumentArity.ZeroOrMore };
+        var command = new Argument<string[]>("command") { Description = "IMAGE, then the command and its arguments (or the command alone after `--`); no implied shell", Arity = ArgumentArity.ZeroOrMore };
 
         var cmd = new Command("run", """
-            Boot a fresh workspace VM, run one command in it, and throw the VM away.
+            Run one command in a fresh VM that is thrown away afterwards: run [OPTIONS] [IMAGE] [CMD ARG...].
+            As in `docker run`, everything after IMAGE is the guest command, flags included; without IMAGE (or with --image)
+            give the command after `--`. No command: the image's Entrypoint and Cmd.
             stdout and stderr stream live; the guest's exit code becomes microagent's exit code
             (128+N when killed by signal N, 124 on --timeout, 127 when the command does not exist).
             Host stdin is forwarded when it is not a terminal.
 
             Examples:
               microagent run -- uname -a
+              microagent run docker.io/library/ubuntu:24.04 uname -a
+              microagent run --timeout 30s --image python:3.11 -- python3 -c 'print(42)'
+              microagent run --dry-run --json debian:12
               microagent run -- sh -c 'echo hi >&2; exit 3'
               echo data | microagent run -- sha256sum
               microagent run --json -- cat /etc/os-release
             """);
-        foreach (var o in new Option[] { image, entrypoint, memory, cpus, timeout, keep, env, cwd, user }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { image, entrypoint, memory, cpus, timeout, keep, rm, dryRun, env, cwd, user }) cmd.Options.Add(o);
+        var docker = DockerFlags.AddTo(cmd);
         cmd.Arguments.Add(command);
         cmd.SetAction(async (r, ct) =>
         {
-            RejectOptionLikeArguments(r);
+            WorkspaceArgs.RejectOptionLikeArguments(r, "run");
+            docker.Refuse(r);
+            if (r.GetValue(rm) && r.GetValue(keep))
+                throw Errors.MicroagentException.Invalid("--rm and --keep contradict each other", "give one: --rm (the default) removes the workspace, --keep keeps it");
             bool json = r.GetValue(GlobalOptions.Json);
             Stream? stdin = Console.IsInputRedirected ? Console.OpenStandardInput() : null;
             Stream? stdout = json ? null : Console.OpenStandardOutput();
@@ -48,7 +59,7 @@ internal static class RunCommand
                 Entrypoint = r.GetValue(entrypoint),
                 MemoryMiB = r.GetValue(memory),
                 Cpus = r.GetValue(cpus),
-                Timeout = r.GetValue(timeout) is { } s ? TimeSpan.FromSeconds(s) : null,
+                Timeout = r.GetValue(timeout),
                 Keep = r.GetValue(keep),
                 Env = r.GetValue(env) ?? [],
                 Cwd = r.GetValue(cwd),
@@ -58,6 +69,11 @@ internal static class RunCommand
                 Stderr = stderr,
                 Progress = Cli.Progress(r),
             };
+            if (r.GetValue(dryRun))
+            {
+                PlanOutput.Print(r, new WorkspaceManager(GlobalOptions.Paths(r)).PlanRun(options));
+                return 0;
+            }
             var result = await new Runner(GlobalOptions.Paths(r)).RunAsync(options, ct);
             if (json)
             {
@@ -85,21 +101,6 @@ internal static class RunCommand
             return result.ExitCode;
         });
         return cmd;
-    }
-
-    /// <summary>
-    /// The command argument swallows anything; an unknown <c>--flag</c> before <c>--</c> is a typo for an
-    /// option, not the guest command, and must be a usage error rather than a guest exec of "--flag".
-    /// </summary>
-    private static void RejectOptionLikeArguments(ParseResult r)
-    {
-        foreach (var token in r.Tokens)
-        {
-            if (token.Type == System.CommandLine.Parsing.TokenType.DoubleDash) return;
-            if (token.Type == System.CommandLine.Parsing.TokenType.Argument && token.Value.Length > 1 && token.Value[0] == '-')
-                throw Errors.MicroagentException.Invalid($"unrecognized option '{token.Value}'",
-                    "see `microagent run --help`; put the guest command after `--` (microagent run -- CMD ARGS...)");
-        }
     }
 
     private static string? Decode(byte[]? bytes) => bytes is null ? null : Encoding.UTF8.GetString(bytes);

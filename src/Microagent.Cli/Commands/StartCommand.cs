@@ -16,6 +16,8 @@ internal static class StartCommand
         var vsock = WorkspaceArgs.Vsock();
         var mediation = WorkspaceArgs.Mediation();
         var mediationOptional = WorkspaceArgs.MediationOptional();
+        var wait = new Option<bool>("--wait") { Description = "Then block until the workspace stops (its workload ended, its lease expired, or it was halted), like `start` followed by `wait`" };
+        var waitTimeout = new Option<TimeSpan?>("--wait-timeout") { Description = "With --wait: give up waiting after this long (exit 75; the workspace keeps running): seconds, or 30s, 5m, 1h" };
         var cmd = new Command("start", """
             Boot a workspace from its disk (memory is not kept across halt/start) and return once the guest serves exec.
             Setup commands run on the first successful boot only; the workload (--exec) runs on every start.
@@ -24,22 +26,34 @@ internal static class StartCommand
 
             Examples:
               microagent start research
-              microagent start research --memory 1024 --ttl 300
+              microagent start research --memory 1024 --ttl 5m
+              microagent start job --wait --wait-timeout 10m && microagent result job
             """);
         cmd.Arguments.Add(name);
-        foreach (var o in new Option[] { profile, memory, cpus, ttl, vsock, mediation, mediationOptional }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { profile, memory, cpus, ttl, vsock, mediation, mediationOptional, wait, waitTimeout }) cmd.Options.Add(o);
         cmd.SetAction(async (r, ct) =>
         {
-            var status = await new WorkspaceManager(GlobalOptions.Paths(r)).StartAsync(r.GetValue(name)!, new StartOptions
+            if (r.GetValue(waitTimeout) is not null && !r.GetValue(wait))
+                throw Errors.MicroagentException.Invalid("--wait-timeout goes with --wait", "e.g. `microagent start NAME --wait --wait-timeout 10m`");
+            var manager = new WorkspaceManager(GlobalOptions.Paths(r));
+            var status = await manager.StartAsync(r.GetValue(name)!, new StartOptions
             {
                 Profile = r.GetValue(profile),
                 MemoryMiB = r.GetValue(memory),
                 Cpus = r.GetValue(cpus),
-                TtlSeconds = r.GetValue(ttl),
+                TtlSeconds = WorkspaceArgs.Seconds(r.GetValue(ttl)),
                 Vsock = [.. (r.GetValue(vsock) ?? []).Select(VsockMapping.Parse)],
                 Mediation = WorkspaceArgs.MediationFrom(r, mediation, mediationOptional),
                 Progress = Cli.Progress(r),
             }, ct);
+            if (r.GetValue(wait))
+            {
+                if (!r.GetValue(GlobalOptions.Json)) Console.WriteLine($"{status.Name} is {Render.State(status.State)} (booted in {status.Boot?.BootMs} ms); waiting for it to stop");
+                status = await manager.WaitAsync(status.Name, r.GetValue(waitTimeout), ct);
+                if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(status);
+                else Console.WriteLine($"{status.Name} is {Render.State(status.State)}{(status.Detail is { } d ? $": {d}" : "")}");
+                return 0;
+            }
             if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(status);
             else Console.WriteLine($"{status.Name} is {Render.State(status.State)} (booted in {status.Boot?.BootMs} ms, {status.Boot?.Accelerator})");
             return 0;

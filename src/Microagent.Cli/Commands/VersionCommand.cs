@@ -8,7 +8,7 @@ internal static class VersionCommand
 {
     public static Command Create()
     {
-        var cmd = new Command("version", "Print the microagent version");
+        var cmd = new Command("version", "Print the microagent version.\n\nExamples:\n  microagent version --json");
         cmd.SetAction(r =>
         {
             string version = typeof(VersionCommand).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.0.0";

@@ -9,13 +9,13 @@ internal static class WaitCommand
     public static Command Create()
     {
         var name = WorkspaceArgs.Name();
-        var timeout = new Option<double?>("--timeout") { Description = "Give up after this many seconds (exit 75)" };
-        var cmd = new Command("wait", "Wait until the workspace is halted, stopped or failed (e.g. its workload ended or its idle lease expired).\n\nExamples:\n  microagent wait job --timeout 600");
+        var timeout = new Option<TimeSpan?>("--timeout") { Description = "Give up after this long (exit 75): seconds, or 30s, 5m, 1h" };
+        var cmd = new Command("wait", "Wait until the workspace is halted, stopped or failed (e.g. its workload ended or its idle lease expired).\n\nExamples:\n  microagent wait job --timeout 600\n  microagent wait job --timeout 10m --json");
         cmd.Arguments.Add(name);
         cmd.Options.Add(timeout);
         cmd.SetAction(async (r, ct) =>
         {
-            var s = await new WorkspaceManager(GlobalOptions.Paths(r)).WaitAsync(r.GetValue(name)!, r.GetValue(timeout) is { } t ? TimeSpan.FromSeconds(t) : null, ct);
+            var s = await new WorkspaceManager(GlobalOptions.Paths(r)).WaitAsync(r.GetValue(name)!, r.GetValue(timeout), ct);
             if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(s);
             else Console.WriteLine($"{s.Name} is {Render.State(s.State)}{(s.Detail is { } d ? $": {d}" : "")}");
             return 0;

@@ -11,7 +11,10 @@ internal static class WorkspaceArgs
 {
     public static Argument<string> Name(string description = "Workspace name") => new("name") { Description = description };
 
-    public static Option<int?> Ttl() => new("--ttl") { Description = Describe(WorkspaceLimits.TtlSeconds) };
+    public static Option<TimeSpan?> Ttl() => new("--ttl") { Description = Describe(WorkspaceLimits.TtlSeconds, "a duration: seconds, or 90s, 30m, 2h") };
+
+    /// <summary>A duration option's value as the whole seconds the library takes (rounded up: 300ms is 1 s).</summary>
+    public static int? Seconds(TimeSpan? t) => t is { } v ? (int)Math.Min(int.MaxValue, Math.Ceiling(v.TotalSeconds)) : null;
     public static Option<string?> Profile() => new("--profile") { Description = "tiny (256 MiB/1 vCPU/512 MiB disk), small (512/2/1024), medium (2048/2/8192), large (4096/4/16384)" };
     public static Option<int?> Memory() => new("--memory") { Description = Describe(WorkspaceLimits.MemoryMiB, "overrides the profile") };
     public static Option<int?> Cpus() => new("--cpus") { Description = Describe(WorkspaceLimits.Cpus, "overrides the profile") };
@@ -36,14 +39,25 @@ internal static class WorkspaceArgs
         return null;
     }
 
-    /// <summary>Like `run`: an unknown --flag before `--` is a usage error, not part of the guest command.</summary>
+    /// <summary>
+    /// The command argument of run and exec swallows anything; an unknown <c>--flag</c> before <c>--</c> is a typo for an option,
+    /// not the guest command, and must be a usage error (with "did you mean") rather than a guest exec of "--flag".
+    /// </summary>
     public static void RejectOptionLikeArguments(ParseResult r, string verb)
     {
         foreach (var token in r.Tokens)
         {
             if (token.Type == TokenType.DoubleDash) return;
-            if (token.Type == TokenType.Argument && token.Value.Length > 1 && token.Value[0] == '-')
-                throw MicroagentException.Invalid($"unrecognized option '{token.Value}'", $"see `microagent {verb} --help`; put the guest command after `--`");
+            if (token.Type == TokenType.Argument && token.Value.Length > 1 && token.Value[0] == '-' && r.GetResult(r.CommandResult.Command.Arguments[^1]) is { } arg
+                && arg.Tokens.Contains(token))
+            {
+                string typed = token.Value.Split('=')[0];
+                var close = Usage.Closest(typed, r.CommandResult.Command.Options.Concat(r.RootCommandResult.Command.Options)
+                    .Where(o => !o.Hidden).SelectMany(o => o.Aliases.Prepend(o.Name)));
+                throw MicroagentException.Invalid($"unknown option '{typed}' for `microagent {verb}`",
+                    (close.Count > 0 ? $"did you mean {string.Join(" or ", close.Select(c => $"`{c}`"))}? " : $"see `microagent {verb} --help`; ")
+                    + $"a guest command goes after `--` (microagent {verb} ... -- CMD ARGS...)");
+            }
         }
     }
 }

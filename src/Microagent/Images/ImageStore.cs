@@ -16,7 +16,7 @@ namespace Microagent.Images;
 /// (and layer blobs until their baseline is built); <c>refs.json</c> the names. A baseline is keyed
 /// by the digest of its platform-specific manifest, so digest + platform identify it.
 /// </summary>
-public sealed class ImageStore
+public sealed partial class ImageStore
 {
     /// <summary>Environment variable naming the default image's OCI layout directory.</summary>
     public const string DefaultImageVariable = "MICROAGENT_DEFAULT_IMAGE";

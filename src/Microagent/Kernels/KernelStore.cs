@@ -156,6 +156,14 @@ public sealed class KernelStore
         return Newest(share, "*.deb");
     }
 
+    /// <summary>The kernel package of <paramref name="version"/> (<c>linux-image-VERSION_*.deb</c>) where <see cref="FindDefaultDeb"/> looks; null if none.</summary>
+    public static string? FindPackage(string version)
+    {
+        CheckVersion(version);
+        string share = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "..", "share", "microagent", "kernel"));
+        return Newest(DefaultDebCacheDir, $"linux-image-{version}_*.deb") ?? Newest(share, $"linux-image-{version}_*.deb");
+    }
+
     private async Task<InstalledKernel> InstallDebAsync(string deb, IProgress<string>? progress, CancellationToken ct, bool locked = false)
     {
         string work = NewWorkDir();

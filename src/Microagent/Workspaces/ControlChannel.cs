@@ -60,6 +60,8 @@ public sealed class ControlRequest
     [JsonPropertyName("type")] public ControlVerb Type { get; set; }
     /// <summary>halt: how long the guest may take to power off.</summary>
     [JsonPropertyName("timeoutMs")] public long? TimeoutMs { get; set; }
+    /// <summary>halt, kill: why, as the caller said it; recorded in the stop's events.</summary>
+    [JsonPropertyName("reason")] public string? Reason { get; set; }
 }
 
 /// <summary>Control-socket response (supervisor → CLI/library).</summary>

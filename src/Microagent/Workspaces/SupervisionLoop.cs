@@ -108,11 +108,11 @@ internal sealed class SupervisionLoop(WorkspaceStore store, ISupervisedVm vm, Id
             {
                 if (request.Type == ControlVerb.Kill)
                 {
-                    await KillAsync("killed on request").ConfigureAwait(false);
+                    await KillAsync(OnRequest("killed", request.Reason)).ConfigureAwait(false);
                     return "killed";
                 }
                 var window = request.TimeoutMs is > 0 ? TimeSpan.FromMilliseconds(request.TimeoutMs.Value) : WorkspaceSupervisor.DefaultHaltWindow;
-                await HaltAsync(window, WorkspaceState.Halted, "halted on request").ConfigureAwait(false);
+                await HaltAsync(window, WorkspaceState.Halted, OnRequest("halted", request.Reason)).ConfigureAwait(false);
                 return "halted";
             }
             if (command.IsCompleted) command = commands.WaitToReadAsync(ct).AsTask();
@@ -147,6 +147,8 @@ internal sealed class SupervisionLoop(WorkspaceStore store, ISupervisedVm vm, Id
         _lastActivityWritten = last;
         try { store.Update(r => r with { LastActivity = last }); } catch (Exception e) when (e is IOException or MicroagentException) { }
     }
+
+    private static string OnRequest(string what, string? reason) => reason is { Length: > 0 } ? $"{what} on request: {reason}" : $"{what} on request";
 
     private void Record(WorkspaceState wanted, string detail) => TrySettle(store, wanted, detail, log);
 

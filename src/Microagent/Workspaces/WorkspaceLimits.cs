@@ -46,6 +46,9 @@ public static class WorkspaceLimits
     /// <summary>Captured (single-mode) output is capped per stream by default so a result fits one protocol frame.</summary>
     public const long SingleModeOutputCap = 4 * 1024 * 1024;
 
+    /// <summary>The console shell of a workspace created without one.</summary>
+    public const string DefaultShell = "/bin/sh";
+
     /// <summary>Guest memory.</summary>
     public static WorkspaceLimit MemoryMiB { get; } = new("memory_mib", 128, 65536, "MiB", "Guest memory in MiB");
     /// <summary>Virtual CPUs.</summary>
@@ -80,6 +83,8 @@ internal static class WorkspaceValidator
         WorkspaceLimits.SizeMiB.Check(sizeMiB);
         Env(spec.Env);
         Mediation(spec.Mediation, spec.Vsock);
+        if (spec.Shell is { } shell && (!shell.StartsWith('/') || shell.Length > 4096 || shell.Any(char.IsWhiteSpace)))
+            throw new WorkspaceSpecException($"shell '{shell}' is not an absolute guest path", $"give a path such as /bin/bash (default {WorkspaceLimits.DefaultShell})") { Field = "shell" };
     }
 
     /// <summary>What one boot uses.</summary>
@@ -89,6 +94,14 @@ internal static class WorkspaceValidator
         WorkspaceLimits.Cpus.Check(cpus);
         WorkspaceLimits.TtlSeconds.Check(ttlSeconds);
         Mediation(mediation, vsock);
+    }
+
+    /// <summary>A halt's or kill's reason: one line, at most 500 characters.</summary>
+    public static void Reason(string? reason)
+    {
+        if (reason is null) return;
+        if (reason.Length > 500 || reason.Any(char.IsControl))
+            throw new WorkspaceSpecException("the reason must be one line of at most 500 characters", "shorten it; it is recorded in the event history") { Field = "reason" };
     }
 
     /// <summary>A one-shot run.</summary>

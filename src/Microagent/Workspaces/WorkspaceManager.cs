@@ -73,13 +73,7 @@ public sealed class WorkspaceManager
     public async Task<WorkspaceStatus> CreateAsync(WorkspaceSpec spec, CancellationToken ct = default, IProgress<string>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(spec);
-        var store = Store(spec.Name ?? throw new WorkspaceSpecException("a workspace name is required", "name it with letters, digits, '.', '_' and '-'") { Field = "name" });
-        var profile = WorkspaceProfile.Parse(spec.Profile ?? WorkspaceProfile.Tiny.Name);
-        int memory = spec.MemoryMiB ?? profile.MemoryMiB, cpus = spec.Cpus ?? profile.Cpus, size = spec.SizeMiB ?? profile.DiskMiB;
-        int ttl = spec.TtlSeconds ?? 0;
-        WorkspaceValidator.Create(memory, cpus, size, ttl, spec);
-        string hostname = spec.Hostname ?? store.Name;
-        WorkspaceValidator.Hostname(hostname);
+        var (store, profile, memory, cpus, size, ttl, hostname) = ResolveCreate(spec);
 
         StatePaths.EnsureDirectory(Paths.Workspaces);
         using var held = await LockAsync(store, ct).ConfigureAwait(false);
@@ -99,7 +93,7 @@ public sealed class WorkspaceManager
             {
                 Name = store.Name, Image = spec.Image, ImageDigest = baseline.ManifestDigest, BaselinePath = baseline.Path,
                 Setup = spec.Setup, Exec = spec.Exec, Env = spec.Env, Hostname = hostname, Profile = profile.Name,
-                MemoryMiB = memory, Cpus = cpus, SizeMiB = size, TtlSeconds = ttl, Vsock = spec.Vsock, Mediation = spec.Mediation,
+                MemoryMiB = memory, Cpus = cpus, SizeMiB = size, TtlSeconds = ttl, Vsock = spec.Vsock, Mediation = spec.Mediation, Shell = spec.Shell ?? WorkspaceLimits.DefaultShell,
                 ImageEnv = baseline.Config.Env, ImageWorkingDir = baseline.Config.WorkingDir, ImageUser = baseline.Config.User,
                 CreatedAt = DateTimeOffset.UtcNow,
             });
@@ -111,6 +105,38 @@ public sealed class WorkspaceManager
             throw;
         }
         return StatusReader.Project(store);
+    }
+
+    /// <summary>The checked inputs of a create: the same rules for <see cref="CreateAsync"/> and <see cref="PlanCreate"/>.</summary>
+    private (WorkspaceStore Store, WorkspaceProfile Profile, int Memory, int Cpus, int Size, int Ttl, string Hostname) ResolveCreate(WorkspaceSpec spec)
+    {
+        var store = Store(spec.Name ?? throw new WorkspaceSpecException("a workspace name is required", "name it with letters, digits, '.', '_' and '-'") { Field = "name" });
+        var profile = WorkspaceProfile.Parse(spec.Profile ?? WorkspaceProfile.Tiny.Name);
+        int memory = spec.MemoryMiB ?? profile.MemoryMiB, cpus = spec.Cpus ?? profile.Cpus, size = spec.SizeMiB ?? profile.DiskMiB;
+        int ttl = spec.TtlSeconds ?? 0;
+        WorkspaceValidator.Create(memory, cpus, size, ttl, spec);
+        string hostname = spec.Hostname ?? store.Name;
+        WorkspaceValidator.Hostname(hostname);
+        return (store, profile, memory, cpus, size, ttl, hostname);
+    }
+
+    /// <summary>What <see cref="CreateAsync"/> would do with <paramref name="spec"/>, checked by the same rules, without doing it (nothing is pulled or written).</summary>
+    public WorkspacePlan PlanCreate(WorkspaceSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        var (store, profile, memory, cpus, size, ttl, _) = ResolveCreate(spec);
+        if (store.Exists) throw new WorkspaceExistsException(store.Name);
+        return WorkspacePlanner.Plan(Paths, "create", store.Name, spec, memory, cpus, size, ttl, profile.Name, _ => spec.Exec is { } e ? [e] : []);
+    }
+
+    /// <summary>What <see cref="RunAsync"/> would do with <paramref name="options"/>, checked by the same rules, without doing it.</summary>
+    public WorkspacePlan PlanRun(RunOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        WorkspaceValidator.Run(options);
+        var spec = new WorkspaceSpec { Image = options.Image, MemoryMiB = options.MemoryMiB, Cpus = options.Cpus };
+        return WorkspacePlanner.Plan(Paths, "run", null, spec, options.MemoryMiB, options.Cpus, WorkspaceProfile.Tiny.DiskMiB, 0, WorkspaceProfile.Tiny.Name,
+            config => config is null ? options.Command : Runner.ResolveArgv(options, config));
     }
 
     /// <summary>
@@ -219,25 +245,33 @@ public sealed class WorkspaceManager
     /// Gracefully powers the guest off (keeping the disk): <c>halted</c>. A guest that does not power off within
     /// <paramref name="window"/> (default 20 s) is killed and the workspace becomes <c>failed</c>. Not running: no-op.
     /// </summary>
-    public async Task<WorkspaceStatus> HaltAsync(string name, TimeSpan? window = null, CancellationToken ct = default)
+    public Task<WorkspaceStatus> HaltAsync(string name, TimeSpan? window = null, CancellationToken ct = default) => HaltAsync(name, window, null, ct);
+
+    /// <summary>As <see cref="HaltAsync(string, TimeSpan?, CancellationToken)"/>; <paramref name="reason"/> (one line) is recorded in the halt's events.</summary>
+    public async Task<WorkspaceStatus> HaltAsync(string name, TimeSpan? window, string? reason, CancellationToken ct = default)
     {
+        WorkspaceValidator.Reason(reason);
         var store = Store(name);
         using var held = await LockAsync(store, ct).ConfigureAwait(false);
         StatusReader.ReadConfigOrThrow(store);
         var state = _reconciler.Reconcile(store);
         if (state.State.IsActive())
-            await _launcher.StopAsync(store, state, kill: false, window ?? WorkspaceSupervisor.DefaultHaltWindow, ct).ConfigureAwait(false);
+            await _launcher.StopAsync(store, state, kill: false, window ?? WorkspaceSupervisor.DefaultHaltWindow, reason, ct).ConfigureAwait(false);
         return StatusReader.Project(store);
     }
 
     /// <summary>Force-stops the VM (no guest shutdown): <c>stopped</c>. Not running: no-op.</summary>
-    public async Task<WorkspaceStatus> KillAsync(string name, CancellationToken ct = default)
+    public Task<WorkspaceStatus> KillAsync(string name, CancellationToken ct = default) => KillAsync(name, null, ct);
+
+    /// <summary>As <see cref="KillAsync(string, CancellationToken)"/>; <paramref name="reason"/> (one line) is recorded in the kill's event.</summary>
+    public async Task<WorkspaceStatus> KillAsync(string name, string? reason, CancellationToken ct = default)
     {
+        WorkspaceValidator.Reason(reason);
         var store = Store(name);
         using var held = await LockAsync(store, ct).ConfigureAwait(false);
         StatusReader.ReadConfigOrThrow(store);
         var state = _reconciler.Reconcile(store);
-        if (state.State.IsActive()) await _launcher.StopAsync(store, state, kill: true, TimeSpan.Zero, ct).ConfigureAwait(false);
+        if (state.State.IsActive()) await _launcher.StopAsync(store, state, kill: true, TimeSpan.Zero, reason, ct).ConfigureAwait(false);
         return StatusReader.Project(store);
     }
 

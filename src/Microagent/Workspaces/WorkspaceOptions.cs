@@ -91,6 +91,8 @@ public sealed record WorkspaceSpec
     public IReadOnlyList<VsockMapping> Vsock { get; init; } = [];
     /// <summary>The mediation channel (spec <c>mediation:</c>, CLI <c>--mediation</c>); null = none.</summary>
     public MediationConfig? Mediation { get; init; }
+    /// <summary>The console shell <c>connect</c> opens: an absolute guest path; null = <c>/bin/sh</c>.</summary>
+    public string? Shell { get; init; }
 
     /// <summary>Fields of <paramref name="overrides"/> that are set replace this spec's.</summary>
     public WorkspaceSpec With(WorkspaceSpec overrides) => new()
@@ -108,6 +110,7 @@ public sealed record WorkspaceSpec
         TtlSeconds = overrides.TtlSeconds ?? TtlSeconds,
         Vsock = overrides.Vsock.Count > 0 ? overrides.Vsock : Vsock,
         Mediation = overrides.Mediation ?? Mediation,
+        Shell = overrides.Shell ?? Shell,
     };
 }
 

@@ -36,6 +36,8 @@ public sealed record WorkspaceConfig
     public IReadOnlyList<VsockMapping> Vsock { get; init; } = [];
     /// <summary>The mediation channel; null = none.</summary>
     public MediationConfig? Mediation { get; init; }
+    /// <summary>The console shell <c>connect</c> opens (absolute guest path).</summary>
+    public string Shell { get; init; } = WorkspaceLimits.DefaultShell;
     /// <summary>The image's environment (applied under <see cref="Env"/>).</summary>
     public IReadOnlyList<string> ImageEnv { get; init; } = [];
     /// <summary>The image's WorkingDir.</summary>

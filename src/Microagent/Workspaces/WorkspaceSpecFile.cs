@@ -8,13 +8,13 @@ namespace Microagent.Workspaces;
 /// <summary>
 /// Reads a workspace spec (<c>microagent.yaml</c>). Keys (camelCase or kebab-case both accepted):
 /// <c>name, image, setup (string or list), exec, env (list of KEY=VALUE or a map), hostname, profile, memory, cpus,
-/// sizeMib, ttl, vsock (list of PORT=HOST:PORT), mediation (map: enabled, required, port, target, failClosed)</c>.
+/// sizeMib, ttl (a duration: seconds, 90s, 30m, 2h), shell, vsock (list of PORT=HOST:PORT), mediation (map: enabled, required, port, target, failClosed)</c>.
 /// Unknown keys are an error, so a typo is never silently ignored. The document is walked as YAML nodes (no
 /// reflection), so this is safe under trimming and NativeAOT.
 /// </summary>
 public static class WorkspaceSpecFile
 {
-    private const string KnownKeys = "keys: name, image, setup, exec, env, hostname, profile, memory, cpus, sizeMib, ttl, vsock, mediation (enabled, required, port, target, failClosed)";
+    private const string KnownKeys = "keys: name, image, setup, exec, env, hostname, profile, memory, cpus, sizeMib, ttl, shell, vsock, mediation (enabled, required, port, target, failClosed)";
 
     /// <summary>Parses the file at <paramref name="path"/>; <see cref="WorkspaceSpecException"/> with the line on error.</summary>
     public static WorkspaceSpec Load(string path)
@@ -56,7 +56,8 @@ public static class WorkspaceSpecFile
                 "memory" => spec with { MemoryMiB = Int(source, value) },
                 "cpus" => spec with { Cpus = Int(source, value) },
                 "sizeMib" => spec with { SizeMiB = Int(source, value) },
-                "ttl" => spec with { TtlSeconds = Int(source, value) },
+                "ttl" => spec with { TtlSeconds = Ttl(source, value) },
+                "shell" => spec with { Shell = Scalar(source, value) },
                 "setup" => spec with { Setup = value is YamlScalarNode ? [Scalar(source, value)] : StringList(source, value, "setup must be a string or a list of strings") },
                 "env" => spec with { Env = Env(source, value) },
                 "vsock" => spec with { Vsock = [.. StringList(source, value, "vsock must be a list of PORT=HOST:PORT").Select(VsockMapping.Parse)] },
@@ -116,6 +117,12 @@ public static class WorkspaceSpecFile
     private static int Int(string source, YamlNode node) =>
         int.TryParse(Scalar(source, node), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int v)
             ? v : throw Error(source, node, $"'{Scalar(source, node)}' is not a whole number");
+
+    /// <summary><c>ttl:</c> a duration (<see cref="Tools.Duration"/>), whole seconds rounded up.</summary>
+    private static int Ttl(string source, YamlNode node) =>
+        Tools.Duration.TryParse(Scalar(source, node), out var t, out string? why)
+            ? (int)Math.Min(int.MaxValue, Math.Ceiling(t.TotalSeconds))
+            : throw Error(source, node, $"ttl '{Scalar(source, node)}' is not a duration ({why}); give {Tools.Duration.Forms}");
 
     private static bool Bool(string source, YamlNode node) => Scalar(source, node).ToLowerInvariant() switch
     {

@@ -131,7 +131,10 @@ internal sealed class SupervisorLauncher(
     /// <paramref name="window"/>) or kill; when it does not answer or does not finish, kills it and its VM by signal and
     /// records the outcome (kill: stopped; halt: failed).
     /// </summary>
-    public async Task StopAsync(WorkspaceStore store, WorkspaceStateRecord state, bool kill, TimeSpan window, CancellationToken ct)
+    public Task StopAsync(WorkspaceStore store, WorkspaceStateRecord state, bool kill, TimeSpan window, CancellationToken ct) => StopAsync(store, state, kill, window, null, ct);
+
+    /// <summary>As above; <paramref name="reason"/> goes into the recorded detail.</summary>
+    public async Task StopAsync(WorkspaceStore store, WorkspaceStateRecord state, bool kill, TimeSpan window, string? reason, CancellationToken ct)
     {
         int? pid = state.SupervisorPid;
         long? start = state.SupervisorStartTime;
@@ -139,6 +142,7 @@ internal sealed class SupervisorLauncher(
         try
         {
             var request = kill ? ControlRequests.Kill(window) : ControlRequests.Halt(window);
+            request.Reason = reason;
             asked = (await control.SendAsync(store.ControlSocketPath, request, ct).ConfigureAwait(false)).Ok;
         }
         catch (Exception e) when (e is MicroagentException or IOException or SocketException) { }
@@ -154,7 +158,8 @@ internal sealed class SupervisorLauncher(
         Reconciler.DeleteRuntimeFiles(store);
         if (store.ReadState().State.IsActive())
             Reconciler.ForceState(store, kill ? WorkspaceState.Stopped : WorkspaceState.Failed,
-                kill ? "killed (the supervisor did not respond and was killed)" : "the supervisor did not complete the halt and was killed");
+                (kill ? "killed (the supervisor did not respond and was killed)" : "the supervisor did not complete the halt and was killed")
+                + (reason is { Length: > 0 } ? $"; reason: {reason}" : ""));
     }
 
     /// <summary>Kills a supervisor this process spawned and whatever QEMU it left; waits for it, whatever the caller's token says.</summary>
