@@ -27,7 +27,7 @@ internal static class DeleteCommand
         {
             var result = await new WorkspaceManager(GlobalOptions.Paths(r)).DeleteAsync(r.GetValue(name)!,
                 new DeleteOptions { StopRunning = r.GetValue(yes), Force = r.GetValue(force) }, ct);
-            if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(result);
+            if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(result, Cli.Json.DeleteResult);
             else Console.WriteLine(result.Existed ? $"deleted {result.Name}{(result.StoppedFirst ? " (stopped it first)" : "")}" : $"no workspace named '{result.Name}'; nothing to delete");
             return 0;
         });

@@ -53,7 +53,7 @@ internal static class ImageCommand
                 SizeMiB = r.GetValue(size),
             }, progress, ct);
             progress?.Dispose();
-            if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(Render(new ImageInfo(b, [b.ImageRef], [])));
+            if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(Render(new ImageInfo(b, [b.ImageRef], [])), Cli.Json.ImageJson);
             else Console.WriteLine($"{b.ImageRef}\n  digest   {b.ManifestDigest}\n  platform {b.Platform}\n  baseline {b.Path} ({b.SizeBytes >> 20} MiB)");
             return 0;
         });
@@ -67,7 +67,7 @@ internal static class ImageCommand
         cmd.SetAction(r =>
         {
             var images = new ImageStore(GlobalOptions.Paths(r)).List();
-            if (r.GetValue(GlobalOptions.Json)) { Cli.WriteJson(images.Select(Render)); return 0; }
+            if (r.GetValue(GlobalOptions.Json)) { Cli.WriteJson([.. images.Select(Render)], Cli.Json.ListImageJson); return 0; }
             if (images.Count == 0) { Console.WriteLine("no images (pull one with `microagent image pull`)"); return 0; }
             Console.WriteLine($"{"REFERENCE",-50} {"DIGEST",-19} {"PLATFORM",-12} {"SIZE",8} {"USED",4}  CREATED");
             foreach (var i in images)
@@ -87,7 +87,7 @@ internal static class ImageCommand
         cmd.SetAction(r =>
         {
             var info = new ImageStore(GlobalOptions.Paths(r)).Inspect(r.GetValue(image)!, r.GetValue(Arch));
-            Cli.WriteJson(Render(info)); // inspect is JSON either way, like `docker inspect`
+            Cli.WriteJson(Render(info), Cli.Json.ImageJson); // inspect is JSON either way, like `docker inspect`
             return 0;
         });
         return cmd;
@@ -103,7 +103,7 @@ internal static class ImageCommand
         cmd.SetAction(r =>
         {
             string? removed = new ImageStore(GlobalOptions.Paths(r)).Remove(r.GetValue(image)!, r.GetValue(Arch));
-            if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(new { removed = r.GetValue(image), baseline = removed });
+            if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(new ImageRemovedJson(r.GetValue(image), removed), Cli.Json.ImageRemovedJson);
             else Console.WriteLine(removed is null ? $"untagged {r.GetValue(image)}" : $"removed {r.GetValue(image)} ({removed})");
             return 0;
         });
@@ -118,7 +118,7 @@ internal static class ImageCommand
         cmd.SetAction(r =>
         {
             var result = new ImageStore(GlobalOptions.Paths(r)).Prune(r.GetValue(all));
-            if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(result);
+            if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(result, Cli.Json.PruneResult);
             else
             {
                 foreach (string d in result.RemovedBaselines) Console.WriteLine($"removed {d}");
@@ -130,20 +130,9 @@ internal static class ImageCommand
         return cmd;
     }
 
-    private static object Render(ImageInfo i) => new
-    {
-        references = i.References,
-        digest = i.Baseline.ManifestDigest,
-        platform = i.Baseline.Platform,
-        baseline = i.Baseline.Path,
-        baselineBytes = i.Baseline.SizeBytes,
-        contentBytes = i.Baseline.ContentBytes,
-        compressedBytes = i.Baseline.CompressedBytes,
-        layers = i.Baseline.LayerCount,
-        created = i.Baseline.CreatedAt,
-        config = i.Baseline.Config,
-        usedBy = i.UsedBy,
-    };
+    private static ImageJson Render(ImageInfo i) => new(i.References, i.Baseline.ManifestDigest, i.Baseline.Platform, i.Baseline.Path,
+        i.Baseline.SizeBytes, i.Baseline.ContentBytes, i.Baseline.CompressedBytes, i.Baseline.LayerCount, i.Baseline.CreatedAt,
+        i.Baseline.Config, i.UsedBy);
 }
 
 /// <summary>

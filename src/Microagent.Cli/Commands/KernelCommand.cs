@@ -30,7 +30,7 @@ internal static class KernelCommand
         cmd.SetAction(async (r, ct) =>
         {
             var k = await new KernelStore(GlobalOptions.Paths(r)).InstallAsync(r.GetValue(source), ct, Cli.Progress(r));
-            if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(k);
+            if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(k, Cli.Json.InstalledKernel);
             else Console.WriteLine($"installed kernel {k.Version}\n  image  {k.KernelPath}\n  sha256 {k.Sha256}");
             return 0;
         });
@@ -48,7 +48,7 @@ internal static class KernelCommand
             var def = store.GetDefault();
             if (r.GetValue(GlobalOptions.Json))
             {
-                Cli.WriteJson(kernels.Select(k => new { k.Version, k.KernelPath, k.ModulesDir, k.Sha256, k.InstalledAt, k.Source, isDefault = k.Version == def?.Version }));
+                Cli.WriteJson([.. kernels.Select(k => new KernelJson(k.Version, k.KernelPath, k.ModulesDir, k.Sha256, k.InstalledAt, k.Source, k.Version == def?.Version))], Cli.Json.ListKernelJson);
                 return 0;
             }
             if (kernels.Count == 0)
@@ -82,7 +82,7 @@ internal static class KernelCommand
                 await store.VerifyAsync(k, ct);
                 if (!r.GetValue(GlobalOptions.Json)) Console.WriteLine($"ok  {k.Version}  sha256 {k.Sha256}");
             }
-            if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(kernels.Select(k => new { k.Version, k.Sha256, verified = true }));
+            if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson([.. kernels.Select(k => new KernelVerifiedJson(k.Version, k.Sha256, true))], Cli.Json.ListKernelVerifiedJson);
             return 0;
         });
         return cmd;

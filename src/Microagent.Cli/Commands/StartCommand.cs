@@ -40,7 +40,7 @@ internal static class StartCommand
                 Mediation = WorkspaceArgs.MediationFrom(r, mediation, mediationOptional),
                 Progress = Cli.Progress(r),
             }, ct);
-            if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(status);
+            if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(status, Cli.Json.WorkspaceStatus);
             else Console.WriteLine($"{status.Name} is {Render.State(status.State)} (booted in {status.Boot?.BootMs} ms, {status.Boot?.Accelerator})");
             return 0;
         });
