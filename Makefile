@@ -23,6 +23,7 @@ install:
 find_inputs = $(shell find $(1) \( -name bin -o -name obj -o -name node_modules \) -prune -o \( -name '*.cs' -o -name '*.csproj' -o -name '*.props' \) -print)
 PROPS := Directory.Build.props Directory.Packages.props
 SRC_INPUTS := $(call find_inputs,src) $(PROPS)
+AGENT_INPUTS := $(call find_inputs,src/Microagent.Guest src/Microagent.Protocol src/Microagent.Interop) src/Directory.Build.props $(PROPS)
 ALL_INPUTS := $(SRC_INPUTS) $(call find_inputs,tests samples bench) microagent.slnx
 SOLUTION_STAMP := build/.solution.stamp
 
@@ -35,7 +36,7 @@ $(SOLUTION_STAMP): $(ALL_INPUTS)
 	@mkdir -p $(@D) && touch $@
 
 # The guest agent and the host binary: both NativeAOT net10.0, one native executable each (docs/ARCHITECTURE.md "Binaries").
-$(AGENT): $(SRC_INPUTS)
+$(AGENT): $(AGENT_INPUTS)
 	$(DOTNET) publish src/Microagent.Guest -c $(CONFIG) -o build/agent -v quiet -nologo
 	@mkdir -p $(BIN) && install -m 0755 build/agent/microagent-agent $@
 
