@@ -19,16 +19,33 @@ check-dotnet:
 install:
 	@bash scripts/install.sh
 
-build: check-dotnet
-	@mkdir -p $(BIN)
-	$(DOTNET) build microagent.slnx -c $(CONFIG) -v quiet -nologo
-	$(DOTNET) publish src/Microagent.Guest -c $(CONFIG) -o build/agent -v quiet -nologo
-	install -m 0755 build/agent/microagent-agent $(AGENT)
-	$(DOTNET) publish src/Microagent.Cli -c $(CONFIG) -o $(BIN)/lib -v quiet -nologo
-	@bash scripts/build-default-image.sh $(IMAGE)
-	@printf '#!/bin/sh\n# launcher: the published CLI lives in lib/ beside this script\nexec "$$(dirname "$$(readlink -f "$$0")")/lib/microagent" "$$@"\n' > $(CLI)
-	@chmod 0755 $(CLI)
+# Incremental: each step runs only when its inputs changed, so a second `make build` (or `make test`) does no dotnet work.
+find_inputs = $(shell find $(1) \( -name bin -o -name obj -o -name node_modules \) -prune -o \( -name '*.cs' -o -name '*.csproj' -o -name '*.props' \) -print)
+PROPS := Directory.Build.props Directory.Packages.props
+SRC_INPUTS := $(call find_inputs,src) $(PROPS)
+AGENT_INPUTS := $(call find_inputs,src/Microagent.Guest src/Microagent.Protocol src/Microagent.Interop) src/Directory.Build.props $(PROPS)
+ALL_INPUTS := $(SRC_INPUTS) $(call find_inputs,tests samples bench) microagent.slnx
+SOLUTION_STAMP := build/.solution.stamp
+
+build: check-dotnet $(SOLUTION_STAMP) $(AGENT) $(CLI) $(IMAGE)/index.json
 	@echo "built $(CLI) and $(AGENT)"
+
+# Libraries and test assemblies (JIT, for the test runners).
+$(SOLUTION_STAMP): $(ALL_INPUTS)
+	$(DOTNET) build microagent.slnx -c $(CONFIG) -v quiet -nologo
+	@mkdir -p $(@D) && touch $@
+
+# The guest agent and the host binary: both NativeAOT net10.0, one native executable each (docs/ARCHITECTURE.md "Binaries").
+$(AGENT): $(AGENT_INPUTS)
+	$(DOTNET) publish src/Microagent.Guest -c $(CONFIG) -o build/agent -v quiet -nologo
+	@mkdir -p $(BIN) && install -m 0755 build/agent/microagent-agent $@
+
+$(IMAGE)/index.json: scripts/build-default-image.sh $(wildcard /bin/busybox)
+	@bash scripts/build-default-image.sh $(IMAGE)
+
+$(CLI): $(SRC_INPUTS)
+	$(DOTNET) publish src/Microagent.Cli -c $(CONFIG) -o build/cli -v quiet -nologo
+	@mkdir -p $(BIN) && rm -rf $(BIN)/lib && install -m 0755 build/cli/microagent $@
 
 # The official MCP TypeScript SDK client used by the MCP end-to-end tests (versions pinned in package-lock.json).
 mcp-client: tests/mcp/node_modules/.package-lock.json

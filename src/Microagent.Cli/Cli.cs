@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microagent.Cli.Commands;
+using System.Text.Json.Serialization.Metadata;
 using Microagent.Errors;
 
 namespace Microagent.Cli;
@@ -30,14 +31,11 @@ internal static class Cli
     public const int ExitUsage = 2;
     public const int ExitInterrupted = 130;
 
-    // Output goes to a terminal or a JSON parser, never into HTML: keep quotes and backticks readable.
-    public static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web)
-    {
-        WriteIndented = true,
-        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
-    };
+    /// <summary>Type information of every <c>--json</c> document, indented.</summary>
+    public static readonly CliJsonContext Json = new(CliJsonContext.CreateOptions(indented: true));
 
-    public static readonly JsonSerializerOptions JsonLineOptions = new(JsonOptions) { WriteIndented = false };
+    /// <summary>The same, one document per line (<c>events --follow --json</c>).</summary>
+    public static readonly CliJsonContext JsonLine = new(CliJsonContext.CreateOptions(indented: false));
 
     public static async Task<int> InvokeAsync(RootCommand root, string[] args)
     {
@@ -87,7 +85,7 @@ internal static class Cli
 
     public static void WriteError(bool json, MicroagentException e) => Render.Error(json, e);
 
-    public static void WriteJson(object value) => Console.Out.WriteLine(JsonSerializer.Serialize(value, JsonOptions));
+    public static void WriteJson<T>(T value, JsonTypeInfo<T> info) => Console.Out.WriteLine(JsonSerializer.Serialize(value, info));
 
     /// <summary>Phase lines on stderr, only when stderr is a terminal and no JSON was asked for.</summary>
     public static IProgress<string>? Progress(ParseResult r) =>

@@ -60,7 +60,7 @@ internal static class Render
                     ["flag"] = flag,
                 },
             };
-            Console.Out.WriteLine(doc.ToJsonString(Cli.JsonOptions));
+            Console.Out.WriteLine(doc.ToJsonString(Cli.Json.Options));
             return;
         }
         Console.Error.WriteLine($"error: {e.Message}");

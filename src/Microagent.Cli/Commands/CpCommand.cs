@@ -35,7 +35,7 @@ internal static class CpCommand
                 (null, null) => throw MicroagentException.Invalid("neither side names a workspace", "write one side as NAME:PATH"),
                 _ => throw MicroagentException.Invalid("both sides name a workspace", "copy through the host in two steps"),
             };
-            if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(result);
+            if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(result, Cli.Json.CopyResult);
             else Console.WriteLine($"copied {result.Source} → {result.Destination} ({result.Entries} entries, {Render.Bytes(result.Bytes)})");
             return 0;
         });

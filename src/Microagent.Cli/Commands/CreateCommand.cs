@@ -69,7 +69,7 @@ internal static class CreateCommand
                 return 0;
             }
             var status = await manager.CreateAsync(spec, ct, Cli.Progress(r));
-            if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(status);
+            if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(status, Cli.Json.WorkspaceStatus);
             else Console.WriteLine($"created {status.Name} ({status.Config.Profile}: {status.Config.MemoryMiB} MiB, {status.Config.Cpus} vCPU, disk {status.Config.SizeMiB} MiB); start it with `microagent start {status.Name}`");
             return 0;
         });

@@ -31,7 +31,7 @@ internal static class DeleteCommand
             var options = new DeleteOptions { StopRunning = r.GetValue(yes), Force = r.GetValue(force) };
             return await EachName.RunAsync(r, r.GetValue(names)!, n => manager.DeleteAsync(n, options, ct),
                 d => new NameOutcomeJson(d.Name, true, null, Describe(d), null),
-                d => Console.WriteLine(Describe(d)), d => Cli.WriteJson(d), _ => 0);
+                d => Console.WriteLine(Describe(d)), d => Cli.WriteJson(d, Cli.Json.DeleteResult), _ => 0);
         });
         return cmd;
     }

@@ -22,15 +22,12 @@ internal static class DoctorCommand
             var report = await new Doctor(GlobalOptions.Paths(r)).RunAsync(ct);
             if (r.GetValue(GlobalOptions.Json))
             {
-                Cli.WriteJson(new
-                {
-                    healthy = report.Healthy,
-                    stateDir = report.StateDir,
-                    accelerator = report.Accelerator is { } a
-                        ? new { name = a.Accelerator.ToString().ToLowerInvariant(), machine = a.MachineType, reason = a.Reason, probed = a.Probed, kvm = a.KvmStatus }
+                Cli.WriteJson(new DoctorJson(report.Healthy, report.StateDir,
+                    report.Accelerator is { } a
+                        ? new DoctorAcceleratorJson(a.Accelerator.ToString().ToLowerInvariant(), a.MachineType, a.Reason, a.Probed, a.KvmStatus)
                         : null,
-                    checks = report.Checks.Select(c => new { c.Name, status = c.Status.ToString().ToLowerInvariant(), c.Detail, c.Remediation }),
-                });
+                    [.. report.Checks.Select(c => new DoctorCheckJson(c.Name, c.Status.ToString().ToLowerInvariant(), c.Detail, c.Remediation))]),
+                    Cli.Json.DoctorJson);
             }
             else
             {

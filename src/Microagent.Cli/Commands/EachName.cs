@@ -52,7 +52,7 @@ internal static class EachName
                 if (code == 0) code = error.Kind.ExitCode();
             }
         }
-        if (json) Cli.WriteJson(new NameOutcomesJson(results, results.Count(x => !x.Ok)));
+        if (json) Cli.WriteJson(new NameOutcomesJson(results, results.Count(x => !x.Ok)), Cli.Json.NameOutcomesJson);
         return code;
     }
 }

@@ -29,10 +29,10 @@ internal static class EventsCommand
             await foreach (var e in manager.ReadEventsAsync(r.GetValue(name)!, f, ct))
             {
                 if (json && !f) { list.Add(e); continue; }
-                if (json) Console.WriteLine(JsonSerializer.Serialize(e, Cli.JsonLineOptions));
+                if (json) Console.WriteLine(JsonSerializer.Serialize(e, Cli.JsonLine.WorkspaceEvent));
                 else Console.WriteLine($"{e.ObservedAt:yyyy-MM-dd HH:mm:ss.fff}  {e.Previous?.WireName() ?? "-",-11} → {Render.State(e.State),-11}  {(e.Detail ?? "").Split('\n')[0]}");
             }
-            if (json && !f) Cli.WriteJson(list);
+            if (json && !f) Cli.WriteJson(list, Cli.Json.ListWorkspaceEvent);
             return 0;
         });
         return cmd;

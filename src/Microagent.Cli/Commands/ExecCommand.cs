@@ -55,13 +55,8 @@ internal static class ExecCommand
             if (json)
             {
                 var result = await manager.ExecAsync(ws, options, ct);
-                Cli.WriteJson(new
-                {
-                    workspace = ws, status = result.Status, exitCode = result.ExitCode, signal = result.Signal,
-                    stdout = Decode(result.Stdout), stderr = Decode(result.Stderr),
-                    stdoutTruncated = result.StdoutTruncated, stderrTruncated = result.StderrTruncated,
-                    durationMs = result.DurationMs, error = result.Error,
-                });
+                Cli.WriteJson(new ExecJson(ws, result.Status, result.ExitCode, result.Signal, Decode(result.Stdout), Decode(result.Stderr),
+                    result.StdoutTruncated, result.StderrTruncated, result.DurationMs, result.Error), Cli.Json.ExecJson);
                 return result.ExitCode;
             }
             var streamed = await manager.ExecStreamAsync(ws, options, Console.OpenStandardOutput(), Console.OpenStandardError(), ct);

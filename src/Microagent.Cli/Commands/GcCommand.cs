@@ -12,7 +12,7 @@ internal static class GcCommand
         cmd.SetAction(async (r, ct) =>
         {
             var report = await new WorkspaceManager(GlobalOptions.Paths(r)).GcAsync(ct);
-            if (r.GetValue(GlobalOptions.Json)) { Cli.WriteJson(report); return 0; }
+            if (r.GetValue(GlobalOptions.Json)) { Cli.WriteJson(report, Cli.Json.GcReport); return 0; }
             Console.WriteLine($"reconciled {report.Reconciled.Count} workspace(s){Names(report.Reconciled)}, killed {report.KilledQemu.Count} stray QEMU, removed {report.RemovedSockets.Count} stale socket(s) and {report.RemovedRuns.Count} run dir(s){Names(report.RemovedRuns)}");
             return 0;
         });

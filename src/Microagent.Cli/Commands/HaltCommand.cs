@@ -32,7 +32,7 @@ internal static class HaltCommand
         {
             var manager = new WorkspaceManager(GlobalOptions.Paths(r));
             return await EachName.RunAsync(r, r.GetValue(names)!, n => manager.HaltAsync(n, r.GetValue(timeout), r.GetValue(reason), ct),
-                Outcome, Print, s => Cli.WriteJson(s), s => s.State == WorkspaceState.Failed && s.Previous == WorkspaceState.Stopping ? 1 : 0);
+                Outcome, Print, s => Cli.WriteJson(s, Cli.Json.WorkspaceStatus), s => s.State == WorkspaceState.Failed && s.Previous == WorkspaceState.Stopping ? 1 : 0);
         });
         return cmd;
     }
@@ -55,7 +55,7 @@ internal static class HaltCommand
         {
             var manager = new WorkspaceManager(GlobalOptions.Paths(r));
             return await EachName.RunAsync(r, r.GetValue(names)!, n => manager.KillAsync(n, r.GetValue(reason), ct),
-                Outcome, Print, s => Cli.WriteJson(s), _ => 0);
+                Outcome, Print, s => Cli.WriteJson(s, Cli.Json.WorkspaceStatus), _ => 0);
         });
         return cmd;
     }

@@ -54,7 +54,7 @@ internal static class ImageCommand
                 SizeMiB = r.GetValue(size),
             }, progress, ct);
             progress?.Dispose();
-            if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(Render(new ImageInfo(b, [b.ImageRef], [])));
+            if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(Render(new ImageInfo(b, [b.ImageRef], [])), Cli.Json.ImageJson);
             else Console.WriteLine($"{b.ImageRef}\n  digest   {b.ManifestDigest}\n  platform {b.Platform}\n  baseline {b.Path} ({b.SizeBytes >> 20} MiB)");
             return 0;
         });
@@ -68,7 +68,7 @@ internal static class ImageCommand
         cmd.SetAction(r =>
         {
             var images = new ImageStore(GlobalOptions.Paths(r)).List();
-            if (r.GetValue(GlobalOptions.Json)) { Cli.WriteJson(images.Select(Render)); return 0; }
+            if (r.GetValue(GlobalOptions.Json)) { Cli.WriteJson([.. images.Select(Render)], Cli.Json.ListImageJson); return 0; }
             if (images.Count == 0) { Console.WriteLine("no images (pull one with `microagent image pull`)"); return 0; }
             Console.WriteLine($"{"REFERENCE",-50} {"DIGEST",-19} {"PLATFORM",-12} {"SIZE",8} {"USED",4}  CREATED");
             foreach (var i in images)
@@ -88,7 +88,7 @@ internal static class ImageCommand
         cmd.SetAction(r =>
         {
             var info = new ImageStore(GlobalOptions.Paths(r)).Inspect(r.GetValue(image)!, r.GetValue(Arch));
-            Cli.WriteJson(Render(info)); // inspect is JSON either way, like `docker inspect`
+            Cli.WriteJson(Render(info), Cli.Json.ImageJson); // inspect is JSON either way, like `docker inspect`
             return 0;
         });
         return cmd;
@@ -111,7 +111,7 @@ internal static class ImageCommand
         cmd.SetAction(r =>
         {
             string? removed = new ImageStore(GlobalOptions.Paths(r)).Remove(r.GetValue(image)!, r.GetValue(Arch));
-            if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(new { removed = r.GetValue(image), baseline = removed });
+            if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(new ImageRemovedJson(r.GetValue(image), removed), Cli.Json.ImageRemovedJson);
             else Console.WriteLine(removed is null ? $"untagged {r.GetValue(image)}" : $"removed {r.GetValue(image)} ({removed})");
             return 0;
         });
@@ -136,7 +136,7 @@ internal static class ImageCommand
         cmd.SetAction(r =>
         {
             var t = new ImageStore(GlobalOptions.Paths(r)).Tag(r.GetValue(source)!, r.GetValue(target)!, r.GetValue(Arch));
-            if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(t);
+            if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(t, Cli.Json.ImageTagResult);
             else Console.WriteLine($"tagged {t.Digest[..19]}… ({t.Platform}) as {t.Target}");
             return 0;
         });
@@ -166,7 +166,7 @@ internal static class ImageCommand
                     "`microagent image prune --purge --yes`");
             var store = new ImageStore(GlobalOptions.Paths(r));
             var result = r.GetValue(purge) ? store.Purge() : store.Prune(r.GetValue(all));
-            if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(result);
+            if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(result, Cli.Json.PruneResult);
             else
             {
                 foreach (string d in result.RemovedBaselines) Console.WriteLine($"removed {d}");
@@ -178,20 +178,9 @@ internal static class ImageCommand
         return cmd;
     }
 
-    private static object Render(ImageInfo i) => new
-    {
-        references = i.References,
-        digest = i.Baseline.ManifestDigest,
-        platform = i.Baseline.Platform,
-        baseline = i.Baseline.Path,
-        baselineBytes = i.Baseline.SizeBytes,
-        contentBytes = i.Baseline.ContentBytes,
-        compressedBytes = i.Baseline.CompressedBytes,
-        layers = i.Baseline.LayerCount,
-        created = i.Baseline.CreatedAt,
-        config = i.Baseline.Config,
-        usedBy = i.UsedBy,
-    };
+    private static ImageJson Render(ImageInfo i) => new(i.References, i.Baseline.ManifestDigest, i.Baseline.Platform, i.Baseline.Path,
+        i.Baseline.SizeBytes, i.Baseline.ContentBytes, i.Baseline.CompressedBytes, i.Baseline.LayerCount, i.Baseline.CreatedAt,
+        i.Baseline.Config, i.UsedBy);
 }
 
 /// <summary>

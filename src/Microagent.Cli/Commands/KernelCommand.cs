@@ -53,7 +53,7 @@ internal static class KernelCommand
                 Sha256 = r.GetValue(sha),
                 Version = r.GetValue(version),
             }, Cli.Progress(r), ct);
-            if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(k);
+            if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(k, Cli.Json.InstalledKernel);
             else Console.WriteLine($"installed kernel {k.Version}\n  image  {k.KernelPath}\n  sha256 {k.Sha256}");
             return 0;
         });
@@ -71,7 +71,7 @@ internal static class KernelCommand
             var def = store.GetDefault();
             if (r.GetValue(GlobalOptions.Json))
             {
-                Cli.WriteJson(kernels.Select(k => new { k.Version, k.KernelPath, k.ModulesDir, k.Sha256, k.InstalledAt, k.Source, isDefault = k.Version == def?.Version }));
+                Cli.WriteJson([.. kernels.Select(k => new KernelJson(k.Version, k.KernelPath, k.ModulesDir, k.Sha256, k.InstalledAt, k.Source, k.Version == def?.Version))], Cli.Json.ListKernelJson);
                 return 0;
             }
             if (kernels.Count == 0)
@@ -100,7 +100,7 @@ internal static class KernelCommand
         cmd.SetAction(async (r, ct) =>
         {
             var check = await new KernelSources(GlobalOptions.Paths(r)).CheckAsync(ct);
-            if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(check);
+            if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(check, Cli.Json.KernelCheck);
             else if (check.Ok) Console.WriteLine($"ok  {check.Kernel!.Version}  sha256 {check.Kernel.Sha256}  ({check.Kernel.KernelPath})");
             else Console.Error.WriteLine($"error: {check.Problem}{(check.Remediation is { } h ? $"\n  hint: {h}" : "")}");
             return check.Ok ? 0 : 1;
@@ -132,7 +132,7 @@ internal static class KernelCommand
                 if (r.GetValue(version) is not null) throw Errors.MicroagentException.Invalid("give VERSION or --path, not both", "see `microagent kernel verify --help`");
                 var check = await KernelSources.VerifyFileAsync(file, r.GetValue(sha) ?? throw new Errors.MicroagentException(Errors.ErrorKind.Invalid,
                     "--path needs --sha256 HEX: the digest the file must have", "e.g. `microagent kernel verify --path FILE --sha256 $(sha256sum FILE)`") { Field = "sha256" }, ct);
-                if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(check);
+                if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(check, Cli.Json.KernelFileCheck);
                 else Console.WriteLine($"ok  {check.Path}  sha256 {check.Sha256} ({Render.Bytes(check.Bytes)})");
                 return 0;
             }
@@ -148,7 +148,7 @@ internal static class KernelCommand
                 await store.VerifyAsync(k, ct);
                 if (!r.GetValue(GlobalOptions.Json)) Console.WriteLine($"ok  {k.Version}  sha256 {k.Sha256}");
             }
-            if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(kernels.Select(k => new { k.Version, k.Sha256, verified = true }));
+            if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson([.. kernels.Select(k => new KernelVerifiedJson(k.Version, k.Sha256, true))], Cli.Json.ListKernelVerifiedJson);
             return 0;
         });
         return cmd;

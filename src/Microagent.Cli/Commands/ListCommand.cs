@@ -13,7 +13,7 @@ internal static class ListCommand
         cmd.SetAction(async (r, ct) =>
         {
             var all = await new WorkspaceManager(GlobalOptions.Paths(r)).ListAsync(ct);
-            if (r.GetValue(GlobalOptions.Json)) { Cli.WriteJson(all); return 0; }
+            if (r.GetValue(GlobalOptions.Json)) { Cli.WriteJson(all, Cli.Json.IReadOnlyListWorkspaceStatus); return 0; }
             if (all.Count == 0) { Console.WriteLine("no workspaces; create one with `microagent create NAME`"); return 0; }
             Render.Table(["NAME", "STATE", "SINCE", "SIZE", "TTL", "IMAGE", "DETAIL"], all.Select(s => (IReadOnlyList<string>)
             [

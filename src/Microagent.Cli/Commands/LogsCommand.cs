@@ -20,7 +20,7 @@ internal static class LogsCommand
             {
                 var ms = new MemoryStream();
                 await manager.ReadLogAsync(r.GetValue(name)!, ms, false, ct);
-                Cli.WriteJson(new { workspace = r.GetValue(name), serial = System.Text.Encoding.UTF8.GetString(ms.ToArray()) });
+                Cli.WriteJson(new LogsJson(r.GetValue(name), System.Text.Encoding.UTF8.GetString(ms.ToArray())), Cli.Json.LogsJson);
                 return 0;
             }
             await using var stdout = Console.OpenStandardOutput();

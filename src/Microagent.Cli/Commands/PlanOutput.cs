@@ -8,7 +8,7 @@ internal static class PlanOutput
 {
     public static void Print(ParseResult r, WorkspacePlan p)
     {
-        if (r.GetValue(GlobalOptions.Json)) { Cli.WriteJson(p); return; }
+        if (r.GetValue(GlobalOptions.Json)) { Cli.WriteJson(p, Cli.Json.WorkspacePlan); return; }
         Console.WriteLine($"dry run: {p.Operation}{(p.Name is null ? "" : " " + p.Name)} would use (nothing was changed)");
         Console.WriteLine($"  image      {p.Image}{(p.ImageDigest is { } d ? $" ({d[..19]}…, cached)" : " (not cached: would be pulled or built)")}");
         Console.WriteLine($"  kernel     {(p.Kernel is { } k ? $"{k.Version} sha256:{k.Sha256[..16]}… ({k.KernelPath})" : "none installed")}");

@@ -18,7 +18,7 @@ internal static class ProfilesCommand
             """);
         cmd.SetAction(r =>
         {
-            if (r.GetValue(GlobalOptions.Json)) { Cli.WriteJson(WorkspaceProfile.All); return 0; }
+            if (r.GetValue(GlobalOptions.Json)) { Cli.WriteJson(WorkspaceProfile.All, Cli.Json.IReadOnlyListWorkspaceProfile); return 0; }
             Render.Table(["PROFILE", "MEMORY", "VCPUS", "DISK"],
                 WorkspaceProfile.All.Select(p => (IReadOnlyList<string>)[p.Name + (p == WorkspaceProfile.Tiny ? " *" : ""), $"{p.MemoryMiB} MiB", $"{p.Cpus}", $"{p.DiskMiB} MiB"]));
             return 0;

@@ -50,7 +50,7 @@ internal static class RegistryCommand
                 await client.PingAsync(host, ct);
             }
             store.Set(host, cred);
-            if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(new { registry = host, username = cred.Username, stored = store.FilePath });
+            if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(new RegistryLoginJson(host, cred.Username, store.FilePath), Cli.Json.RegistryLoginJson);
             else Console.WriteLine($"login succeeded: {cred.Username}@{host} (stored in {store.FilePath})");
             return 0;
         });
@@ -66,7 +66,7 @@ internal static class RegistryCommand
         {
             string host = AuthStore.Normalize(r.GetValue(registry)!);
             bool removed = new AuthStore(GlobalOptions.Paths(r)).Remove(host);
-            if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(new { registry = host, removed });
+            if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(new RegistryLogoutJson(host, removed), Cli.Json.RegistryLogoutJson);
             else Console.WriteLine(removed ? $"removed credentials for {host}" : $"no credentials stored for {host}");
             return 0;
         });
@@ -80,7 +80,7 @@ internal static class RegistryCommand
         cmd.SetAction(r =>
         {
             var entries = new AuthStore(GlobalOptions.Paths(r)).List();
-            if (r.GetValue(GlobalOptions.Json)) { Cli.WriteJson(entries.Select(e => new { registry = e.Registry, username = e.Username })); return 0; }
+            if (r.GetValue(GlobalOptions.Json)) { Cli.WriteJson([.. entries.Select(e => new RegistryEntryJson(e.Registry, e.Username))], Cli.Json.ListRegistryEntryJson); return 0; }
             if (entries.Count == 0) Console.WriteLine("no stored credentials");
             foreach (var (reg, u) in entries) Console.WriteLine($"{reg,-40} {u}");
             return 0;

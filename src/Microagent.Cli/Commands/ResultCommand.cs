@@ -20,7 +20,7 @@ internal static class ResultCommand
         cmd.SetAction(async (r, ct) =>
         {
             var result = await new WorkspaceManager(GlobalOptions.Paths(r)).GetResultAsync(r.GetValue(name)!, ct);
-            if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(result);
+            if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(result, Cli.Json.WorkloadResult);
             else
             {
                 Console.Write(result.Stdout);

@@ -77,21 +77,9 @@ internal static class RunCommand
             var result = await new Runner(GlobalOptions.Paths(r)).RunAsync(options, ct);
             if (json)
             {
-                Cli.WriteJson(new
-                {
-                    workspace = result.WorkspaceId,
-                    status = result.Status,
-                    exitCode = result.ExitCode,
-                    signal = result.Signal,
-                    stdout = Decode(result.Stdout),
-                    stderr = Decode(result.Stderr),
-                    stdoutTruncated = result.StdoutTruncated,
-                    stderrTruncated = result.StderrTruncated,
-                    error = result.Error,
-                    accelerator = result.Accelerator,
-                    timings = result.Timings,
-                    keptAt = result.KeptAt,
-                });
+                Cli.WriteJson(new RunJson(result.WorkspaceId, result.Status, result.ExitCode, result.Signal, Decode(result.Stdout),
+                    Decode(result.Stderr), result.StdoutTruncated, result.StderrTruncated, result.Error, result.Accelerator, result.Timings,
+                    result.KeptAt), Cli.Json.RunJson);
             }
             else
             {

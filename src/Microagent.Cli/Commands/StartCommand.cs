@@ -50,11 +50,11 @@ internal static class StartCommand
             {
                 if (!r.GetValue(GlobalOptions.Json)) Console.WriteLine($"{status.Name} is {Render.State(status.State)} (booted in {status.Boot?.BootMs} ms); waiting for it to stop");
                 status = await manager.WaitAsync(status.Name, r.GetValue(waitTimeout), ct);
-                if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(status);
+                if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(status, Cli.Json.WorkspaceStatus);
                 else Console.WriteLine($"{status.Name} is {Render.State(status.State)}{(status.Detail is { } d ? $": {d}" : "")}");
                 return 0;
             }
-            if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(status);
+            if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(status, Cli.Json.WorkspaceStatus);
             else Console.WriteLine($"{status.Name} is {Render.State(status.State)} (booted in {status.Boot?.BootMs} ms, {status.Boot?.Accelerator})");
             return 0;
         });

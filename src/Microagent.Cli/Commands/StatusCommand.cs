@@ -22,7 +22,7 @@ internal static class StatusCommand
         cmd.SetAction(async (r, ct) =>
         {
             var s = await new WorkspaceManager(GlobalOptions.Paths(r)).GetStatusAsync(r.GetValue(name)!, ct);
-            if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(s);
+            if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(s, Cli.Json.WorkspaceStatus);
             else Render.Status(s);
             return 0;
         });

@@ -12,7 +12,7 @@ internal static class VersionCommand
         cmd.SetAction(r =>
         {
             string version = typeof(VersionCommand).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.0.0";
-            if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(new { version, protocol = Microagent.Protocol.ProtocolInfo.Version });
+            if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(new VersionJson(version, Microagent.Protocol.ProtocolInfo.Version), Cli.Json.VersionJson);
             else Console.WriteLine($"microagent {version} (protocol {Microagent.Protocol.ProtocolInfo.Version})");
             return 0;
         });

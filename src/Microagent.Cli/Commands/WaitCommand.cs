@@ -16,7 +16,7 @@ internal static class WaitCommand
         cmd.SetAction(async (r, ct) =>
         {
             var s = await new WorkspaceManager(GlobalOptions.Paths(r)).WaitAsync(r.GetValue(name)!, r.GetValue(timeout), ct);
-            if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(s);
+            if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(s, Cli.Json.WorkspaceStatus);
             else Console.WriteLine($"{s.Name} is {Render.State(s.State)}{(s.Detail is { } d ? $": {d}" : "")}");
             return 0;
         });

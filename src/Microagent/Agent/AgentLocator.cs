@@ -11,7 +11,7 @@ public static class AgentLocator
     /// <summary>File name of the agent binary.</summary>
     public const string FileName = "microagent-agent";
 
-    /// <summary>$MICROAGENT_AGENT, else next to this assembly, else one directory up (bin/ beside bin/lib/).</summary>
+    /// <summary>$MICROAGENT_AGENT, else next to this assembly, else one directory up (bin/microagent is NativeAOT: its base directory is bin/).</summary>
     public static string Find()
     {
         string? env = Environment.GetEnvironmentVariable(EnvironmentVariable);

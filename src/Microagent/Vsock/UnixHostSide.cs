@@ -9,6 +9,8 @@ namespace Microagent.Vsock;
 /// connection (as Firecracker's MuxerConnection). One reader task holds at most one chunk
 /// (it reads again only after <see cref="RequestRead"/>); one writer task drains queued writes in order, so a slow
 /// host reader stalls only its own connection. Queued write bytes are bounded by the connection's credit.
+/// Memory: an idle connection holds no buffer. The reader waits for data with a zero-byte receive, then rents its chunk
+/// from <see cref="ArrayPool{T}.Shared"/> and gives it back once the device copied it; queued writes are pooled arrays too.
 /// </summary>
 internal sealed class UnixHostSide : IHostSide
 {
@@ -87,20 +89,25 @@ internal sealed class UnixHostSide : IHostSide
 
     private async Task ReadLoop()
     {
-        var buffer = new byte[ChunkSize];
         var c = _connection!;
         try
         {
             while (true)
             {
-                int n = await _socket.ReceiveAsync(buffer, SocketFlags.None, _cts.Token).ConfigureAwait(false);
+                // Wait for data without holding a buffer, then rent one for this chunk only.
+                await _socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, _cts.Token).ConfigureAwait(false);
+                byte[] buffer = ArrayPool<byte>.Shared.Rent(ChunkSize);
+                int n = await _socket.ReceiveAsync(buffer.AsMemory(0, ChunkSize), SocketFlags.None, _cts.Token).ConfigureAwait(false);
                 if (n == 0)
                 {
+                    ArrayPool<byte>.Shared.Return(buffer);
                     await _post(d => d.OnHostEof(c)).ConfigureAwait(false);
                     return;
                 }
                 await _post(d => d.OnHostData(c, buffer, n)).ConfigureAwait(false);
+                // Cancelled here, the device may still hold the chunk: it is left to the GC rather than returned.
                 await _readPermit.WaitAsync(_cts.Token).ConfigureAwait(false);
+                ArrayPool<byte>.Shared.Return(buffer);
             }
         }
         catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException || _cts.IsCancellationRequested) { }

@@ -46,7 +46,7 @@ public sealed class VhostUserVsockBackend : IAsyncDisposable
         _options = options;
         _log = log ?? (_ => { });
         _muxer = new HybridMuxer(options.HybridSocketPath, PostAsync, _log);
-        _device = new VsockDevice(options.GuestCid, _muxer, q => _session?.Notify(q), _log);
+        _device = new VsockDevice(options.GuestCid, _muxer, q => _session?.Notify(q), _log, options.MaxGuestConnections, options.OnGuestConnectionRefused);
     }
 
     /// <summary>Completes on dispose or an orderly end of the vhost-user session; faults when the session ends unexpectedly (see remarks).</summary>

@@ -9,4 +9,15 @@ namespace Microagent.Vsock;
 /// hot-unplugged device), keep listening and serve the next front-end connection (a re-plugged device) instead of
 /// completing. The hybrid socket stays up in between.
 /// </param>
-public sealed record VsockBackendOptions(string VhostUserSocketPath, string HybridSocketPath, ulong GuestCid = 3, bool AcceptReconnect = false);
+/// <param name="MaxGuestConnections">
+/// Most connections the guest may have open to host listeners at once (<c>--vsock</c> mappings, mediation); further
+/// requests are reset (the guest's <c>connect</c> fails) so a hostile guest cannot grow the host's memory or use up its
+/// descriptors.
+/// </param>
+/// <param name="OnGuestConnectionRefused">Called (on the device loop, with the cap; keep it cheap) for each request refused by the cap.</param>
+public sealed record VsockBackendOptions(string VhostUserSocketPath, string HybridSocketPath, ulong GuestCid = 3, bool AcceptReconnect = false,
+    int MaxGuestConnections = VsockBackendOptions.DefaultMaxGuestConnections, Action<int>? OnGuestConnectionRefused = null)
+{
+    /// <summary>The default of <see cref="MaxGuestConnections"/>: a few hundred, three descriptors each on the host.</summary>
+    public const int DefaultMaxGuestConnections = 256;
+}

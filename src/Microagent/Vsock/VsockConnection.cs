@@ -48,7 +48,10 @@ internal sealed class VsockConnection
     /// <summary>The guest sent OP_REQUEST; the unix connect is pending.</summary>
     public static VsockConnection GuestInitiated(ulong guestCid, in VsockPacketHeader request)
         => new(guestCid, request.DstPort, request.SrcPort, ConnectionState.HostConnecting, null)
-        { _peerBufAlloc = request.BufAlloc, _peerFwdCnt = request.FwdCnt };
+        { _peerBufAlloc = request.BufAlloc, _peerFwdCnt = request.FwdCnt, OpenedByGuest = true };
+
+    /// <summary>The guest opened it (to a host listener: a <c>--vsock</c> mapping or the mediation channel).</summary>
+    public bool OpenedByGuest { get; private init; }
 
     /// <summary>Port on the host (CID 2) side.</summary>
     public uint HostPort { get; }

@@ -12,7 +12,8 @@ internal interface IHostConnector
 /// <summary>
 /// The socket device (virtio spec 1.2 §5.10): consumes the tx queue, fills the rx queue, and multiplexes
 /// connections. Every member runs on the single device loop thread. Bounded state: at most
-/// <see cref="MaxConnections"/> connections, each holding at most one host chunk and at most
+/// <see cref="MaxConnections"/> connections, of which at most <c>maxGuestConnections</c> opened by the guest (the cap that
+/// keeps a hostile guest from growing the host: further guest requests get OP_RST, a clean refusal), each holding at most one host chunk and at most
 /// <see cref="VsockConnection.BufferAlloc"/> guest bytes; at most <see cref="MaxPendingResets"/> resets for
 /// unknown connections are queued (further ones are dropped; the guest retries or times out).
 /// </summary>
@@ -31,6 +32,9 @@ internal sealed class VsockDevice
     private readonly IHostConnector _connector;
     private readonly Action<int> _notify;
     private readonly Action<string> _log;
+    private readonly int _maxGuestConnections;
+    private readonly Action<int>? _onGuestRefused;
+    private int _guestConnections;
     private readonly Dictionary<(uint Host, uint Guest), VsockConnection> _connections = new();
     private readonly Queue<VsockConnection> _rxPending = new();
     private readonly Queue<VsockPacketHeader> _pendingResets = new();
@@ -38,9 +42,17 @@ internal sealed class VsockDevice
     private readonly byte[] _headerBuffer = new byte[VsockPacketHeader.Size];
     private uint _nextPort = FirstEphemeralPort;
 
-    /// <summary>Creates the device. <paramref name="notify"/> signals the call eventfd of a queue.</summary>
-    public VsockDevice(ulong guestCid, IHostConnector connector, Action<int> notify, Action<string> log)
+    /// <summary>
+    /// Creates the device. <paramref name="notify"/> signals the call eventfd of a queue. At most
+    /// <paramref name="maxGuestConnections"/> guest-initiated connections are open at once; each request refused for that
+    /// calls <paramref name="onGuestRefused"/> (on the device loop, with the cap) after the OP_RST is queued.
+    /// </summary>
+    public VsockDevice(ulong guestCid, IHostConnector connector, Action<int> notify, Action<string> log,
+        int maxGuestConnections = VsockBackendOptions.DefaultMaxGuestConnections, Action<int>? onGuestRefused = null)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxGuestConnections, 1);
+        _maxGuestConnections = Math.Min(maxGuestConnections, MaxConnections);
+        _onGuestRefused = onGuestRefused;
         _guestCid = guestCid;
         _connector = connector;
         _notify = notify;
@@ -64,6 +76,12 @@ internal sealed class VsockDevice
 
     /// <summary>Live connections (including closed ones with an RST still queued).</summary>
     public int ConnectionCount => _connections.Count;
+
+    /// <summary>Live guest-initiated connections (counted against the guest connection cap).</summary>
+    public int GuestConnectionCount => _guestConnections;
+
+    /// <summary>Guest connection requests refused because the cap was reached.</summary>
+    public long GuestConnectionsRefused { get; private set; }
 
     /// <summary>A hybrid client asked for guest port <paramref name="guestPort"/>; null when the connection table is full.</summary>
     public VsockConnection? ConnectFromHost(uint guestPort, IHostSide host)
@@ -143,10 +161,16 @@ internal sealed class VsockDevice
         }
         switch (h.Op)
         {
-            case VsockOp.Request when _connections.Count < MaxConnections:
+            case VsockOp.Request when _connections.Count < MaxConnections && _guestConnections < _maxGuestConnections:
                 var n = VsockConnection.GuestInitiated(_guestCid, h);
                 _connections.Add((h.DstPort, h.SrcPort), n);
+                _guestConnections++;
                 _connector.Connect(n, h.DstPort);
+                break;
+            case VsockOp.Request:
+                QueueReset(h);
+                GuestConnectionsRefused++;
+                _onGuestRefused?.Invoke(_maxGuestConnections);
                 break;
             case VsockOp.Rst:
                 break;
@@ -189,6 +213,7 @@ internal sealed class VsockDevice
     {
         foreach (var c in _connections.Values) c.Abort();
         _connections.Clear();
+        _guestConnections = 0;
         _rxPending.Clear();
         _pendingResets.Clear();
     }
@@ -198,7 +223,10 @@ internal sealed class VsockDevice
         if (c.Finished)
         {
             if (_connections.TryGetValue((c.HostPort, c.GuestPort), out var same) && ReferenceEquals(same, c))
+            {
                 _connections.Remove((c.HostPort, c.GuestPort));
+                if (c.OpenedByGuest) _guestConnections--;
+            }
             return;
         }
         if (!c.Queued && c.HasRxWork)

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Collections.Concurrent;
 using System.Net.Sockets;
 
@@ -8,9 +9,11 @@ namespace Microagent.Workspaces;
 /// the backend delivers a guest connection to CID 2 port PORT at the unix listener <c>&lt;hybrid&gt;_PORT</c>; each one gets
 /// its own TCP connection to HOST:PORT, and bytes flow both ways unchanged, with half-close.
 /// Invariants: a TCP connect that fails (after <see cref="ConnectWait"/> of retries for a fail-open channel) closes the guest
-/// side at once; a reset on either side ends both directions; one fixed buffer per direction, and a read is only issued after
+/// side at once; a reset on either side ends both directions; at most one pooled buffer per direction, rented only while a
+/// chunk is in flight (an idle relay waits with a zero-byte receive and holds none), and a read is only issued after
 /// the previous chunk was fully sent, so a slow reader throttles the writer (vsock credit on the guest side, TCP window on the
-/// host side) and host memory stays bounded; after <see cref="Sever"/> no byte crosses and new guest connections are refused
+/// host side) and host memory stays bounded; how many relays exist at once is bounded by the vsock device's guest
+/// connection cap (<see cref="GuestConnectionCap"/>); after <see cref="Sever"/> no byte crosses and new guest connections are refused
 /// (the unix listener is gone, so the backend resets them).
 /// </summary>
 internal sealed class VsockTcpProxy : IAsyncDisposable
@@ -139,17 +142,22 @@ internal sealed class VsockTcpProxy : IAsyncDisposable
     /// <summary>Copies until end of stream, then half-closes the destination for writing. A reset aborts both sockets.</summary>
     private async Task PumpAsync(Socket from, Socket to)
     {
-        var buffer = new byte[BufferSize];
         try
         {
             while (true)
             {
-                int n = await from.ReceiveAsync(buffer, SocketFlags.None, _cts.Token).ConfigureAwait(false);
-                if (n == 0) break;
-                if (IsSevered) throw new OperationCanceledException();
-                _onActivity();
-                int sent = 0;
-                while (sent < n) sent += await to.SendAsync(buffer.AsMemory(sent, n - sent), SocketFlags.None, _cts.Token).ConfigureAwait(false);
+                await from.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, _cts.Token).ConfigureAwait(false);
+                byte[] buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
+                try
+                {
+                    int n = await from.ReceiveAsync(buffer.AsMemory(0, BufferSize), SocketFlags.None, _cts.Token).ConfigureAwait(false);
+                    if (n == 0) break;
+                    if (IsSevered) throw new OperationCanceledException();
+                    _onActivity();
+                    int sent = 0;
+                    while (sent < n) sent += await to.SendAsync(buffer.AsMemory(sent, n - sent), SocketFlags.None, _cts.Token).ConfigureAwait(false);
+                }
+                finally { ArrayPool<byte>.Shared.Return(buffer); }
             }
             to.Shutdown(SocketShutdown.Send);
         }

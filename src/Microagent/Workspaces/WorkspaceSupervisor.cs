@@ -50,10 +50,11 @@ public sealed class WorkspaceSupervisor : IControlHandler
         string finalState = "";
         try
         {
+            var cap = new GuestConnectionCap(_store, GuestConnectionCap.FromEnvironment(), Log);
             var assets = await BootAssets.PrepareAsync(_store.Paths, null, ct).ConfigureAwait(false);
             Log($"boot assets ready at {_clock.ElapsedMilliseconds} ms (kernel verified, initramfs, {assets.Accelerator.Accelerator.ToString().ToLowerInvariant()})");
-            var vm = _vm = await WorkspaceVm.BootAsync(_store.Dir, assets, _store.DiskPath, boot.MemoryMiB, boot.Cpus, config.Hostname, ephemeral: boot.Ephemeral, ct)
-                .ConfigureAwait(false);
+            var vm = _vm = await WorkspaceVm.BootAsync(_store.Dir, assets, _store.DiskPath, boot.MemoryMiB, boot.Cpus, config.Hostname, ephemeral: boot.Ephemeral, ct,
+                cap.Max, cap.OnRefused).ConfigureAwait(false);
             boot = boot with
             {
                 Accelerator = assets.Accelerator.Accelerator.ToString().ToLowerInvariant(),

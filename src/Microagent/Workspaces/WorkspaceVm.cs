@@ -58,9 +58,13 @@ public sealed class WorkspaceVm : IAsyncDisposable, ISupervisedVm
     /// <summary>Faults when the vsock backend fails (the host ↔ guest channel is dead); completes when it is disposed.</summary>
     public Task VsockCompletion => _backend.Completion;
 
-    /// <summary>Boots the VM and waits for the guest agent's hello.</summary>
+    /// <summary>
+    /// Boots the VM and waits for the guest agent's hello. The guest may hold at most <paramref name="maxGuestConnections"/>
+    /// connections to host listeners; <paramref name="onGuestConnectionRefused"/> hears of each one refused.
+    /// </summary>
     public static async Task<WorkspaceVm> BootAsync(string directory, BootAssets assets, string rootDisk, int memoryMiB, int cpus,
-        string hostname, bool ephemeral, CancellationToken ct)
+        string hostname, bool ephemeral, CancellationToken ct,
+        int maxGuestConnections = VsockBackendOptions.DefaultMaxGuestConnections, Action<int>? onGuestConnectionRefused = null)
     {
         var layout = new WorkspaceLayout(directory);
         layout.EnsureSocketPathsFit(ProtocolInfo.ReadyPort);
@@ -85,7 +89,8 @@ public sealed class WorkspaceVm : IAsyncDisposable, ISupervisedVm
         File.SetUnixFileMode(readyPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         ready.Listen(4);
 
-        var backend = new VhostUserVsockBackend(new VsockBackendOptions(spec.VhostUserSocketPath, layout.HybridSocket, ProtocolInfo.GuestCid));
+        var backend = new VhostUserVsockBackend(new VsockBackendOptions(spec.VhostUserSocketPath, layout.HybridSocket, ProtocolInfo.GuestCid,
+            MaxGuestConnections: maxGuestConnections, OnGuestConnectionRefused: onGuestConnectionRefused));
         QemuProcess? qemu = null;
         try
         {

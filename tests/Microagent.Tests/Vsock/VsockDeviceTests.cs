@@ -23,11 +23,13 @@ public class VsockDeviceTests
         public VsockDevice Device { get; }
         private int _rxSeen;
 
-        public Harness(int size = 16)
+        public List<int> Refused { get; } = new();
+
+        public Harness(int size = 16, int maxGuestConnections = VsockBackendOptions.DefaultMaxGuestConnections)
         {
             Rx = new FakeDriver(Memory, size, 0);
             Tx = new FakeDriver(Memory, size, 2 << 20);
-            Device = new VsockDevice(Cid, Connector, Notified.Add, Log.Add) { Memory = Memory, RxRunning = true, TxRunning = true };
+            Device = new VsockDevice(Cid, Connector, Notified.Add, Log.Add, maxGuestConnections, Refused.Add) { Memory = Memory, RxRunning = true, TxRunning = true };
             Device.Rx.SetSize((uint)size);
             Device.Rx.SetAddresses(Memory, Rx.Desc, Rx.Avail, Rx.Used);
             Device.Tx.SetSize((uint)size);
@@ -109,6 +111,32 @@ public class VsockDeviceTests
         Assert.Equal([4096, 1904], rw.Select(p => (int)p.Header.Len));
         Assert.Equal(data, rw.SelectMany(p => p.Payload).ToArray());
         Assert.Equal(1, host.ReadRequests);
+    }
+
+    [Fact]
+    public void GuestConnectionsBeyondTheCapAreResetAndReported_AndAClosedOneFreesItsPlace()
+    {
+        var h = new Harness(maxGuestConnections: 2);
+        h.PostRx(8);
+        h.SendFromGuest(G(VsockOp.Request, 40000, 6000));
+        h.SendFromGuest(G(VsockOp.Request, 40001, 6000));
+        h.SendFromGuest(G(VsockOp.Request, 40002, 6000));
+        Assert.Equal(2, h.Connector.Requests.Count);
+        Assert.Equal(2, h.Device.GuestConnectionCount);
+        Assert.Equal([2], h.Refused);
+        Assert.Equal(1, h.Device.GuestConnectionsRefused);
+        var rst = Assert.Single(h.Received());
+        Assert.Equal((VsockOp.Rst, 6000u, 40002u), (rst.Header.Op, rst.Header.SrcPort, rst.Header.DstPort));
+
+        // Host-initiated connections (exec, cp) do not count against the guest's cap.
+        Assert.NotNull(h.Device.ConnectFromHost(1024, new FakeHostSide()));
+
+        // The guest resets one of its connections: its place is free again.
+        h.SendFromGuest(G(VsockOp.Rst, 40000, 6000));
+        Assert.Equal(1, h.Device.GuestConnectionCount);
+        h.SendFromGuest(G(VsockOp.Request, 40003, 6000));
+        Assert.Equal(3, h.Connector.Requests.Count);
+        Assert.Single(h.Refused);
     }
 
     [Fact]
