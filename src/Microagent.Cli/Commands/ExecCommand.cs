@@ -60,12 +60,13 @@ internal static class ExecCommand
                     workspace = ws, status = result.Status, exitCode = result.ExitCode, signal = result.Signal,
                     stdout = Decode(result.Stdout), stderr = Decode(result.Stderr),
                     stdoutTruncated = result.StdoutTruncated, stderrTruncated = result.StderrTruncated,
-                    durationMs = result.DurationMs, error = result.Error,
+                    durationMs = result.DurationMs, error = result.Error, oomKilled = result.OomKilled, note = result.Note,
                 });
                 return result.ExitCode;
             }
             var streamed = await manager.ExecStreamAsync(ws, options, Console.OpenStandardOutput(), Console.OpenStandardError(), ct);
             if (streamed.Error is not null) Console.Error.WriteLine($"microagent: {streamed.Error}");
+            if (streamed.Note is not null) Console.Error.WriteLine($"microagent: {streamed.Note}");
             return streamed.ExitCode;
         });
         return cmd;
