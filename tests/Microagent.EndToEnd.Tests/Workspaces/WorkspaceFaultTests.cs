@@ -8,7 +8,7 @@ namespace Microagent.EndToEnd.Tests.Workspaces;
 /// <summary>
 /// Host and guest faults through the real binary, real QEMU (TCG) and the real guest kernel (docs/ARCHITECTURE.md "Faults"):
 /// a full host disk pauses the workspace truthfully and it continues once space is freed, losing nothing; a guest kernel panic
-/// is failed with the panic's lines; the OOM killer's choice is named and the workspace stays healthy.
+/// is failed with the panic's lines and a reboot attempt has its own reason; the OOM killer's choice is named and the workspace stays healthy.
 /// </summary>
 public sealed class WorkspaceFaultTests
 {
@@ -118,6 +118,13 @@ public sealed class WorkspaceFaultTests
             Assert.DoesNotContain("powered itself off", detail);
             string log = File.ReadAllText(Path.Combine(MicroagentCli.StateDir, "workspaces", name, "supervisor.log"));
             Assert.Contains("GUEST_PANICKED", log); // the pvpanic device reported it, not only the serial log
+
+            // The disk is intact: it starts again. A reboot request from inside is its own reason (workspaces do not reboot).
+            Assert.Equal(0, (await Ma("start", name)).ExitCode);
+            await Ma("exec", name, "--timeout", "30", "--", "reboot", "-f");
+            await Poll.UntilAsync(async () => (s = await StatusAsync(name)).GetProperty("state").GetString() == "failed",
+                TimeSpan.FromSeconds(60), "the reboot attempt to be recorded");
+            Assert.Contains("tried to reboot", s.GetProperty("detail").GetString());
         }
         finally { await Ma("delete", name, "--force"); }
     }
