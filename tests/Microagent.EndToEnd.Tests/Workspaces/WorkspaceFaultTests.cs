@@ -108,7 +108,9 @@ public sealed class WorkspaceFaultTests
         {
             Assert.Equal(0, (await Ma("create", name)).ExitCode);
             Assert.Equal(0, (await Ma("start", name)).ExitCode);
-            await Ma("exec", name, "--timeout", "30", "--", "sh", "-c", "echo c > /proc/sysrq-trigger");
+            var crash = await Ma("exec", name, "--json", "--timeout", "30", "--", "sh", "-c", "echo c > /proc/sysrq-trigger");
+            Assert.NotEqual(0, crash.ExitCode);
+            Assert.Contains("guest kernel panic", Json(crash).GetProperty("error").GetProperty("message").GetString()); // the exec says why
             JsonElement s = default;
             await Poll.UntilAsync(async () => (s = await StatusAsync(name)).GetProperty("state").GetString() == "failed",
                 TimeSpan.FromSeconds(60), "the panic to be recorded");

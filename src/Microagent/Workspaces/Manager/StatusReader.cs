@@ -93,9 +93,19 @@ internal sealed class StatusReader(StatePaths paths, IProcessTable processes, IC
             state.State is WorkspaceState.Starting ? $"wait for `microagent start {store.Name}` to finish" : $"start it: `microagent start {store.Name}`");
     }
 
-    /// <summary>After a failed guest call: a <c>conflict</c> when the workspace stopped under it; returns when it is still running.</summary>
-    public void ThrowIfNoLongerRunning(WorkspaceStore store, MicroagentException cause)
+    /// <summary>Longest wait, after a guest call failed because QEMU is gone, for the supervisor to record why.</summary>
+    private static readonly TimeSpan EndRecordWait = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// After a failed guest call: a <c>conflict</c> naming the recorded end (a panic, a crash) when the workspace stopped under
+    /// it; returns when it is still running. QEMU already gone but the state still <c>running</c> means the supervisor is
+    /// recording the end right now: that record is waited for (bounded), so the error says what happened.
+    /// </summary>
+    public async Task ThrowIfNoLongerRunningAsync(WorkspaceStore store, MicroagentException cause, CancellationToken ct)
     {
+        var clock = Stopwatch.StartNew();
+        while (store.ReadState() is { State: WorkspaceState.Running, QemuPid: { } qemu } && !processes.IsAlive(qemu) && clock.Elapsed < EndRecordWait)
+            await Task.Delay(FollowInterval, ct).ConfigureAwait(false);
         var state = reconciler.TryReconcile(store);
         if (state.State != WorkspaceState.Running)
             throw new WorkspaceStateException(store.Name, state.State,
