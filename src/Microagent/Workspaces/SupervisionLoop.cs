@@ -132,6 +132,13 @@ internal sealed class SupervisionLoop(WorkspaceStore store, ISupervisedVm vm, Id
                     await KillAsync("killed on request").ConfigureAwait(false);
                     return "killed";
                 }
+                if (_hostPaused)
+                {
+                    // A guest frozen by the host cannot power off: stop QEMU and say so (writes the host refused are not on the disk).
+                    await KillAsync("halt requested while the host had paused the guest: a frozen guest cannot power off, so QEMU was stopped; " +
+                        "writes the host disk refused were not kept").ConfigureAwait(false);
+                    return "killed";
+                }
                 var window = request.TimeoutMs is > 0 ? TimeSpan.FromMilliseconds(request.TimeoutMs.Value) : WorkspaceSupervisor.DefaultHaltWindow;
                 await HaltAsync(window, WorkspaceState.Halted, "halted on request").ConfigureAwait(false);
                 return "halted";

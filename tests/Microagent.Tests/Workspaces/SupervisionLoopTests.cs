@@ -153,6 +153,20 @@ public sealed class SupervisionLoopTests : IDisposable
     }
 
     [Fact]
+    public async Task Halt_while_the_host_has_paused_the_guest_stops_it_at_once_and_says_why()
+    {
+        Interlocked.Exchange(ref _free, 0);
+        var run = Loop().RunAsync(null, CancellationToken.None);
+        _vm.Send(QmpEventNames.BlockIoError, new JsonObject { ["operation"] = "write", ["action"] = "stop", ["nospace"] = true });
+        await WaitUntilAsync(() => _store.ReadState().State == WorkspaceState.Paused);
+        _commands.Writer.TryWrite(new ControlRequest { Type = ControlVerb.Halt });
+        Assert.Equal("killed", await run);
+        Assert.Null(_vm.ShutdownWindow); // the frozen guest was not asked (it could not answer)
+        Assert.Equal(WorkspaceState.Stopped, _store.ReadState().State);
+        Assert.Contains("frozen guest cannot power off", _store.ReadState().Detail);
+    }
+
+    [Fact]
     public async Task A_guest_panic_event_is_failed_with_the_panic_lines_from_the_serial_log()
     {
         File.WriteAllText(_store.SerialLogPath, "booting\nsysrq: Trigger a crash\nKernel panic - not syncing: sysrq triggered crash\nCPU: 0 PID: 1\n");
