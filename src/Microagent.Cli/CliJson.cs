@@ -10,7 +10,7 @@ namespace Microagent.Cli;
 // source generator knows every shape and the NativeAOT binary needs no reflection (docs/ARCHITECTURE.md "Binaries").
 
 internal sealed record ExecJson(string Workspace, string Status, int ExitCode, int? Signal, string? Stdout, string? Stderr,
-    bool StdoutTruncated, bool StderrTruncated, long DurationMs, string? Error);
+    bool StdoutTruncated, bool StderrTruncated, long DurationMs, string? Error, bool? OomKilled, string? Note);
 
 internal sealed record RunJson(string Workspace, string Status, int ExitCode, int? Signal, string? Stdout, string? Stderr,
     bool StdoutTruncated, bool StderrTruncated, string? Error, string Accelerator, RunTimings Timings, string? KeptAt);

@@ -122,6 +122,6 @@ internal static class Render
         if (s.Kernel is { } k) Console.WriteLine($"  kernel     {k.Name} sha256:{k.Sha256}");
         Console.WriteLine($"  rootfs     {s.Rootfs.Sha256} ({s.Rootfs.Name})");
         if (c.Exec is not null) Console.WriteLine($"  workload   {c.Exec}");
-        Console.WriteLine($"  dir        {s.Directory}");
+        Console.WriteLine($"  dir        {s.Directory}{(s.StateDirFreeBytes is { } free ? $" ({Bytes(free)} free on its filesystem)" : "")}");
     }
 }

@@ -45,7 +45,16 @@ public sealed record ExecOutput(string Status, int ExitCode, int? Signal, string
 {
     /// <summary>Maps an exec result; streamed output (null in the result) comes from <paramref name="stdout"/> and <paramref name="stderr"/>.</summary>
     public static ExecOutput From(WorkspaceExecResult r, byte[]? stdout = null, byte[]? stderr = null) =>
-        new(r.Status, r.ExitCode, r.Signal, Text(r.Stdout ?? stdout), Text(r.Stderr ?? stderr), r.StdoutTruncated, r.StderrTruncated, r.DurationMs, r.Error);
+        new(r.Status, r.ExitCode, r.Signal, Text(r.Stdout ?? stdout), Text(r.Stderr ?? stderr), r.StdoutTruncated, r.StderrTruncated, r.DurationMs, r.Error)
+        {
+            OomKilled = r.OomKilled, Note = r.Note,
+        };
+
+    /// <summary>The guest kernel's OOM killer chose this command; the workspace keeps running.</summary>
+    public bool OomKilled { get; init; }
+
+    /// <summary>A note on how the command ended (the OOM killer's choice); null when there is nothing to add.</summary>
+    public string? Note { get; init; }
 
     internal static string Text(byte[]? bytes) => bytes is null ? "" : Encoding.UTF8.GetString(bytes);
 }

@@ -148,6 +148,10 @@ public sealed class ExecResult
     [JsonPropertyName("durationMs")] public long DurationMs { get; set; }
     /// <summary>Why the process failed to start (failed_to_start only).</summary>
     [JsonPropertyName("error")] public string? Error { get; set; }
+    /// <summary>The guest kernel's OOM killer chose a process of this command (it ended with SIGKILL while the kernel's oom_kill count rose).</summary>
+    [JsonPropertyName("oomKilled")] public bool OomKilled { get; set; }
+    /// <summary>A human note on how the command ended (for example the OOM killer's choice); null when there is nothing to add.</summary>
+    [JsonPropertyName("note")] public string? Note { get; set; }
 }
 
 /// <summary>Sent by the agent when it is ready to serve exec.</summary>

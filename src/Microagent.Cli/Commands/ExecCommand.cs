@@ -56,11 +56,12 @@ internal static class ExecCommand
             {
                 var result = await manager.ExecAsync(ws, options, ct);
                 Cli.WriteJson(new ExecJson(ws, result.Status, result.ExitCode, result.Signal, Decode(result.Stdout), Decode(result.Stderr),
-                    result.StdoutTruncated, result.StderrTruncated, result.DurationMs, result.Error), Cli.Json.ExecJson);
+                    result.StdoutTruncated, result.StderrTruncated, result.DurationMs, result.Error, result.OomKilled, result.Note), Cli.Json.ExecJson);
                 return result.ExitCode;
             }
             var streamed = await manager.ExecStreamAsync(ws, options, Console.OpenStandardOutput(), Console.OpenStandardError(), ct);
             if (streamed.Error is not null) Console.Error.WriteLine($"microagent: {streamed.Error}");
+            if (streamed.Note is not null) Console.Error.WriteLine($"microagent: {streamed.Note}");
             return streamed.ExitCode;
         });
         return cmd;

@@ -98,6 +98,7 @@ public sealed class ExecEngine
             return Failed(code, $"cannot execute '{path}': {Libc.Describe(spawnErrno)}");
         }
         var clock = Stopwatch.StartNew();
+        long? oomBefore = OomCounter.Read();
 
         long limit = request.MaxOutputBytes is > 0 ? request.MaxOutputBytes.Value : long.MaxValue;
         if (!stream) limit = Math.Min(limit, SingleModeMaxBytes);
@@ -156,6 +157,11 @@ public sealed class ExecEngine
             result.Status = ExecStatuses.Signaled;
             result.Signal = Wait.TermSignal(status);
             result.ExitCode = 128 + result.Signal.Value;
+        }
+        if (!timedOut && OomCounter.ChoseCommand(oomBefore, OomCounter.Read(), result.Signal, result.ExitCode))
+        {
+            result.OomKilled = true;
+            result.Note = "the guest kernel's OOM killer chose this command (the guest ran out of memory); the workspace is still running";
         }
         return result;
     }

@@ -29,7 +29,8 @@ public sealed record DoctorCheck(string Name, CheckStatus Status, string Detail,
 /// <param name="Checks">Every check, in order.</param>
 /// <param name="Accelerator">The accelerator runs will use, when it could be decided.</param>
 /// <param name="StateDir">The state directory examined.</param>
-public sealed record DoctorReport(IReadOnlyList<DoctorCheck> Checks, AcceleratorChoice? Accelerator, string StateDir)
+/// <param name="StateDirFreeBytes">Bytes free on the filesystem holding the state directory; null when it cannot be read.</param>
+public sealed record DoctorReport(IReadOnlyList<DoctorCheck> Checks, AcceleratorChoice? Accelerator, string StateDir, long? StateDirFreeBytes = null)
 {
     /// <summary>True when no check failed.</summary>
     public bool Healthy => Checks.All(c => c.Status != CheckStatus.Fail);
@@ -109,8 +110,21 @@ public sealed class Doctor(StatePaths paths)
         }
 
         checks.Add(StateDirCheck());
-        return new DoctorReport(checks, accel, paths.Root);
+        long? free = Workspaces.HostSpace.FreeBytes(paths.Root);
+        checks.Add(FreeSpaceCheck(free));
+        return new DoctorReport(checks, accel, paths.Root, free);
     }
+
+    /// <summary>Below this, a workspace that writes can fill the host disk soon (QEMU then pauses it).</summary>
+    public const long LowFreeBytes = 1L << 30;
+
+    private DoctorCheck FreeSpaceCheck(long? free) => free switch
+    {
+        null => new("state-dir-space", CheckStatus.Warn, $"cannot read the free space of {paths.Root}"),
+        < LowFreeBytes => new("state-dir-space", CheckStatus.Warn, $"{Workspaces.HostSpace.Describe(free.Value)} free on the filesystem of {paths.Root}",
+            "free space there: a workspace whose disk grows past it is paused (host disk full) until space is freed"),
+        _ => new("state-dir-space", CheckStatus.Ok, $"{Workspaces.HostSpace.Describe(free.Value)} free on the filesystem of {paths.Root}"),
+    };
 
     private DoctorCheck StateDirCheck()
     {

@@ -321,10 +321,12 @@ public sealed partial class ImageStore
             }
             _refs.Save(refs);
         }
-        // Temporary files older than an hour belong to no live pull (live ones are touched continuously).
+        // Temporary files, and partial blobs an interrupted pull left for the next one to resume, older than an hour belong to no
+        // live pull (live ones are touched continuously).
         var cutoff = DateTime.UtcNow.AddHours(-1);
         foreach (string dir in new[] { BaselinesDir, Path.Combine(ContentDir, "blobs", "sha256") }.Where(Directory.Exists))
-            foreach (string f in Directory.GetFiles(dir, "*.tmp").Where(f => File.GetLastWriteTimeUtc(f) < cutoff))
+            foreach (string f in Directory.GetFiles(dir, "*.tmp").Concat(Directory.GetFiles(dir, "*" + Registries.RegistryClient.PartialSuffix))
+                .Where(f => File.GetLastWriteTimeUtc(f) < cutoff))
             {
                 reclaimed += new FileInfo(f).Length;
                 TryDeleteFile(f);

@@ -35,6 +35,9 @@ public sealed class InitramfsBuilder
     /// <summary>Modules put into the initramfs (names; dependencies are added).</summary>
     public IReadOnlyList<string> Modules { get; init; } = ModulesDep.Required;
 
+    /// <summary>Modules added when the kernel provides them (<see cref="ModulesDep.Optional"/>).</summary>
+    public IReadOnlyList<string> OptionalModules { get; init; } = ModulesDep.Optional;
+
     /// <summary>Returns the path of the initramfs for this kernel and agent, building it if needed.</summary>
     public async Task<string> EnsureAsync(InstalledKernel kernel, string agentPath, CancellationToken ct = default)
     {
@@ -44,13 +47,16 @@ public sealed class InitramfsBuilder
         // Fast path: a stamp records every input's (path, size, mtime) for a built archive. When nothing changed,
         // the archive is reused without running ldd or hashing several MB on every boot.
         StatePaths.EnsureDirectory(_paths.Initramfs);
-        string stampPath = Path.Combine(_paths.Initramfs, $"{Hashing.Sha256(Encoding.UTF8.GetBytes($"{BuilderVersion}|{kernel.Sha256}|{Path.GetFullPath(agentPath)}|{string.Join(',', Modules)}"))}.stamp");
+        string stampPath = Path.Combine(_paths.Initramfs, $"{Hashing.Sha256(Encoding.UTF8.GetBytes($"{BuilderVersion}|{kernel.Sha256}|{Path.GetFullPath(agentPath)}|{string.Join(',', Modules)}|{string.Join(',', OptionalModules)}"))}.stamp");
         if (ReadStamp(stampPath) is { } cached) return cached;
 
         // No modules.dep at all: a kernel installed without modules (all drivers built in); the list stays empty.
-        IReadOnlyList<string> modules = File.Exists(Path.Combine(kernel.ModulesDir, "modules.dep"))
-            ? ModulesDep.Load(kernel.ModulesDir).Resolve(Modules)
-            : [];
+        IReadOnlyList<string> modules = [];
+        if (File.Exists(Path.Combine(kernel.ModulesDir, "modules.dep")))
+        {
+            var dep = ModulesDep.Load(kernel.ModulesDir);
+            modules = dep.Resolve([.. Modules, .. OptionalModules.Where(dep.Provides)]);
+        }
         IReadOnlyList<string> libs = await FindLibrariesAsync(agentPath, ct).ConfigureAwait(false);
 
         var key = new StringBuilder();

@@ -13,6 +13,12 @@ public sealed class ModulesDep
     /// <summary>Modules the guest needs, in no particular order: PCI and MMIO transports, the root disk, vsock.</summary>
     public static readonly IReadOnlyList<string> Required = ["virtio_pci", "virtio_mmio", "virtio_blk", "vmw_vsock_virtio_transport"];
 
+    /// <summary>
+    /// Modules loaded when the kernel has them: <c>pvpanic_mmio</c> drives QEMU's pvpanic device, so a guest panic reaches the host
+    /// as an event (docs/ARCHITECTURE.md "Faults"); without it the serial log is the only witness.
+    /// </summary>
+    public static readonly IReadOnlyList<string> Optional = ["pvpanic_mmio"];
+
     private static readonly string[] Suffixes = [".ko.zst", ".ko.xz", ".ko.gz", ".ko"];
 
     private readonly Dictionary<string, (string Path, string[] Deps)> _modules;
@@ -75,6 +81,9 @@ public sealed class ModulesDep
             if (name.EndsWith(s, StringComparison.Ordinal)) { name = name[..^s.Length]; break; }
         return name.Replace('-', '_');
     }
+
+    /// <summary>Whether the module can be loaded or is compiled in.</summary>
+    public bool Provides(string name) => _modules.ContainsKey(NormalizeName(name)) || IsBuiltin(name);
 
     /// <summary>Whether the module is compiled into the kernel image.</summary>
     public bool IsBuiltin(string name) => _builtin.Contains(NormalizeName(name));

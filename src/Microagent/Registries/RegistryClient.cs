@@ -26,7 +26,7 @@ public sealed record FetchedManifest(byte[] Bytes, string MediaType, string Dige
 /// insecure. Redirects are followed (the Authorization header is not forwarded to another host).
 /// Invariant: credentials and tokens never appear in exceptions or messages.
 /// </summary>
-public sealed class RegistryClient : IDisposable
+public sealed partial class RegistryClient : IDisposable
 {
     /// <summary>Manifest media types asked for, in preference order.</summary>
     public static readonly string[] ManifestAccept =
@@ -121,68 +121,6 @@ public sealed class RegistryClient : IDisposable
             throw MicroagentException.Permanent($"manifest {image.Name}:{reference} from {image.Registry} is not a JSON object", "check the registry");
         }
         return new FetchedManifest(bytes, mediaType, digest);
-    }
-
-    /// <summary>
-    /// Downloads blob <paramref name="blob"/> to <paramref name="destination"/> (temp file + rename),
-    /// verifying size and sha256 as it streams; retried from the start on transient failures.
-    /// </summary>
-    public async Task DownloadBlobAsync(ImageReference image, OciDescriptor blob, string destination, IProgress<long>? bytesRead = null, CancellationToken ct = default)
-    {
-        var uri = new Uri(BaseUri(image.Registry), $"{image.Repository}/blobs/{blob.Digest}");
-        string tmp = $"{destination}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp";
-        for (int attempt = 1; ; attempt++)
-        {
-            long reported = 0;
-            try
-            {
-                using var resp = await SendAsync(image.Registry, Scope(image), () => new HttpRequestMessage(HttpMethod.Get, uri), ct).ConfigureAwait(false);
-                await EnsureSuccess(resp, image.Registry, $"blob {blob.Digest}", ct).ConfigureAwait(false);
-                await using (var body = await resp.Content.ReadAsStreamAsync(ct).ConfigureAwait(false))
-                await using (var file = new FileStream(tmp, new FileStreamOptions
-                {
-                    Mode = FileMode.Create, Access = FileAccess.Write, BufferSize = 0,
-                    UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
-                }))
-                {
-                    using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-                    byte[] buf = new byte[1 << 18];
-                    long total = 0;
-                    int n;
-                    while ((n = await body.ReadAsync(buf, ct).ConfigureAwait(false)) > 0)
-                    {
-                        total += n;
-                        if (total > blob.Size)
-                            throw MicroagentException.Invalid($"blob {blob.Digest} is longer than its descriptor's {blob.Size} bytes", "the registry served wrong content; do not use it");
-                        hash.AppendData(buf, 0, n);
-                        await file.WriteAsync(buf.AsMemory(0, n), ct).ConfigureAwait(false);
-                        bytesRead?.Report(n);
-                        reported += n;
-                    }
-                    if (total != blob.Size)
-                        throw new IOException($"blob {blob.Digest} ended after {total} of {blob.Size} bytes");
-                    string actual = "sha256:" + Convert.ToHexStringLower(hash.GetHashAndReset());
-                    if (actual != blob.Digest)
-                        throw MicroagentException.Invalid($"blob {blob.Digest} has digest {actual}", "the registry served wrong content; do not use it");
-                }
-                File.Move(tmp, destination, overwrite: true);
-                return;
-            }
-            catch (Exception e) when (IsTransient(e) && attempt < _options.MaxAttempts && !ct.IsCancellationRequested)
-            {
-                bytesRead?.Report(-reported);
-                await Task.Delay(Backoff(attempt), ct).ConfigureAwait(false);
-            }
-            catch (Exception e) when (IsTransient(e))
-            {
-                throw MicroagentException.Transient($"downloading blob {blob.Digest} from {image.Registry} failed: {e.Message}",
-                    "check the network and the registry, then retry", e);
-            }
-            finally
-            {
-                if (File.Exists(tmp)) File.Delete(tmp);
-            }
-        }
     }
 
     private static string Scope(ImageReference image) => $"repository:{image.Repository}:pull";

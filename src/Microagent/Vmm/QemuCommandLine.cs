@@ -5,7 +5,11 @@ namespace Microagent.Vmm;
 /// <summary>
 /// Builds the qemu-system-x86_64 argument list for a <see cref="VmSpec"/> (docs/ARCHITECTURE.md "Kernels and boot", "Vsock").
 /// Guest RAM is a shared memfd so the vhost-user backend can map it; vsock is
-/// <c>vhost-user-vsock-pci</c> on <c>pc</c> (TCG) and <c>vhost-user-vsock-device</c> on <c>microvm</c> (KVM).
+/// <c>vhost-user-vsock-pci</c> on <c>pc</c> (TCG) and <c>vhost-user-vsock-device</c> on <c>microvm</c> (KVM). A <c>pvpanic</c> ISA
+/// device (ACPI <c>QEMU0001</c>, the guest's <c>pvpanic-mmio</c> driver) turns a guest kernel panic into QMP's
+/// <c>GUEST_PANICKED</c>, and <c>-action panic=shutdown</c> then ends QEMU with a <c>SHUTDOWN</c> whose cause is
+/// <c>guest-panic</c> (docs/ARCHITECTURE.md "Faults"). Disk errors keep QEMU's defaults: <c>werror=enospc</c> stops the VM on a
+/// full host disk (the supervisor records it and continues the guest later), other errors are reported to the guest.
 /// </summary>
 public static class QemuCommandLine
 {
@@ -51,6 +55,8 @@ public static class QemuCommandLine
             "-device", kvm ? "virtio-blk-device,drive=root" : "virtio-blk-pci,drive=root",
             "-chardev", $"socket,id=vsock0,path={Escape(spec.VhostUserSocketPath)}",
             "-device", kvm ? "vhost-user-vsock-device,chardev=vsock0" : "vhost-user-vsock-pci,chardev=vsock0",
+            "-device", "pvpanic",
+            "-action", "panic=shutdown",
         ]);
         return a;
     }

@@ -167,6 +167,10 @@ internal sealed class VhostUserSession : IDisposable
             case VhostUserRequest.SetVringBase:
             {
                 var (index, num) = m.ReadVringState();
+                // A ring restarted from 0 is a fresh device (the driver reset it, and the guest dropped its sockets): drop ours. A
+                // ring restarted where GET_VRING_BASE left it is the same device after a VM stop (QEMU stops vhost rings on
+                // every pause, e.g. a full host disk): connections continue (docs/ARCHITECTURE.md "Faults").
+                if (num == 0 && !_device.Rx.HasAddresses && !_device.Tx.HasAddresses) _device.AbortAll();
                 if (Queue(index) is { } q) q.Ring.LastAvailIndex = (ushort)num;
                 break;
             }
@@ -272,8 +276,7 @@ internal sealed class VhostUserSession : IDisposable
         if (q is not null)
         {
             q.Stop(enabledAfter: !ProtocolFeaturesAcked);
-            UpdateRunning();
-            if (!_device.Rx.HasAddresses && !_device.Tx.HasAddresses) _device.AbortAll(); // the driver reset the device.
+            UpdateRunning(); // connections are kept: a reset shows when the ring restarts from 0 (SET_VRING_BASE)
         }
         Reply(m.Header.Request, reply);
     }

@@ -1,6 +1,7 @@
 using System.Threading.Channels;
 using Microagent.Errors;
 using Microagent.Protocol;
+using Microagent.Vmm;
 
 namespace Microagent.Workspaces;
 
@@ -25,6 +26,15 @@ internal interface ISupervisedVm : IAsyncDisposable
     /// <summary>vsock connections open now.</summary>
     int ActiveConnections { get; }
 
+    /// <summary>QEMU's QMP events, in order; completes when QEMU is gone (docs/ARCHITECTURE.md "Faults").</summary>
+    ChannelReader<QmpEvent> Events { get; }
+
+    /// <summary>QEMU's run state (<c>query-status</c>: <see cref="RunStates"/>).</summary>
+    Task<string?> QueryStatusAsync(CancellationToken ct);
+
+    /// <summary>Resumes a VM that QEMU stopped (<c>cont</c>).</summary>
+    Task ContinueAsync(CancellationToken ct);
+
     /// <summary>
     /// Asks the guest to power off and waits up to <paramref name="window"/>; if it has not, asks QEMU to quit (QMP), then
     /// kills it. True when the guest powered off within the window. QEMU is gone on return.
@@ -46,6 +56,9 @@ internal sealed record SupervisionOptions
 
     /// <summary>After the vsock channel ends, how long QEMU may take to exit by itself (then it is an orderly exit, not a channel fault).</summary>
     public TimeSpan ChannelExitGrace { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Free bytes on the filesystem of the workspace directory (<see cref="HostSpace.FreeBytes"/>; a fake in unit tests).</summary>
+    public Func<string, long?> FreeBytes { get; init; } = HostSpace.FreeBytes;
 }
 
 /// <summary>
@@ -58,7 +71,10 @@ internal sealed class SupervisionLoop(WorkspaceStore store, ISupervisedVm vm, Id
     SupervisionOptions options, Action<string> log)
 {
     private static readonly TimeSpan ActivityWriteInterval = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan QmpTimeout = TimeSpan.FromSeconds(5);
     private DateTimeOffset _lastActivityWritten = DateTimeOffset.MinValue;
+    private readonly VmObservations _seen = new();
+    private bool _hostPaused;
 
     /// <summary>Runs until the VM is gone; returns a short word for the log (stopped, failed, killed, halted, reaped, ...).</summary>
     public async Task<string> RunAsync(Task<WorkloadResult>? workload, CancellationToken ct)
@@ -70,13 +86,21 @@ internal sealed class SupervisionLoop(WorkspaceStore store, ISupervisedVm vm, Id
             return "owner gone";
         }
         Task<bool> command = commands.WaitToReadAsync(ct).AsTask();
+        Task<bool> events = vm.Events.WaitToReadAsync(ct).AsTask();
+        if (!HostSpace.TakeReserve(store.Layout.Reserve)) log("no room for the space reserve: a full disk may go unrecorded");
         while (true)
         {
             var tick = Task.Delay(options.Tick, ct);
             var tasks = new List<Task> { vm.Exited, vm.VsockCompletion, command, tick };
+            if (!events.IsCompleted) tasks.Add(events);
             if (workload is not null) tasks.Add(workload);
             await Task.WhenAny(tasks).ConfigureAwait(false);
             ct.ThrowIfCancellationRequested();
+            if (events.IsCompleted && !vm.Exited.IsCompleted)
+            {
+                await HandleEventsAsync(ct).ConfigureAwait(false);
+                if (!vm.Events.Completion.IsCompleted) events = vm.Events.WaitToReadAsync(ct).AsTask();
+            }
 
             if (vm.VsockCompletion.IsCompleted && !vm.Exited.IsCompleted)
             {
@@ -95,20 +119,24 @@ internal sealed class SupervisionLoop(WorkspaceStore store, ISupervisedVm vm, Id
             if (vm.Exited.IsCompleted)
             {
                 int code = await vm.Exited.ConfigureAwait(false);
-                if (code == 0)
-                {
-                    Record(WorkspaceState.Stopped, "the guest powered itself off");
-                    return "stopped";
-                }
-                string how = code > 128 ? $"killed by signal {code - 128}" : $"status {code}";
-                Record(WorkspaceState.Failed, $"QEMU (pid {vm.QemuPid}) exited unexpectedly ({how}). Serial log tail:\n{WorkspaceVm.Tail(store.SerialLogPath, 5)}");
-                return "failed";
+                await DrainEventsAsync().ConfigureAwait(false);
+                var (state, detail) = GuestFaults.Exit(_seen, code, vm.QemuPid, SerialLines(store.SerialLogPath));
+                log($"QEMU exited with status {code}: {detail.Split('\n')[0]}");
+                Record(state, WorkloadRunner.Shorten(detail));
+                return state == WorkspaceState.Stopped ? "stopped" : "failed";
             }
             if (command.IsCompleted && commands.TryRead(out var request))
             {
                 if (request.Type == ControlVerb.Kill)
                 {
                     await KillAsync(OnRequest("killed", request.Reason)).ConfigureAwait(false);
+                    return "killed";
+                }
+                if (_hostPaused)
+                {
+                    // A guest frozen by the host cannot power off: stop QEMU and say so (writes the host refused are not on the disk).
+                    await KillAsync("halt requested while the host had paused the guest: a frozen guest cannot power off, so QEMU was stopped; " +
+                        "writes the host disk refused were not kept").ConfigureAwait(false);
                     return "killed";
                 }
                 var window = request.TimeoutMs is > 0 ? TimeSpan.FromMilliseconds(request.TimeoutMs.Value) : WorkspaceSupervisor.DefaultHaltWindow;
@@ -124,6 +152,11 @@ internal sealed class SupervisionLoop(WorkspaceStore store, ISupervisedVm vm, Id
                 await HaltAsync(options.HaltWindow, WorkspaceState.Stopped, detail).ConfigureAwait(false);
                 return "workload done";
             }
+            if (_hostPaused)
+            {
+                await TryResumeAsync(ct).ConfigureAwait(false);
+                continue; // a frozen guest neither uses nor loses its lease; its owner is watched again once it runs
+            }
             lease.Observe(vm.ConnectionsOpened, vm.ActiveConnections);
             RecordActivity();
             if (lease.Expired)
@@ -137,6 +170,115 @@ internal sealed class SupervisionLoop(WorkspaceStore store, ISupervisedVm vm, Id
                 return "owner gone";
             }
         }
+    }
+
+    /// <summary>Folds every queued QMP event in and acts on the ones that change the state (docs/ARCHITECTURE.md "Faults").</summary>
+    private async Task HandleEventsAsync(CancellationToken ct)
+    {
+        while (vm.Events.TryRead(out var e))
+        {
+            _seen.Observe(e);
+            switch (e.Name)
+            {
+                case QmpEventNames.BlockIoError:
+                    log($"QEMU: {e.Name} {e.Data?.ToJsonString()}");
+                    if (e.Action == "stop") PauseForHost(e);
+                    break;
+                case QmpEventNames.Stop:
+                    log("QEMU: STOP");
+                    if (!_hostPaused && await QueryStatusAsync(ct).ConfigureAwait(false) == RunStates.IoError) PauseForHost(_seen.StoppingIoError);
+                    break;
+                case QmpEventNames.Resume:
+                    log("QEMU: RESUME");
+                    if (_hostPaused)
+                    {
+                        _hostPaused = false;
+                        long? free = options.FreeBytes(store.Dir);
+                        TryTransition(WorkspaceState.Running, $"resumed: the host disk has {(free is { } f ? HostSpace.Describe(f) : "space")} free again");
+                    }
+                    break;
+                case QmpEventNames.GuestPanicked or QmpEventNames.Shutdown or QmpEventNames.Reset:
+                    log($"QEMU: {e.Name} {e.Data?.ToJsonString()}");
+                    break;
+            }
+        }
+    }
+
+    /// <summary>QEMU stopped the VM on a disk error: free the reserve so the record can be written, record <c>paused</c> with the reason.</summary>
+    private void PauseForHost(QmpEvent? error)
+    {
+        if (_hostPaused) return;
+        _hostPaused = true;
+        HostSpace.ReleaseReserve(store.Layout.Reserve);
+        string cause = error is null || error.NoSpace ? PauseCauses.HostDiskFull : PauseCauses.HostIoError;
+        string detail = GuestFaults.IoErrorDetail(error, options.FreeBytes(store.Dir), store.Dir);
+        log($"paused by the host: {detail}");
+        try { store.Transition(WorkspaceState.Paused, detail, r => r with { PauseCause = cause }); }
+        catch (Exception e) when (e is MicroagentException or IOException) { log($"cannot record state paused: {e.Message}"); }
+    }
+
+    /// <summary>While the host has paused the guest: once enough space is free, take the reserve back and continue the guest.</summary>
+    private async Task TryResumeAsync(CancellationToken ct)
+    {
+        if (options.FreeBytes(store.Dir) is not { } free || free < HostSpace.ResumeFreeBytes + HostSpace.ReserveBytes) return;
+        if (!HostSpace.TakeReserve(store.Layout.Reserve)) return;
+        log($"the host disk has {HostSpace.Describe(free)} free: continuing the guest");
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            timeout.CancelAfter(QmpTimeout);
+            await vm.ContinueAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is MicroagentException or IOException or OperationCanceledException && !ct.IsCancellationRequested)
+        {
+            log($"cont failed: {e.Message}");
+        }
+    }
+
+    private async Task<string?> QueryStatusAsync(CancellationToken ct)
+    {
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            timeout.CancelAfter(QmpTimeout);
+            return await vm.QueryStatusAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is MicroagentException or IOException or OperationCanceledException && !ct.IsCancellationRequested) { return null; }
+    }
+
+    /// <summary>After QEMU exited: the events it sent before its QMP socket closed (bounded wait).</summary>
+    private async Task DrainEventsAsync()
+    {
+        try { await vm.Events.Completion.WaitAsync(options.ChannelExitGrace).ConfigureAwait(false); }
+        catch (Exception e) when (e is TimeoutException or IOException or ChannelClosedException) { }
+        while (vm.Events.TryRead(out var e))
+        {
+            _seen.Observe(e);
+            log($"QEMU: {e.Name} {e.Data?.ToJsonString()}");
+        }
+    }
+
+    /// <summary>The last 256 KiB of the serial log, as lines (the panic, if any, is near the end).</summary>
+    internal static IReadOnlyList<string> SerialLines(string path)
+    {
+        try
+        {
+            using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            long start = Math.Max(0, fs.Length - (256 << 10));
+            fs.Seek(start, SeekOrigin.Begin);
+            using var reader = new StreamReader(fs);
+            var lines = reader.ReadToEnd().Split('\n').ToList();
+            if (start > 0 && lines.Count > 0) lines.RemoveAt(0); // a partial first line
+            return lines;
+        }
+        catch (IOException) { return []; }
+        catch (UnauthorizedAccessException) { return []; }
+    }
+
+    private void TryTransition(WorkspaceState to, string detail)
+    {
+        try { store.Transition(to, detail); }
+        catch (Exception e) when (e is MicroagentException or IOException) { log($"cannot record state {to.WireName()}: {e.Message}"); }
     }
 
     /// <summary>Writes the lease's last activity to <c>state.json</c> at most once per <see cref="ActivityWriteInterval"/>.</summary>

@@ -28,6 +28,17 @@ public sealed class WorkspaceStateException(string name, WorkspaceState state, s
     public WorkspaceState State { get; } = state;
 }
 
+/// <summary>
+/// The host stopped the guest (its disk is full, or another host I/O error): exec and cp fail at once
+/// (<see cref="ErrorKind.ResourceExhausted"/>) instead of waiting on a frozen guest.
+/// </summary>
+public sealed class WorkspaceHostFaultException(string name, string message, string remediation)
+    : MicroagentException(ErrorKind.ResourceExhausted, message, remediation)
+{
+    /// <summary>The workspace name.</summary>
+    public string Name { get; } = name;
+}
+
 /// <summary>Another command holds the workspace's lock for longer than the caller would wait (<see cref="ErrorKind.Conflict"/>).</summary>
 public sealed class WorkspaceBusyException(string name)
     : MicroagentException(ErrorKind.Conflict, $"workspace '{name}' is busy: another microagent command is changing it", "retry when that command has finished")

@@ -6,7 +6,7 @@ namespace Microagent.Workspaces;
 /// Every file and socket name inside one workspace directory (docs/ARCHITECTURE.md "Who writes state"). Nothing else spells these
 /// names. Persistent: config, state, state lock, events, result, boot record, root disk, logs. Runtime (owned by a live
 /// supervisor, stale once it is gone): the control socket, the hybrid vsock socket and its per-port guest listeners
-/// <c>vsock.sock_&lt;port&gt;</c>, the vhost-user socket, the QMP socket.
+/// <c>vsock.sock_&lt;port&gt;</c>, the vhost-user socket, the QMP socket, the space reserve.
 /// </summary>
 internal sealed class WorkspaceLayout(string dir)
 {
@@ -42,6 +42,8 @@ internal sealed class WorkspaceLayout(string dir)
         public const string VhostUserSocket = "vhost-user.sock";
         /// <summary>QMP socket.</summary>
         public const string QmpSocket = "qmp.sock";
+        /// <summary>Blocks the supervisor holds while the guest runs and frees to record a full host disk (<see cref="HostSpace"/>).</summary>
+        public const string Reserve = "reserve";
     }
 
     /// <summary>The workspace directory.</summary>
@@ -60,6 +62,7 @@ internal sealed class WorkspaceLayout(string dir)
     public string HybridSocket => In(Names.HybridSocket);
     public string VhostUserSocket => In(Names.VhostUserSocket);
     public string QmpSocket => In(Names.QmpSocket);
+    public string Reserve => In(Names.Reserve);
 
     /// <summary>
     /// Where a guest connection to host port <paramref name="port"/> is delivered. The vsock backend derives the same path
@@ -70,9 +73,10 @@ internal sealed class WorkspaceLayout(string dir)
     /// <summary>The guest listener of <paramref name="port"/> beside the hybrid socket <paramref name="hybridSocket"/>.</summary>
     public static string GuestListenerOf(string hybridSocket, uint port) => $"{hybridSocket}_{port}";
 
-    /// <summary>Sockets a live supervisor owns; stale once it is gone.</summary>
+    /// <summary>Sockets (and the space reserve) a live supervisor owns; stale once it is gone.</summary>
     public IEnumerable<string> RuntimeFiles()
     {
+        yield return Reserve;
         yield return ControlSocket;
         yield return HybridSocket;
         yield return VhostUserSocket;

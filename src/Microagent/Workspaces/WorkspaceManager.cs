@@ -211,7 +211,7 @@ public sealed class WorkspaceManager
         }
         catch (MicroagentException e) when (e is not WorkspaceStateException)
         {
-            _status.ThrowIfNoLongerRunning(store, e);
+            await _status.ThrowIfNoLongerRunningAsync(store, e, ct).ConfigureAwait(false);
             throw;
         }
     }

@@ -169,9 +169,18 @@ public sealed record ExecOptions
 public sealed record WorkspaceExecResult(string Status, int ExitCode, int? Signal, byte[]? Stdout, byte[]? Stderr,
     bool StdoutTruncated, bool StderrTruncated, long DurationMs, string? Error)
 {
+    /// <summary>The guest kernel's OOM killer chose this command (docs/ARCHITECTURE.md "Faults"); the workspace keeps running.</summary>
+    public bool OomKilled { get; init; }
+
+    /// <summary>A note on how the command ended (the OOM killer's choice); null when there is nothing to add.</summary>
+    public string? Note { get; init; }
+
     /// <summary>Maps a protocol result.</summary>
     public static WorkspaceExecResult From(ExecResult r) =>
-        new(r.Status, Runner.ExitCodeOf(r), r.Signal, r.Stdout, r.Stderr, r.StdoutTruncated, r.StderrTruncated, r.DurationMs, r.Error);
+        new(r.Status, Runner.ExitCodeOf(r), r.Signal, r.Stdout, r.Stderr, r.StdoutTruncated, r.StderrTruncated, r.DurationMs, r.Error)
+        {
+            OomKilled = r.OomKilled, Note = r.Note,
+        };
 }
 
 /// <summary>What a copy moved.</summary>

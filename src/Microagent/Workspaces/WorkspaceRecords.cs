@@ -108,6 +108,17 @@ public sealed record WorkspaceStateRecord
     public DateTimeOffset? LastActivity { get; init; }
     /// <summary>The current or last boot.</summary>
     public BootRecord? Boot { get; init; }
+    /// <summary>While <c>paused</c>: why (<see cref="PauseCauses"/>); null otherwise.</summary>
+    public string? PauseCause { get; init; }
+}
+
+/// <summary>Why a workspace is <c>paused</c> (docs/ARCHITECTURE.md "Faults"); the reason text is the state's detail.</summary>
+public static class PauseCauses
+{
+    /// <summary>QEMU stopped the VM because the host filesystem holding the disk is full; the supervisor resumes it by itself once space is freed.</summary>
+    public const string HostDiskFull = "host_disk_full";
+    /// <summary>QEMU stopped the VM on another host I/O error of the disk; the supervisor retries once the disk has space.</summary>
+    public const string HostIoError = "host_io_error";
 }
 
 /// <summary>Source-generated JSON for workspace state files.</summary>

@@ -29,6 +29,10 @@ public sealed record WorkspaceStatus
     public BootRecord? Boot { get; init; }
     /// <summary>Bytes the workspace's own disk overlay occupies on the host.</summary>
     public long DiskUsageBytes { get; init; }
+    /// <summary>Bytes free on the host filesystem holding the workspace directory (statvfs); null when it cannot be read.</summary>
+    public long? StateDirFreeBytes { get; init; }
+    /// <summary>While <c>paused</c>: why (<see cref="PauseCauses"/>).</summary>
+    public string? PauseCause { get; init; }
     /// <summary>Kernel release and sha256 of the last boot.</summary>
     public WorkspaceHash? Kernel { get; init; }
     /// <summary>Root filesystem: image manifest digest (the baseline is content-addressed by it) and the baseline path.</summary>

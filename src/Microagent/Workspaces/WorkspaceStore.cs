@@ -134,6 +134,7 @@ internal sealed class WorkspaceStore
     {
         var now = DateTimeOffset.UtcNow;
         var next = (change?.Invoke(current) ?? current) with { State = to, Previous = current.State, Detail = detail, Since = now };
+        if (to != WorkspaceState.Paused) next = next with { PauseCause = null };
         if (!to.IsActive()) next = next with { SupervisorPid = null, SupervisorStartTime = null, QemuPid = null, GuestReady = false, ExecReady = false };
         WriteState(next);
         AppendEvent(new WorkspaceEvent(Name, to, current.State, detail, now));

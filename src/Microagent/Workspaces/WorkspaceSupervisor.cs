@@ -34,8 +34,12 @@ public sealed class WorkspaceSupervisor : IControlHandler
     /// <summary>Runs the supervisor of workspace <paramref name="name"/> until the VM is gone; returns the process exit code.</summary>
     public static Task<int> RunAsync(StatePaths paths, string name, CancellationToken ct) => new WorkspaceSupervisor(paths, name).RunAsync(ct);
 
-    private static void Log(string message) =>
-        Console.Error.WriteLine($"{DateTimeOffset.UtcNow:yyyy-MM-ddTHH:mm:ss.fffZ} {message}");
+    /// <summary>A line on supervisor.log; a full host disk must not stop the supervisor, so a failed write is dropped.</summary>
+    private static void Log(string message)
+    {
+        try { Console.Error.WriteLine($"{DateTimeOffset.UtcNow:yyyy-MM-ddTHH:mm:ss.fffZ} {message}"); }
+        catch (IOException) { }
+    }
 
     private async Task<int> RunAsync(CancellationToken ct)
     {

@@ -1,4 +1,6 @@
 using System.Net.Sockets;
+using System.Text.Json.Nodes;
+using System.Threading.Channels;
 using Microagent.Agent;
 using Microagent.Errors;
 using Microagent.Protocol;
@@ -18,15 +20,17 @@ public sealed class WorkspaceVm : IAsyncDisposable, ISupervisedVm
 
     private readonly VhostUserVsockBackend _backend;
     private readonly QemuProcess _qemu;
+    private readonly QmpClient _qmp;
     private int _disposed;
 
     private readonly WorkspaceLayout _layout;
 
-    private WorkspaceVm(WorkspaceLayout layout, VhostUserVsockBackend backend, QemuProcess qemu, Hello hello)
+    private WorkspaceVm(WorkspaceLayout layout, VhostUserVsockBackend backend, QemuProcess qemu, QmpClient qmp, Hello hello)
     {
         _layout = layout;
         _backend = backend;
         _qemu = qemu;
+        _qmp = qmp;
         Hello = hello;
         Agent = new AgentClient(ct => HybridVsock.ConnectAsync(layout.HybridSocket, ProtocolInfo.AgentPort, ct));
     }
@@ -57,6 +61,19 @@ public sealed class WorkspaceVm : IAsyncDisposable, ISupervisedVm
 
     /// <summary>Faults when the vsock backend fails (the host ↔ guest channel is dead); completes when it is disposed.</summary>
     public Task VsockCompletion => _backend.Completion;
+
+    /// <summary>QEMU's QMP events since the guest became ready; completes when QEMU is gone.</summary>
+    public ChannelReader<QmpEvent> Events => _qmp.Events;
+
+    /// <summary>QEMU's run state (<c>query-status</c>, <see cref="RunStates"/>).</summary>
+    public async Task<string?> QueryStatusAsync(CancellationToken ct)
+    {
+        var status = await _qmp.ExecuteAsync("query-status", null, ct).ConfigureAwait(false);
+        return status?["status"] is JsonValue v && v.TryGetValue(out string? s) ? s : null;
+    }
+
+    /// <summary>Resumes a stopped VM (<c>cont</c>; QEMU retries the disk requests that stopped it).</summary>
+    public async Task ContinueAsync(CancellationToken ct) => await _qmp.ExecuteAsync("cont", null, ct).ConfigureAwait(false);
 
     /// <summary>
     /// Boots the VM and waits for the guest agent's hello. The guest may hold at most <paramref name="maxGuestConnections"/>
@@ -92,6 +109,7 @@ public sealed class WorkspaceVm : IAsyncDisposable, ISupervisedVm
         var backend = new VhostUserVsockBackend(new VsockBackendOptions(spec.VhostUserSocketPath, layout.HybridSocket, ProtocolInfo.GuestCid,
             MaxGuestConnections: maxGuestConnections, OnGuestConnectionRefused: onGuestConnectionRefused));
         QemuProcess? qemu = null;
+        QmpClient? qmp = null;
         try
         {
             backend.Start();
@@ -99,10 +117,13 @@ public sealed class WorkspaceVm : IAsyncDisposable, ISupervisedVm
             var hello = await WaitForHelloAsync(ready, qemu, spec.SerialLogPath, ct).ConfigureAwait(false);
             // QEMU creates the QMP socket with the umask's mode; sockets are 0600 like every state file.
             if (File.Exists(spec.QmpSocketPath)) File.SetUnixFileMode(spec.QmpSocketPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-            return new WorkspaceVm(layout, backend, qemu, hello);
+            // The supervisor follows QEMU's events for the whole boot (docs/ARCHITECTURE.md "Faults"); QEMU serves one QMP client.
+            qmp = await QmpClient.ConnectAsync(spec.QmpSocketPath, ct).ConfigureAwait(false);
+            return new WorkspaceVm(layout, backend, qemu, qmp, hello);
         }
         catch
         {
+            if (qmp is not null) await qmp.DisposeAsync().ConfigureAwait(false);
             if (qemu is not null) await qemu.DisposeAsync().ConfigureAwait(false);
             await backend.DisposeAsync().ConfigureAwait(false);
             throw;
@@ -191,8 +212,7 @@ public sealed class WorkspaceVm : IAsyncDisposable, ISupervisedVm
         try
         {
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(2));
-            await using var qmp = await QmpClient.ConnectAsync(_layout.QmpSocket, cts.Token).ConfigureAwait(false);
-            await qmp.ExecuteAsync("quit", null, cts.Token).ConfigureAwait(false);
+            await _qmp.ExecuteAsync("quit", null, cts.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is MicroagentException or OperationCanceledException or IOException) { }
     }
@@ -202,6 +222,7 @@ public sealed class WorkspaceVm : IAsyncDisposable, ISupervisedVm
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         await _qemu.DisposeAsync().ConfigureAwait(false);
+        await _qmp.DisposeAsync().ConfigureAwait(false);
         await _backend.DisposeAsync().ConfigureAwait(false);
         foreach (string f in new[] { _layout.VhostUserSocket, _layout.HybridSocket, _layout.QmpSocket })
             File.Delete(f);

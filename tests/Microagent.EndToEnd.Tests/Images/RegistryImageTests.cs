@@ -150,6 +150,46 @@ public sealed class RegistryImageTests : IDisposable
         Assert.Equal("42 /root\n", run.Stdout);
     }
 
+    [Fact]
+    public async Task A_pull_killed_part_way_through_a_blob_resumes_it_with_a_range_request_and_fetches_only_the_rest()
+    {
+        string layout = Path.Combine(MicroagentCli.RepoRoot, "build", "images", "default");
+        using var registry = new LocalRegistry();
+        registry.Push($"oci:{layout}", "test/resume:1");
+        const long cut = 300_000;
+        using var proxy = new CountingProxy(registry.Address, minBlob: 500_000, stallAmount: cut);
+        string image = $"{proxy.Address}/test/resume:1";
+
+        using (var first = MicroagentCli.Start(["image", "pull", "--json", image], _state))
+        {
+            var stalled = await proxy.Stalled.WaitAsync(TimeSpan.FromSeconds(120));
+            string blobs = Path.Combine(_state, "images");
+            string? partial = null;
+            await Poll.UntilAsync(() => (partial = Directory.GetFiles(blobs, "*.partial", SearchOption.AllDirectories).FirstOrDefault()) is { } p
+                && new FileInfo(p).Length == cut, TimeSpan.FromSeconds(60), "the partial blob to hold every byte relayed");
+            first.Kill(); // SIGKILL mid-blob: nothing gets to clean up
+            await first.WaitForExitAsync();
+            Assert.True(stalled.ContentLength > cut);
+            Assert.False(System.IO.File.Exists(partial![..^".partial".Length]), "the partial blob was taken for a complete one");
+        }
+
+        var again = await Cli("image", "pull", "--json", image);
+        Assert.True(again.ExitCode == 0, again.Stdout + again.Stderr);
+        List<ProxiedRequest> blobRequests;
+        lock (proxy.Requests) blobRequests = [.. proxy.Requests.Where(r => r.RequestLine.Contains("/blobs/") && r.ContentLength > 0)];
+        var big = blobRequests.First(r => r.Range is null && r.ContentLength > 500_000);
+        var resumed = Assert.Single(blobRequests, r => r.Range is not null);
+        Assert.Equal(big.RequestLine, resumed.RequestLine);
+        Assert.Equal($"bytes={cut}-", resumed.Range);
+        Assert.Equal(206, resumed.Status);
+        Assert.Equal(big.ContentLength - cut, resumed.ContentLength);
+        Assert.Equal(big.ContentLength - cut, resumed.BodyBytesServed); // only the remainder crossed the wire
+        Assert.DoesNotContain(blobRequests, r => r.Range is null && r.ContentLength > 500_000 && !ReferenceEquals(r, big)); // never fetched whole again
+        Assert.Empty(Directory.GetFiles(Path.Combine(_state, "images"), "*.partial", SearchOption.AllDirectories));
+        var run = await Cli("run", "--image", image, "--", "cat", "/etc/hostname");
+        Assert.True(run.ExitCode == 0, run.Stderr);
+    }
+
     // ---- image builders ----
 
     private static void BuildMetadataImage(string dir)

@@ -92,7 +92,7 @@ public sealed class ToolCatalogTests
     public void Result_schemas_are_exported_from_the_serialized_types()
     {
         var exec = Catalog.Find("workspace_exec")!.ResultSchema["properties"]!.AsObject();
-        Assert.Equal(["status", "exit_code", "signal", "stdout", "stderr", "stdout_truncated", "stderr_truncated", "duration_ms", "error"],
+        Assert.Equal(["status", "exit_code", "signal", "stdout", "stderr", "stdout_truncated", "stderr_truncated", "duration_ms", "error", "oom_killed", "note"],
             exec.Select(p => p.Key));
         var status = Catalog.Find("workspace_status")!.ResultSchema["properties"]!.AsObject();
         Assert.Contains("exec_ready", status.Select(p => p.Key));

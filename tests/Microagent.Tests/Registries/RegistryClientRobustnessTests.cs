@@ -143,6 +143,84 @@ public sealed class RegistryClientRobustnessTests : IAsyncDisposable
     private Task Challenge(Stream s, CancellationToken ct) => RawHttpServer.WriteAsync(s,
         $"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"http://{_server.Authority}/token\",service=\"test\"\r\nContent-Length: 0\r\n\r\n", ct);
 
+    // ---- resumed blob downloads (RFC 9110 ranges) ----
+
+    private static readonly byte[] BlobBytes = [.. Enumerable.Range(0, 200_000).Select(i => (byte)(i * 7))];
+    private static OciDescriptor BlobDesc => new("application/octet-stream", "sha256:" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(BlobBytes)),
+        BlobBytes.Length, new Dictionary<string, string>(), null, null);
+
+    private static string? RangeOf(string head) =>
+        head.Split("\r\n").FirstOrDefault(l => l.StartsWith("Range:", StringComparison.OrdinalIgnoreCase))?[6..].Trim();
+
+    /// <summary>Serves the blob honouring <c>Range: bytes=N-</c> (206) when <paramref name="ranges"/>; the first answer is cut after <paramref name="cutFirst"/> bytes.</summary>
+    private void ServeBlob(bool ranges, int? cutFirst = null)
+    {
+        int served = 0;
+        _server.Handler = async (path, s, ct) =>
+        {
+            string head;
+            lock (_server.Heads) head = _server.Heads[^1];
+            int from = ranges && RangeOf(head) is { } r ? int.Parse(r["bytes=".Length..].TrimEnd('-')) : 0;
+            string status = from > 0 ? $"206 Partial Content\r\nContent-Range: bytes {from}-{BlobBytes.Length - 1}/{BlobBytes.Length}" : "200 OK";
+            await RawHttpServer.WriteAsync(s, $"HTTP/1.1 {status}\r\nContent-Length: {BlobBytes.Length - from}\r\n\r\n", ct);
+            bool cut = Interlocked.Increment(ref served) == 1 && cutFirst is not null;
+            await s.WriteAsync(BlobBytes.AsMemory(from, cut ? cutFirst!.Value : BlobBytes.Length - from), ct);
+            Interlocked.Add(ref _server.BytesSent, cut ? cutFirst!.Value : BlobBytes.Length - from);
+            if (cut) throw new IOException("connection dropped on purpose");
+        };
+    }
+
+    private string Blobs() => Directory.CreateTempSubdirectory("ma-blob-").FullName;
+
+    [Fact]
+    public async Task A_dropped_blob_download_resumes_with_a_range_request_for_the_rest_only()
+    {
+        ServeBlob(ranges: true, cutFirst: 80_000);
+        string dir = Blobs();
+        using var client = new RegistryClient(null, new RegistryOptions(MaxAttempts: 2, Timeout: TimeSpan.FromSeconds(5)));
+        long fetched = await client.DownloadBlobAsync(Image, BlobDesc, Path.Combine(dir, "blob"));
+        Assert.Equal(BlobBytes, File.ReadAllBytes(Path.Combine(dir, "blob")));
+        Assert.Equal(BlobBytes.Length, fetched);
+        Assert.Equal(BlobBytes.Length, Interlocked.Read(ref _server.BytesSent)); // 80 000 + the remaining 120 000, nothing twice
+        Assert.Equal([null, "bytes=80000-"], _server.Heads.Select(RangeOf));
+        Assert.False(File.Exists(Path.Combine(dir, "blob.partial")));
+        Directory.Delete(dir, true);
+    }
+
+    [Fact]
+    public async Task A_partial_blob_is_kept_after_a_failed_pull_and_never_named_complete()
+    {
+        ServeBlob(ranges: true, cutFirst: 50_000);
+        string dir = Blobs();
+        using (var client = new RegistryClient(null, new RegistryOptions(MaxAttempts: 1, Timeout: TimeSpan.FromSeconds(5))))
+            await Assert.ThrowsAsync<MicroagentException>(() => client.DownloadBlobAsync(Image, BlobDesc, Path.Combine(dir, "blob")));
+        Assert.False(File.Exists(Path.Combine(dir, "blob")));
+        Assert.Equal(50_000, new FileInfo(Path.Combine(dir, "blob.partial")).Length);
+        using (var client = new RegistryClient(null, new RegistryOptions(MaxAttempts: 1, Timeout: TimeSpan.FromSeconds(5))))
+            Assert.Equal(BlobBytes.Length - 50_000, await client.DownloadBlobAsync(Image, BlobDesc, Path.Combine(dir, "blob")));
+        Assert.Equal(BlobBytes, File.ReadAllBytes(Path.Combine(dir, "blob")));
+        Directory.Delete(dir, true);
+    }
+
+    [Fact]
+    public async Task A_registry_without_ranges_or_a_foreign_partial_file_gives_the_whole_blob_again()
+    {
+        string dir = Blobs();
+        File.WriteAllBytes(Path.Combine(dir, "blob.partial"), BlobBytes[..60_000]);
+        ServeBlob(ranges: false); // answers 200 with everything to a Range request
+        using (var client = new RegistryClient(null, new RegistryOptions(MaxAttempts: 1, Timeout: TimeSpan.FromSeconds(5))))
+            Assert.Equal(BlobBytes.Length, await client.DownloadBlobAsync(Image, BlobDesc, Path.Combine(dir, "blob")));
+        Assert.Equal(BlobBytes, File.ReadAllBytes(Path.Combine(dir, "blob")));
+
+        File.Delete(Path.Combine(dir, "blob"));
+        File.WriteAllBytes(Path.Combine(dir, "blob.partial"), new byte[60_000]); // not this blob's bytes
+        ServeBlob(ranges: true);
+        using (var client = new RegistryClient(null, new RegistryOptions(MaxAttempts: 1, Timeout: TimeSpan.FromSeconds(5))))
+            await client.DownloadBlobAsync(Image, BlobDesc, Path.Combine(dir, "blob"));
+        Assert.Equal(BlobBytes, File.ReadAllBytes(Path.Combine(dir, "blob"))); // the digest caught it; started over once
+        Directory.Delete(dir, true);
+    }
+
     /// <summary>HTTP/1.1 on a raw socket: reads one request's head per connection and hands it to <see cref="Handler"/>.</summary>
     private sealed class RawHttpServer : IAsyncDisposable
     {
@@ -159,6 +237,9 @@ public sealed class RegistryClientRobustnessTests : IAsyncDisposable
         }
 
         public Func<string, Stream, CancellationToken, Task> Handler { get; set; } = (_, _, _) => Task.CompletedTask;
+
+        /// <summary>Every request head received, in order.</summary>
+        public List<string> Heads { get; } = [];
 
         public string Authority => $"127.0.0.1:{((IPEndPoint)_listener.LocalEndpoint).Port}";
 
@@ -186,6 +267,7 @@ public sealed class RegistryClientRobustnessTests : IAsyncDisposable
                     {
                         string? head = await ReadHead(s, _stop.Token);
                         if (head is null) return;
+                        lock (Heads) Heads.Add(head);
                         string path = head.Split(' ', 3) is [_, var p, ..] ? p : "/";
                         await Handler(path, s, _stop.Token);
                     }

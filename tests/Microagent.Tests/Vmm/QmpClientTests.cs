@@ -24,8 +24,19 @@ public sealed class QmpClientTests
             var status = await qmp.ExecuteAsync("query-status");
             Assert.NotNull(status?["status"]);
             await Assert.ThrowsAsync<Microagent.Errors.MicroagentException>(() => qmp.ExecuteAsync("no-such-command"));
+
+            // Events arrive on the same connection as the commands, in order, while no command is waiting.
+            await qmp.ExecuteAsync("stop");
+            Assert.Equal(QmpEventNames.Stop, (await qmp.Events.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30))).Name);
+            Assert.Equal(RunStates.Paused, (await qmp.ExecuteAsync("query-status"))?["status"]?.GetValue<string>());
+            await qmp.ExecuteAsync("cont");
+            Assert.Equal(QmpEventNames.Resume, (await qmp.Events.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30))).Name);
+
             await qmp.ExecuteAsync("quit");
+            var shutdown = await qmp.Events.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Equal((QmpEventNames.Shutdown, ShutdownCauses.HostQmpQuit), (shutdown.Name, shutdown.Reason));
             Assert.True(p.WaitForExit(30_000));
+            await qmp.Events.Completion.WaitAsync(TimeSpan.FromSeconds(30)); // the reader ends with the connection
         }
         finally
         {

@@ -1,5 +1,7 @@
+using System.Text.Json.Nodes;
 using System.Threading.Channels;
 using Microagent.Protocol;
+using Microagent.Vmm;
 using Microagent.Workspaces;
 
 namespace Microagent.Tests.Workspaces;
@@ -35,34 +37,58 @@ public sealed class SupervisionLoopTests : IDisposable
         public bool Disposed { get; private set; }
         public long Opened { get; set; }
 
+        private readonly Channel<QmpEvent> _events = Channel.CreateUnbounded<QmpEvent>();
+
+        public string RunState { get; set; } = RunStates.Running;
+        public int Continued { get; private set; }
+        public ChannelReader<QmpEvent> Events => _events.Reader;
+        public void Send(string name, JsonObject? data = null) => _events.Writer.TryWrite(new QmpEvent(name, data));
+        public Task<string?> QueryStatusAsync(CancellationToken ct) => Task.FromResult<string?>(RunState);
+
+        public Task ContinueAsync(CancellationToken ct)
+        {
+            Continued++;
+            RunState = RunStates.Running;
+            Send(QmpEventNames.Resume);
+            return Task.CompletedTask;
+        }
+
         public int QemuPid => 4242;
         public Task<int> Exited => _exited.Task;
         public Task VsockCompletion => _vsock.Task;
         public long ConnectionsOpened => Opened;
         public int ActiveConnections => 0;
 
-        public void Exit(int code) => _exited.TrySetResult(code);
+        public void Exit(int code, string? shutdownCause = null)
+        {
+            if (shutdownCause is not null) Send(QmpEventNames.Shutdown, new JsonObject { ["guest"] = true, ["reason"] = shutdownCause });
+            _events.Writer.TryComplete();
+            _exited.TrySetResult(code);
+        }
         public void FailChannel(string message) => _vsock.TrySetException(new IOException(message));
         public void EndChannel() => _vsock.TrySetResult();
 
         public Task<bool> ShutdownAsync(TimeSpan window, CancellationToken ct = default)
         {
             ShutdownWindow = window;
-            _exited.TrySetResult(PowersOff ? 0 : 137);
+            Exit(PowersOff ? 0 : 137, PowersOff ? ShutdownCauses.GuestShutdown : null);
             return Task.FromResult(PowersOff);
         }
 
         public ValueTask DisposeAsync()
         {
             Disposed = true;
-            _exited.TrySetResult(137);
+            Exit(137);
             _vsock.TrySetResult();
             return ValueTask.CompletedTask;
         }
     }
 
+    private long _free = 1L << 30;
+
     private SupervisionLoop Loop(TimeSpan? ttl = null) => new(_store, _vm, new IdleLease(ttl ?? TimeSpan.Zero, _time), _commands.Reader,
-        new SupervisionOptions { Tick = TimeSpan.FromMilliseconds(10), ChannelExitGrace = TimeSpan.FromMilliseconds(200) }, m => { lock (_log) _log.Add(m); });
+        new SupervisionOptions { Tick = TimeSpan.FromMilliseconds(10), ChannelExitGrace = TimeSpan.FromMilliseconds(200), FreeBytes = _ => Interlocked.Read(ref _free) },
+        m => { lock (_log) _log.Add(m); });
 
     private WorkspaceState[] Events() => _store.ReadEvents(0, out _).Select(e => e.State).ToArray();
 
@@ -84,7 +110,7 @@ public sealed class SupervisionLoopTests : IDisposable
     {
         var run = Loop().RunAsync(null, CancellationToken.None);
         _vm.FailChannel("vhost-user session ended");
-        _vm.Exit(0);
+        _vm.Exit(0, ShutdownCauses.GuestShutdown);
         Assert.Equal("stopped", await run);
         Assert.Equal(WorkspaceState.Stopped, _store.ReadState().State);
         Assert.Equal("the guest powered itself off", _store.ReadState().Detail);
@@ -96,7 +122,61 @@ public sealed class SupervisionLoopTests : IDisposable
         var run = Loop().RunAsync(null, CancellationToken.None);
         _vm.Exit(137);
         Assert.Equal("failed", await run);
-        Assert.Contains("killed by signal 9", _store.ReadState().Detail);
+        Assert.Contains("crashed: killed by signal 9", _store.ReadState().Detail);
+    }
+
+    [Fact]
+    public async Task A_full_host_disk_pauses_with_the_reason_and_free_space_then_the_supervisor_continues_the_guest()
+    {
+        Interlocked.Exchange(ref _free, 0);
+        var run = Loop().RunAsync(null, CancellationToken.None);
+        _vm.RunState = RunStates.IoError;
+        _vm.Send(QmpEventNames.BlockIoError, new JsonObject { ["device"] = "", ["node-name"] = "root", ["operation"] = "write", ["action"] = "stop", ["nospace"] = true, ["reason"] = "No space left on device" });
+        _vm.Send(QmpEventNames.Stop);
+        await WaitUntilAsync(() => _store.ReadState().State == WorkspaceState.Paused);
+        var paused = _store.ReadState();
+        Assert.Equal(PauseCauses.HostDiskFull, paused.PauseCause);
+        Assert.StartsWith("host disk full: 0 B free on the filesystem of " + _store.Dir, paused.Detail);
+        Assert.False(File.Exists(_store.Layout.Reserve)); // released so that the record could be written
+        Assert.Equal(0, _vm.Continued);
+
+        Interlocked.Exchange(ref _free, 1L << 30);
+        await WaitUntilAsync(() => _store.ReadState().State == WorkspaceState.Running);
+        Assert.Equal(1, _vm.Continued);
+        Assert.Null(_store.ReadState().PauseCause);
+        Assert.Contains("resumed", _store.ReadState().Detail);
+        Assert.True(File.Exists(_store.Layout.Reserve));
+        Assert.Equal([WorkspaceState.Prepared, WorkspaceState.Starting, WorkspaceState.Running, WorkspaceState.Paused, WorkspaceState.Running], Events());
+
+        _vm.Exit(0, ShutdownCauses.GuestShutdown);
+        Assert.Equal("stopped", await run);
+    }
+
+    [Fact]
+    public async Task Halt_while_the_host_has_paused_the_guest_stops_it_at_once_and_says_why()
+    {
+        Interlocked.Exchange(ref _free, 0);
+        var run = Loop().RunAsync(null, CancellationToken.None);
+        _vm.Send(QmpEventNames.BlockIoError, new JsonObject { ["operation"] = "write", ["action"] = "stop", ["nospace"] = true });
+        await WaitUntilAsync(() => _store.ReadState().State == WorkspaceState.Paused);
+        _commands.Writer.TryWrite(new ControlRequest { Type = ControlVerb.Halt });
+        Assert.Equal("killed", await run);
+        Assert.Null(_vm.ShutdownWindow); // the frozen guest was not asked (it could not answer)
+        Assert.Equal(WorkspaceState.Stopped, _store.ReadState().State);
+        Assert.Contains("frozen guest cannot power off", _store.ReadState().Detail);
+    }
+
+    [Fact]
+    public async Task A_guest_panic_event_is_failed_with_the_panic_lines_from_the_serial_log()
+    {
+        File.WriteAllText(_store.SerialLogPath, "booting\nsysrq: Trigger a crash\nKernel panic - not syncing: sysrq triggered crash\nCPU: 0 PID: 1\n");
+        var run = Loop().RunAsync(null, CancellationToken.None);
+        _vm.Send(QmpEventNames.GuestPanicked, new JsonObject { ["action"] = "pause" });
+        _vm.Exit(0, ShutdownCauses.GuestPanic);
+        Assert.Equal("failed", await run);
+        var detail = _store.ReadState().Detail!;
+        Assert.StartsWith("guest kernel panic:\nKernel panic - not syncing: sysrq triggered crash", detail);
+        Assert.DoesNotContain("powered itself off", detail);
     }
 
     [Fact]

@@ -26,7 +26,7 @@ internal sealed class StatusReader(StatePaths paths, IProcessTable processes, IC
             Name = store.Name, State = state.State, Previous = state.Previous, Detail = state.Detail, Since = state.Since,
             GuestReady = state.GuestReady, ExecReady = state.ExecReady && state.State == WorkspaceState.Running,
             SetupCompleted = state.SetupCompleted, Pids = new WorkspacePids(state.SupervisorPid, state.QemuPid),
-            Config = config, Boot = state.Boot, DiskUsageBytes = disk,
+            Config = config, Boot = state.Boot, DiskUsageBytes = disk, StateDirFreeBytes = HostSpace.FreeBytes(store.Dir), PauseCause = state.PauseCause,
             Kernel = state.Boot?.KernelSha256 is { } k ? new WorkspaceHash(state.Boot.KernelRelease, k) : null,
             Rootfs = new WorkspaceHash(config.BaselinePath, config.ImageDigest),
             LastActivity = state.LastActivity, Directory = store.Dir,
@@ -84,14 +84,28 @@ internal sealed class StatusReader(StatePaths paths, IProcessTable processes, IC
         if (state.State == WorkspaceState.Running && processes.IsAlive(state.SupervisorPid, state.SupervisorStartTime)) return config;
         state = reconciler.TryReconcile(store);
         if (state.State == WorkspaceState.Running) return config;
+        if (state.State == WorkspaceState.Paused && state.PauseCause is PauseCauses.HostDiskFull or PauseCauses.HostIoError)
+            throw new WorkspaceHostFaultException(store.Name, $"workspace '{store.Name}' is paused: {state.Detail}",
+                $"free space on the filesystem of {store.Dir} (now {(HostSpace.FreeBytes(store.Dir) is { } f ? HostSpace.Describe(f) : "unknown")} free); " +
+                $"the supervisor resumes the guest by itself once {HostSpace.Describe(HostSpace.ResumeFreeBytes)} are free. `microagent status {store.Name}` shows it");
         throw new WorkspaceStateException(store.Name, state.State,
             $"workspace '{store.Name}' is {state.State.WireName()}{(state.Detail is { } d ? $" ({d})" : "")}",
             state.State is WorkspaceState.Starting ? $"wait for `microagent start {store.Name}` to finish" : $"start it: `microagent start {store.Name}`");
     }
 
-    /// <summary>After a failed guest call: a <c>conflict</c> when the workspace stopped under it; returns when it is still running.</summary>
-    public void ThrowIfNoLongerRunning(WorkspaceStore store, MicroagentException cause)
+    /// <summary>Longest wait, after a guest call failed because QEMU is gone, for the supervisor to record why.</summary>
+    private static readonly TimeSpan EndRecordWait = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// After a failed guest call: a <c>conflict</c> naming the recorded end (a panic, a crash) when the workspace stopped under
+    /// it; returns when it is still running. QEMU already gone but the state still <c>running</c> means the supervisor is
+    /// recording the end right now: that record is waited for (bounded), so the error says what happened.
+    /// </summary>
+    public async Task ThrowIfNoLongerRunningAsync(WorkspaceStore store, MicroagentException cause, CancellationToken ct)
     {
+        var clock = Stopwatch.StartNew();
+        while (store.ReadState() is { State: WorkspaceState.Running, QemuPid: { } qemu } && !processes.IsAlive(qemu) && clock.Elapsed < EndRecordWait)
+            await Task.Delay(FollowInterval, ct).ConfigureAwait(false);
         var state = reconciler.TryReconcile(store);
         if (state.State != WorkspaceState.Running)
             throw new WorkspaceStateException(store.Name, state.State,
