@@ -34,6 +34,10 @@ public static class Errno
     public const int ENOSPC = 28;
     /// <summary>Broken pipe.</summary>
     public const int EPIPE = 32;
+    /// <summary>Function not implemented (a system call this kernel, or its seccomp filter, does not offer).</summary>
+    public const int ENOSYS = 38;
+    /// <summary>Too many levels of symbolic links (also: openat2 RESOLVE_NO_MAGICLINKS met a /proc magic link).</summary>
+    public const int ELOOP = 40;
     /// <summary>Operation not supported (the filesystem has no xattrs in that namespace).</summary>
     public const int EOPNOTSUPP = 95;
     /// <summary>Connection reset by peer.</summary>

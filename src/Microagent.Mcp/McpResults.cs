@@ -22,7 +22,7 @@ public sealed record ResourceTemplateInfo(string UriTemplate, string Name, strin
 
 /// <summary>microagent_describe: the capability manifest.</summary>
 public sealed record DescribeResult(string Name, string Version, int ProtocolVersion, string Backend, string? Accelerator, string? AcceleratorReason,
-    bool Healthy, IReadOnlyList<OperationInfo> Operations, IReadOnlyList<ResourceTemplateInfo> ResourceTemplates);
+    bool Healthy, IReadOnlyList<OperationInfo> Operations, IReadOnlyList<ResourceTemplateInfo> ResourceTemplates, LimitsInfo Limits);
 
 /// <summary>The accelerator doctor chose.</summary>
 public sealed record AcceleratorInfo(string Name, string Machine, string Reason, bool Probed);

@@ -26,9 +26,9 @@ public static class McpServerHost
         typeof(McpServerHost).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
 
     /// <summary>Runs until the client disconnects or <paramref name="ct"/> is cancelled.</summary>
-    public static async Task RunStdioAsync(StatePaths paths, CancellationToken ct)
+    public static async Task RunStdioAsync(StatePaths paths, McpLimits limits, CancellationToken ct)
     {
-        var options = CreateOptions(ToolCatalog.Create(paths), paths);
+        var options = CreateOptions(ToolCatalog.Create(paths, limits), paths);
         await using var stdin = Console.OpenStandardInput();
         await using var stdout = Console.OpenStandardOutput();
         await RunAsync(options, stdin, stdout, ct).ConfigureAwait(false);
@@ -52,12 +52,18 @@ public static class McpServerHost
     public const string Instructions =
         "Isolated Linux workspaces (small VMs). Use workspace_run for one command in a throwaway VM; workspace_create, workspace_start, " +
         "workspace_exec, ... for persistent workspaces. Long calls report progress and can be cancelled. Each workspace's serial log and " +
-        "event history are resources (microagent://workspaces/{name}/logs and /events). Call microagent_describe for the capability manifest.";
+        "event history are resources (microagent://workspaces/{name}/logs and /events). Call microagent_describe for the capability manifest " +
+        "and the limits this server was launched with: host paths must resolve inside its host roots, host targets must be allowed, and " +
+        "only the tools listed are callable; a call outside them is refused (a policy error), and only whoever launches the server can change them.";
 
-    /// <summary>Server options with tool and resource handlers bound to <paramref name="catalog"/> and <paramref name="paths"/>.</summary>
+    /// <summary>
+    /// Server options with tool and resource handlers bound to <paramref name="catalog"/> and <paramref name="paths"/>: only the
+    /// tools the catalog's limits offer are listed or callable, and calls that touch the host or are denied are audited.
+    /// </summary>
     public static McpServerOptions CreateOptions(ToolCatalog catalog, StatePaths paths)
     {
         var tools = catalog.Tools.Select(ToProtocol).ToList();
+        var audit = new McpAudit(paths);
         var resources = new WorkspaceResources(paths);
         return new McpServerOptions
         {
@@ -67,7 +73,7 @@ public static class McpServerHost
             Handlers = new McpServerHandlers
             {
                 ListToolsHandler = (_, _) => ValueTask.FromResult(new ListToolsResult { Tools = tools }),
-                CallToolHandler = (request, ct) => CallAsync(catalog, request, ct),
+                CallToolHandler = (request, ct) => CallAsync(catalog, audit, request, ct),
                 ListResourceTemplatesHandler = (_, _) => ValueTask.FromResult(new ListResourceTemplatesResult { ResourceTemplates = [.. WorkspaceResources.Templates] }),
                 ListResourcesHandler = async (_, ct) => new ListResourcesResult { Resources = [.. await resources.ListAsync(ct).ConfigureAwait(false)] },
                 ReadResourceHandler = async (request, ct) =>
@@ -101,28 +107,46 @@ public static class McpServerHost
         return doc.RootElement.Clone();
     }
 
-    private static async ValueTask<CallToolResult> CallAsync(ToolCatalog catalog, RequestContext<CallToolRequestParams> request, CancellationToken ct)
+    private static async ValueTask<CallToolResult> CallAsync(ToolCatalog catalog, McpAudit audit, RequestContext<CallToolRequestParams> request,
+        CancellationToken ct)
     {
         var p = request.Params ?? throw new McpProtocolException("tools/call without params", McpErrorCode.InvalidParams);
         var tool = catalog.Find(p.Name)
             ?? throw new McpProtocolException($"unknown tool '{p.Name}'; call tools/list", McpErrorCode.InvalidParams);
         var sw = Stopwatch.StartNew();
+        if (catalog.Limits.Withheld(tool) is { } why)
+        {
+            audit.Record(tool.Name, denied: true, [], [], ErrorKind.PolicyDenied.WireName());
+            return Envelope.Error(new MicroagentException(ErrorKind.PolicyDenied, why, McpLimits.WithheldRemediation(tool.Name)), sw.ElapsedMilliseconds);
+        }
         var progress = new CallProgress(request.Server, p.ProgressToken);
+        var call = new ToolCall(tool.Name, p.Arguments, progress, ct, progress.Requested);
         try
         {
-            var result = await tool.Handler(new ToolCall(tool.Name, p.Arguments, progress, ct, progress.Requested)).ConfigureAwait(false);
+            var result = await tool.Handler(call).ConfigureAwait(false);
             await progress.DrainAsync().ConfigureAwait(false);
+            Audit(audit, call, tool, null, denied: false);
             return Envelope.Ok(result, sw.ElapsedMilliseconds);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
+            Audit(audit, call, tool, "cancelled", denied: false);
             throw; // notifications/cancelled (or the server stopping): the SDK sends no response
         }
         catch (Exception e) when (e is not McpProtocolException)
         {
             await progress.DrainAsync().ConfigureAwait(false);
-            return Envelope.Error(ArgumentHint(ErrorMapping.FromException(e), tool), sw.ElapsedMilliseconds);
+            var error = ErrorMapping.FromException(e);
+            Audit(audit, call, tool, error.Kind.WireName(), error.Kind == ErrorKind.PolicyDenied);
+            return Envelope.Error(ArgumentHint(error, tool), sw.ElapsedMilliseconds);
         }
+    }
+
+    /// <summary>Records a call that touched the host (a path or target) or was denied; other calls leave no line.</summary>
+    private static void Audit(McpAudit audit, ToolCall call, ToolDefinition tool, string? error, bool denied)
+    {
+        if (call.HostPaths.Count == 0 && call.HostTargets.Count == 0 && !denied) return;
+        audit.Record(tool.Name, denied, call.HostPaths, call.HostTargets, error);
     }
 
     /// <summary>Names the tool argument at fault (MCP arguments use the library's field names).</summary>

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Microagent.Errors;
 using Microagent.Images;
 
 namespace Microagent.Mcp;
@@ -9,7 +10,7 @@ public sealed partial class ToolCatalog
     private void AddImageTools()
     {
         Add("images_pull", "Pull an image", new ToolHints(ReadOnly: false, Destructive: false, Idempotent: true, OpenWorld: true),
-            "Pull an image (registry, oci:PATH[:TAG] or docker-archive:PATH) and build its ext4 baseline. Reports progress. Cancelling keeps nothing half-written.",
+            "Pull an image (registry, oci:PATH[:TAG] or docker-archive:PATH; a PATH must resolve inside a host root of this server) and build its ext4 baseline. Reports progress. Cancelling keeps nothing half-written.",
             Schema.Object(new JsonObject
             {
                 ["ref"] = Schema.String("Image reference, e.g. busybox, 127.0.0.1:5000/tools/python:3.11, oci:/path/layout:tag."),
@@ -18,7 +19,7 @@ public sealed partial class ToolCatalog
             }, "ref"), McpJson.Context.Baseline,
             async call =>
             {
-                string reference = call.String("ref", required: true)!;
+                string reference = Image(call, "ref") ?? throw new MicroagentException(ErrorKind.Invalid, "images_pull: missing required argument 'ref'") { Field = "ref" };
                 var options = new PullOptions
                 {
                     Architecture = call.String("arch"),

@@ -17,14 +17,6 @@ public sealed partial class ToolCatalog
 
     private static string Name(ToolCall call) => call.String("name", required: true)!;
 
-    private static Microagent.Mediation.MediationConfig? Mediation(ToolCall call)
-    {
-        string? spec = call.String("mediation");
-        if (spec is null)
-            return call.Boolean("mediation_optional") ? throw MicroagentException.Invalid("'mediation_optional' needs 'mediation'") : null;
-        return Microagent.Mediation.MediationConfig.Parse(spec, optional: call.Boolean("mediation_optional"));
-    }
-
     private void AddLifecycleTools()
     {
         Add("workspace_create", "Create a workspace", new ToolHints(ReadOnly: false, Destructive: false, Idempotent: false, OpenWorld: true),
@@ -43,8 +35,8 @@ public sealed partial class ToolCatalog
                 ["cpus"] = Schema.Integer("Virtual CPUs (overrides the profile).", WorkspaceLimits.Cpus),
                 ["size_mib"] = Schema.Integer("Disk size in MiB (overrides the profile).", WorkspaceLimits.SizeMiB),
                 ["ttl_seconds"] = Schema.Integer("Idle lease: halt after this long without exec/cp/connections; 0 = permanent.", WorkspaceLimits.TtlSeconds),
-                ["vsock"] = Schema.Strings("Guest→host TCP mappings PORT=HOST:PORT (guest connects to CID 2 port PORT)."),
-                ["mediation"] = Schema.String("Mediation channel PORT=HOST:PORT: the agent's guest connections to CID 2 port PORT are proxied to the control plane at HOST:PORT. Required and fail-closed unless mediation_optional."),
+                ["vsock"] = Schema.Strings("Guest→host TCP mappings PORT=HOST:PORT (guest connects to CID 2 port PORT). Each HOST:PORT must be an allowed host target of this server (microagent_describe: limits.allowed_host_targets)."),
+                ["mediation"] = Schema.String("Mediation channel PORT=HOST:PORT: the agent's guest connections to CID 2 port PORT are proxied to the control plane at HOST:PORT. Required and fail-closed unless mediation_optional. HOST:PORT must be an allowed host target of this server."),
                 ["mediation_optional"] = Schema.Boolean("Make the mediation channel optional and fail-open (development)."),
             }, "name"), McpJson.Context.WorkspaceStatus,
             async call =>
@@ -52,7 +44,7 @@ public sealed partial class ToolCatalog
                 var spec = new WorkspaceSpec
                 {
                     Name = Name(call),
-                    Image = call.String("image"),
+                    Image = Image(call),
                     Setup = call.Strings("setup"),
                     Exec = call.String("exec"),
                     Env = Env(call),
@@ -62,7 +54,7 @@ public sealed partial class ToolCatalog
                     Cpus = (int?)call.Integer("cpus", WorkspaceLimits.Cpus),
                     SizeMiB = (int?)call.Integer("size_mib", WorkspaceLimits.SizeMiB),
                     TtlSeconds = (int?)call.Integer("ttl_seconds", WorkspaceLimits.TtlSeconds),
-                    Vsock = call.Strings("vsock").Select(VsockMapping.Parse).ToList(),
+                    Vsock = Vsock(call),
                     Mediation = Mediation(call),
                 };
                 call.Progress.Report($"creating workspace {spec.Name}");
@@ -79,7 +71,7 @@ public sealed partial class ToolCatalog
                 ["memory_mib"] = Schema.Integer("Guest memory for this boot.", WorkspaceLimits.MemoryMiB),
                 ["cpus"] = Schema.Integer("Virtual CPUs for this boot.", WorkspaceLimits.Cpus),
                 ["ttl_seconds"] = Schema.Integer("Idle lease for this boot; 0 = permanent.", WorkspaceLimits.TtlSeconds),
-                ["mediation"] = Schema.String("Mediation channel PORT=HOST:PORT for this boot only."),
+                ["mediation"] = Schema.String("Mediation channel PORT=HOST:PORT for this boot only (HOST:PORT must be an allowed host target)."),
                 ["mediation_optional"] = Schema.Boolean("Make this boot's mediation channel optional and fail-open."),
             }, "name"), McpJson.Context.WorkspaceStatus,
             async call =>
@@ -209,24 +201,32 @@ public sealed partial class ToolCatalog
             }, "name"), McpJson.Context.DeleteResult,
             call => Workspaces.DeleteAsync(Name(call), new DeleteOptions { StopRunning = true, Force = call.Boolean("force") }, call.Cancellation));
 
-        Add("workspace_cp", "Copy files to or from a workspace", new ToolHints(ReadOnly: false, Destructive: true, Idempotent: true, OpenWorld: false),
-            "Copy a file or directory between the host and a running workspace (modes kept); an existing destination is overwritten.",
+        Add("workspace_cp", "Copy files to or from a workspace", new ToolHints(ReadOnly: false, Destructive: true, Idempotent: false, OpenWorld: false),
+            "Copy a file or directory between the host and a running workspace (modes kept). host_path must resolve, after symlinks, inside one of " +
+            "this server's host roots (microagent_describe: limits.host_roots). from_guest never writes through a symlink and refuses an existing " +
+            "destination unless overwrite is true; the result's destination is the final host path.",
             Schema.Object(new JsonObject
             {
                 ["name"] = Schema.String("Workspace name (must be running)."),
                 ["direction"] = Schema.String("to_guest: host_path → guest_path; from_guest: guest_path → host_path.", "to_guest", "from_guest"),
-                ["host_path"] = Schema.String("Path on the host (of the MCP server)."),
+                ["host_path"] = Schema.String("Path on the host (of the MCP server), inside a host root; relative paths are against the server's working directory."),
                 ["guest_path"] = Schema.String("Absolute path in the guest."),
+                ["overwrite"] = Schema.Boolean("from_guest: replace an existing host file or directory (default false: an existing one is a conflict)."),
             }, "name", "direction", "host_path", "guest_path"), McpJson.Context.CopyResult,
             async call =>
             {
                 string name = Name(call), host = call.String("host_path", required: true)!, guest = call.String("guest_path", required: true)!;
-                var r = call.String("direction", required: true) switch
+                string direction = call.String("direction", required: true)!;
+                bool overwrite = call.Boolean("overwrite");
+                call.HostPaths.Add(host);
+                var r = direction switch
                 {
-                    "to_guest" => await Workspaces.CopyToAsync(name, host, guest, call.Cancellation).ConfigureAwait(false),
-                    "from_guest" => await Workspaces.CopyFromAsync(name, guest, host, call.Cancellation).ConfigureAwait(false),
+                    "to_guest" => await Workspaces.CopyToAsync(name, host, guest, Limits.Host, call.Cancellation).ConfigureAwait(false),
+                    "from_guest" => await Workspaces.CopyFromAsync(name, guest, host, Limits.Host, overwrite, call.Cancellation).ConfigureAwait(false),
                     var d => throw new MicroagentException(ErrorKind.Invalid, $"workspace_cp: direction '{d}' is not to_guest or from_guest") { Field = "direction" },
                 };
+                string final = direction == "to_guest" ? r.Source : r.Destination;
+                if (final != host) call.HostPaths.Add(final);
                 return r;
             });
     }

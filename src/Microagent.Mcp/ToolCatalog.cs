@@ -14,22 +14,36 @@ public sealed partial class ToolCatalog
     private readonly Dictionary<string, ToolDefinition> _tools = new(StringComparer.Ordinal);
     private readonly StatePaths _paths;
 
-    private ToolCatalog(StatePaths paths) => _paths = paths;
+    private ToolCatalog(StatePaths paths, McpLimits limits)
+    {
+        _paths = paths;
+        Limits = limits;
+    }
 
-    /// <summary>The tools in registration order.</summary>
-    public IReadOnlyList<ToolDefinition> Tools => [.. _tools.Values];
+    /// <summary>The launch-time limits every tool obeys.</summary>
+    public McpLimits Limits { get; }
 
-    /// <summary>The tool named <paramref name="name"/>, or null.</summary>
+    /// <summary>The tools offered under <see cref="Limits"/> (listed and callable), in registration order.</summary>
+    public IReadOnlyList<ToolDefinition> Tools => [.. _tools.Values.Where(t => Limits.Withheld(t) is null)];
+
+    /// <summary>Every tool, offered or not.</summary>
+    public IReadOnlyList<ToolDefinition> AllTools => [.. _tools.Values];
+
+    /// <summary>The tool named <paramref name="name"/> (offered or withheld; see <see cref="McpLimits.Withheld"/>), or null.</summary>
     public ToolDefinition? Find(string name) => _tools.GetValueOrDefault(name);
 
-    /// <summary>All tools, bound to one state directory.</summary>
-    public static ToolCatalog Create(StatePaths paths)
+    /// <summary>
+    /// All tools, bound to one state directory, under <paramref name="limits"/> (default: the working directory as the only
+    /// host root, no host targets, every tool).
+    /// </summary>
+    public static ToolCatalog Create(StatePaths paths, McpLimits? limits = null)
     {
-        var c = new ToolCatalog(paths);
+        var c = new ToolCatalog(paths, limits ?? McpLimits.Create(new McpLimitOptions()));
         c.AddCoreTools();
         c.AddWorkspaceTools();
         c.AddLifecycleTools();
         c.AddImageTools();
+        c.Limits.CheckToolNames(c._tools.Keys);
         return c;
     }
 
@@ -46,7 +60,8 @@ public sealed partial class ToolCatalog
             _ => Task.FromResult(new PingResult(true, McpServerHost.Version)));
 
         Add("microagent_describe", "Describe microagent", ToolHints.Query,
-            "Capability manifest: version, backend, accelerator, every operation with its input and output schemas and hints, and the resource templates.",
+            "Capability manifest: version, backend, accelerator, every operation offered with its input and output schemas and hints, the resource " +
+            "templates, and the limits this server was launched with (host roots, allowed host targets, tool set, read-only, audit file).",
             Schema.Object([]), McpJson.Context.DescribeResult,
             async call =>
             {
@@ -54,7 +69,8 @@ public sealed partial class ToolCatalog
                 return new DescribeResult(McpServerHost.ServerName, McpServerHost.Version, Microagent.Protocol.ProtocolInfo.Version, "qemu",
                     report.Accelerator is { } a ? a.Accelerator.ToString().ToLowerInvariant() : null, report.Accelerator?.Reason, report.Healthy,
                     [.. Tools.Select(t => new OperationInfo(t.Name, t.Title, t.Description, t.Hints, (JsonObject)t.InputSchema.DeepClone(), (JsonObject)t.OutputSchema.DeepClone()))],
-                    [.. WorkspaceResources.Templates.Select(r => new ResourceTemplateInfo(r.UriTemplate, r.Name, r.MimeType!, r.Description!))]);
+                    [.. WorkspaceResources.Templates.Select(r => new ResourceTemplateInfo(r.UriTemplate, r.Name, r.MimeType!, r.Description!))],
+                    Limits.Describe(new McpAudit(_paths).FilePath));
             });
 
         Add("doctor_check", "Check the host", ToolHints.Query,
@@ -115,7 +131,7 @@ public sealed partial class ToolCatalog
                 var result = await new Runner(_paths).RunAsync(new RunOptions
                 {
                     Command = argv,
-                    Image = call.String("image"),
+                    Image = Image(call),
                     MemoryMiB = (int)(call.Integer("memory_mib", WorkspaceLimits.MemoryMiB) ?? 256),
                     Cpus = (int)(call.Integer("cpus", WorkspaceLimits.Cpus) ?? 1),
                     Timeout = call.Integer("timeout_ms", 1) is { } ms ? TimeSpan.FromMilliseconds(ms) : null,

@@ -55,6 +55,12 @@ public sealed class ToolCall(string tool, IDictionary<string, JsonElement>? argu
     /// <summary>Cancelled when the client cancels the request or the server stops.</summary>
     public CancellationToken Cancellation { get; } = ct;
 
+    /// <summary>Host paths this call read or wrote (or tried to), for the audit trail.</summary>
+    internal List<string> HostPaths { get; } = [];
+
+    /// <summary>Host TCP targets this call asked for, for the audit trail.</summary>
+    internal List<string> HostTargets { get; } = [];
+
     /// <summary>True when the argument is present and not null.</summary>
     public bool Has(string name) => _args.TryGetValue(name, out var v) && v.ValueKind != JsonValueKind.Null;
 

@@ -1,5 +1,6 @@
 // Drives `microagent serve mcp` as a real MCP client would, with the official TypeScript SDK.
-// Usage: node client.mjs SCENARIO   (MICROAGENT_BIN and MICROAGENT_STATE_DIR come from the environment)
+// Usage: node client.mjs SCENARIO   (MICROAGENT_BIN and MICROAGENT_STATE_DIR come from the environment; MCP_SERVER_ARGS, a JSON
+// array, adds `serve mcp` flags such as --host-root; MCP_ROOT and MCP_OUTSIDE name the directories the trust scenarios use)
 // Prints one JSON document with what it observed; exits non-zero on any protocol-level failure.
 // Every tool's inputSchema and outputSchema is compiled with ajv (JSON Schema 2020-12, strict), and every
 // structuredContent received is validated against its tool's outputSchema (recorded per call as `schemaErrors`).
@@ -13,7 +14,7 @@ const bin = process.env.MICROAGENT_BIN ?? "bin/microagent";
 
 const transport = new StdioClientTransport({
   command: bin,
-  args: ["serve", "mcp"],
+  args: ["serve", "mcp", ...JSON.parse(process.env.MCP_SERVER_ARGS ?? "[]")],
   env: { ...process.env, NO_COLOR: "1" },
   stderr: "inherit",
 });
@@ -80,7 +81,7 @@ try {
     const fs = await import("node:fs");
     const os = await import("node:os");
     const path = await import("node:path");
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ma-mcp-"));
+    const dir = process.env.MCP_ROOT ?? fs.mkdtempSync(path.join(os.tmpdir(), "ma-mcp-"));
     fs.writeFileSync(path.join(dir, "in.txt"), "copied in\n", { mode: 0o640 });
     const name = `mcp-${process.pid}`;
     const progress = [];
@@ -118,7 +119,48 @@ try {
     out.images = await call("images_list");
     out.progress = progress;
     out.execProgress = execProgress;
-    fs.rmSync(dir, { recursive: true, force: true });
+    if (!process.env.MCP_ROOT) fs.rmSync(dir, { recursive: true, force: true });
+  } else if (scenario === "trust") {
+    // Launched with --host-root MCP_ROOT --allow-host-target 127.0.0.1:9; MCP_OUTSIDE is outside the root.
+    await listAndCompileTools();
+    const fs = await import("node:fs");
+    const path = await import("node:path");
+    const root = process.env.MCP_ROOT, outside = process.env.MCP_OUTSIDE;
+    const name = `mcp-trust-${process.pid}`;
+    out.describe = await call("microagent_describe");
+    out.vsockDenied = await call("workspace_create", { name, vsock: ["5000=127.0.0.1:22"] });
+    out.mediationDenied = await call("workspace_create", { name, mediation: "2048=127.0.0.1:23" });
+    out.create = await call("workspace_create", { name, profile: "tiny", vsock: ["5000=127.0.0.1:9"] });
+    try {
+      out.start = await call("workspace_start", { name });
+      await call("workspace_exec", { name, argv: ["sh", "-c", "echo from-guest > /tmp/out.txt"] });
+      const cp = (direction, host_path, extra = {}) =>
+        call("workspace_cp", { name, direction, host_path, guest_path: direction === "to_guest" ? "/tmp/in.txt" : "/tmp/out.txt", ...extra });
+      out.toOutside = await cp("to_guest", path.join(outside, "secret.txt"));
+      out.fromOutside = await cp("from_guest", path.join(outside, "stolen.txt"));
+      out.toDotDot = await cp("to_guest", path.join(root, "..", path.basename(outside), "secret.txt"));
+      out.toLinkOut = await cp("to_guest", path.join(root, "link-out-file"));
+      out.fromLinkOutFile = await cp("from_guest", path.join(root, "link-out-file"), { overwrite: true });
+      out.fromLinkOutDir = await cp("from_guest", path.join(root, "link-out-dir"));
+      out.fromExisting = await cp("from_guest", path.join(root, "existing.txt"));
+      out.existingAfterRefusal = fs.readFileSync(path.join(root, "existing.txt"), "utf8");
+      out.fromOverwrite = await cp("from_guest", path.join(root, "existing.txt"), { overwrite: true });
+      out.existingAfterOverwrite = fs.readFileSync(path.join(root, "existing.txt"), "utf8");
+      out.fromIntoDir = await cp("from_guest", root);
+      out.toInside = await cp("to_guest", path.join(root, "in.txt"));
+      out.catIn = await call("workspace_exec", { name, argv: ["cat", "/tmp/in.txt"] });
+      out.imageOutside = await call("images_pull", { ref: `oci:${outside}` });
+    } finally {
+      out.delete = await call("workspace_delete", { name, force: true });
+    }
+  } else if (scenario === "tools") {
+    // Launched with --tools minimal --deny-tool workspace_exec (or --read-only): what is listed, and what a call to the rest gets.
+    out.tools = (await listAndCompileTools()).map((t) => t.name);
+    for (const tool of JSON.parse(process.env.MCP_TRY_TOOLS ?? "[]")) {
+      const r = await client.callTool({ name: tool, arguments: { name: `mcp-tools-${process.pid}` } });
+      out[tool] = { isError: r.isError ?? false, body: r.structuredContent ?? JSON.parse(r.content[0].text) };
+    }
+    out.describe = await call("microagent_describe");
   } else if (scenario === "cancel") {
     await listAndCompileTools();
     const name = `mcp-cancel-${process.pid}`;

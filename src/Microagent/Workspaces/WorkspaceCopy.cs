@@ -1,4 +1,7 @@
 using System.Formats.Tar;
+using Microagent.Access;
+using Microagent.Errors;
+using Microagent.Interop;
 
 namespace Microagent.Workspaces;
 
@@ -45,34 +48,62 @@ internal static class WorkspaceCopy
     /// <summary>Writes <paramref name="hostPath"/> (file, directory tree or symlink) as <see cref="Staged"/> into a tar stream.</summary>
     public static (int Entries, long Bytes) WriteArchive(string hostPath, Stream output)
     {
-        int entries = 0;
-        long bytes = 0;
         using var writer = new TarWriter(output, TarEntryFormat.Pax, leaveOpen: true);
-        void Add(string path, string name)
+        var archive = new ArchiveWriter(writer);
+        archive.Add(hostPath, Staged);
+        if (new FileInfo(hostPath).LinkTarget is null && Directory.Exists(hostPath)) archive.AddChildren(hostPath);
+        return (archive.Entries, archive.Bytes);
+    }
+
+    /// <summary>
+    /// Writes the pinned host <paramref name="source"/> as <see cref="Staged"/>: a directory tree is read below its descriptor
+    /// (entries inside are archived as they are, symlinks as links, never followed); a regular file is read through a
+    /// descriptor reopened from the pin. Anything else is refused.
+    /// </summary>
+    public static (int Entries, long Bytes) WriteArchive(HostPath source, Stream output)
+    {
+        var st = source.Stat;
+        if (!st.IsDirectory && !st.IsRegularFile)
+            throw new MicroagentException(ErrorKind.Invalid, $"{source.Given} is not a regular file or directory") { Field = "host_path" };
+        using var writer = new TarWriter(output, TarEntryFormat.Pax, leaveOpen: true);
+        using var data = st.IsRegularFile ? source.OpenRead() : null;
+        var root = new PaxTarEntry(st.IsDirectory ? TarEntryType.Directory : TarEntryType.RegularFile, Staged)
+        {
+            Mode = (UnixFileMode)st.Permissions,
+            Uid = (int)st.Uid,
+            Gid = (int)st.Gid,
+            ModificationTime = DateTimeOffset.FromUnixTimeSeconds(st.ModifiedSeconds),
+        };
+        if (data is not null) root.DataStream = data;
+        writer.WriteEntry(root);
+        var archive = new ArchiveWriter(writer) { Entries = 1, Bytes = data?.Length ?? 0 };
+        if (st.IsDirectory) archive.AddChildren(source.ProcPath);
+        return (archive.Entries, archive.Bytes);
+    }
+
+    /// <summary>Adds host entries to an archive by path (lstat: a symlink is archived as a link), counting entries and file bytes.</summary>
+    private sealed class ArchiveWriter(TarWriter writer)
+    {
+        public int Entries { get; set; }
+        public long Bytes { get; set; }
+
+        public void Add(string path, string name)
         {
             var info = new FileInfo(path);
             writer.WriteEntry(path, name);
-            entries++;
-            if (info.LinkTarget is null && !info.Attributes.HasFlag(FileAttributes.Directory)) bytes += info.Length;
+            Entries++;
+            if (info.LinkTarget is null && !info.Attributes.HasFlag(FileAttributes.Directory)) Bytes += info.Length;
         }
-        var root = new FileInfo(hostPath);
-        if (root.LinkTarget is null && Directory.Exists(hostPath))
+
+        /// <summary>Everything below <paramref name="dir"/>, recursively; symlinked directories are archived as links, not entered.</summary>
+        public void AddChildren(string dir)
         {
-            Add(hostPath, Staged);
-            foreach (string path in Directory.EnumerateFileSystemEntries(hostPath, "*", new EnumerationOptions
+            foreach (string path in Directory.EnumerateFileSystemEntries(dir, "*", new EnumerationOptions
             {
                 RecurseSubdirectories = true, AttributesToSkip = 0, IgnoreInaccessible = false,
             }))
-            {
-                string rel = Path.GetRelativePath(hostPath, path);
-                Add(path, $"{Staged}/{rel}");
-            }
+                Add(path, $"{Staged}/{Path.GetRelativePath(dir, path)}");
         }
-        else
-        {
-            Add(hostPath, Staged);
-        }
-        return (entries, bytes);
     }
 
     /// <summary>
@@ -86,14 +117,30 @@ internal static class WorkspaceCopy
     /// </summary>
     public static (string Target, int Entries, long Bytes) ExtractArchive(Stream input, string rootName, string destination)
     {
-        if (rootName.Length == 0 || rootName is "." or ".." || rootName.Contains('/') || rootName.Contains('\0'))
-            throw new WorkspaceCopyException($"cannot copy `{rootName}` from the guest: name a file or directory below `/`",
-                "copy a named path such as /home/user/project");
+        CheckRootName(rootName);
         string dest = Path.GetFullPath(destination);
         string target = Directory.Exists(dest) ? Path.Combine(dest, rootName) : dest;
         string parent = Path.GetDirectoryName(target)!;
         if (!Directory.Exists(parent))
             throw new WorkspaceCopyException($"no such directory: {parent}", "create the destination directory first");
+        return ExtractTo(input, rootName, target, exclusive: false);
+    }
+
+    /// <summary>Refuses a top-level archive name that is not one path component.</summary>
+    public static void CheckRootName(string rootName)
+    {
+        if (rootName.Length == 0 || rootName is "." or ".." || rootName.Contains('/') || rootName.Contains('\0'))
+            throw new WorkspaceCopyException($"cannot copy `{rootName}` from the guest: name a file or directory below `/`",
+                "copy a named path such as /home/user/project");
+    }
+
+    /// <summary>
+    /// Extracts to exactly <paramref name="target"/> (whose parent exists; a pinned <c>/proc/self/fd/N/NAME</c> path works).
+    /// <paramref name="exclusive"/>: the top-level entry is created with <c>O_EXCL</c>/<c>mkdir</c> semantics, so anything
+    /// already there (a symlink included) fails the copy with <see cref="ErrorKind.Conflict"/> instead of being replaced.
+    /// </summary>
+    public static (string Target, int Entries, long Bytes) ExtractTo(Stream input, string rootName, string target, bool exclusive)
+    {
         int entries = 0;
         long bytes = 0;
         var dirModes = new List<(string Path, UnixFileMode Mode)>();
@@ -106,22 +153,29 @@ internal static class WorkspaceCopy
                 or TarEntryType.ContiguousFile or TarEntryType.SymbolicLink or TarEntryType.HardLink))
                 continue; // devices, fifos, metadata entries: not copied
             string path = ResolveEntry(target, parts, entry.Name);
+            bool excl = exclusive && parts.Length == 0 && entries == 0;
             switch (entry.EntryType)
             {
+                case TarEntryType.Directory when excl:
+                    int mkdir = PathHandles.TryMkdir(path, 0x1C0); // 0700 until the archive's mode is applied
+                    if (mkdir != 0) throw Exists(mkdir);
+                    dirModes.Add((path, (UnixFileMode)entry.Mode));
+                    break;
                 case TarEntryType.Directory:
                     if (Lstat(path) is Kind.File or Kind.Symlink) File.Delete(path);
                     Directory.CreateDirectory(path);
                     dirModes.Add((path, (UnixFileMode)entry.Mode));
                     break;
                 case TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile:
-                    if (Lstat(path) is Kind.File or Kind.Symlink) File.Delete(path); // unlinked, never written through
-                    entry.ExtractToFile(path, overwrite: false);
+                    if (!excl && Lstat(path) is Kind.File or Kind.Symlink) File.Delete(path); // unlinked, never written through
+                    try { entry.ExtractToFile(path, overwrite: false); } // O_CREAT|O_EXCL: never through a symlink
+                    catch (IOException) when (excl && Lstat(path) != Kind.None) { throw Exists(Errno.EEXIST); }
                     if (Lstat(path) is not Kind.File) throw Refused(entry.Name, "it did not extract as a regular file");
                     File.SetUnixFileMode(path, (UnixFileMode)entry.Mode);
                     bytes += entry.Length;
                     break;
                 case TarEntryType.SymbolicLink:
-                    if (Lstat(path) is Kind.File or Kind.Symlink) File.Delete(path);
+                    if (!excl && Lstat(path) is Kind.File or Kind.Symlink) File.Delete(path);
                     File.CreateSymbolicLink(path, entry.LinkName); // created as a link; nothing is ever written through it
                     break;
                 case TarEntryType.HardLink:
@@ -244,6 +298,10 @@ internal static class WorkspaceCopy
         catch (IOException) { return Kind.None; }
         catch (UnauthorizedAccessException) { return Kind.Other; }
     }
+
+    private static MicroagentException Exists(int errno) =>
+        new(ErrorKind.Conflict, $"the copy's destination appeared while copying ({Libc.Describe(errno)})",
+            "pass overwrite: true to replace it, or choose another host_path") { Field = "overwrite" };
 
     private static WorkspaceCopyException Refused(string entryName, string why)
         => new($"refusing archive entry '{entryName}' from the guest: {why}", "the guest sent a malformed or hostile archive; the copy was stopped");

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using Microagent.Access;
 using Microagent.Agent;
 using Microagent.Errors;
 using Microagent.Images;
@@ -196,6 +197,21 @@ public sealed class WorkspaceManager
     /// <summary>Copies a file, directory tree or symlink out of a running workspace (modes kept).</summary>
     public async Task<CopyResult> CopyFromAsync(string name, string guestPath, string hostPath, CancellationToken ct = default) =>
         await _copier.CopyFromAsync(Store(name), guestPath, hostPath, ct).ConfigureAwait(false);
+
+    /// <summary>
+    /// Copies a host file or directory tree into a running workspace, reading only what <paramref name="access"/> allows
+    /// (a symlink is followed and must lead inside a root; the read goes through the pinned descriptor).
+    /// </summary>
+    public async Task<CopyResult> CopyToAsync(string name, string hostPath, string guestPath, HostAccess access, CancellationToken ct = default) =>
+        await _copier.CopyToAsync(Store(name), hostPath, guestPath, access, ct).ConfigureAwait(false);
+
+    /// <summary>
+    /// Copies out of a running workspace, writing only where <paramref name="access"/> allows, never through a symlink, and
+    /// replacing an existing destination only with <paramref name="overwrite"/>; the result names the final host path.
+    /// </summary>
+    public async Task<CopyResult> CopyFromAsync(string name, string guestPath, string hostPath, HostAccess access, bool overwrite,
+        CancellationToken ct = default) =>
+        await _copier.CopyFromAsync(Store(name), guestPath, hostPath, access, overwrite, ct).ConfigureAwait(false);
 
     // ---- halt / kill / delete ----------------------------------------------------------------------------
 

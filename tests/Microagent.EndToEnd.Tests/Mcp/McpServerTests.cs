@@ -7,7 +7,8 @@ namespace Microagent.EndToEnd.Tests.Mcp;
 /// <summary>`microagent serve mcp` driven by the official MCP TypeScript SDK client (tests/mcp/client.mjs), and by raw JSON-RPC for malformed input.</summary>
 public sealed class McpServerTests
 {
-    private static async Task<JsonElement> RunClientAsync(string scenario)
+    /// <summary>Runs one client scenario against `serve mcp` launched with <paramref name="serverArgs"/>; <paramref name="env"/> adds variables.</summary>
+    internal static async Task<JsonElement> RunClientAsync(string scenario, string[]? serverArgs = null, IReadOnlyDictionary<string, string>? env = null)
     {
         var psi = new ProcessStartInfo("node", [Path.Combine(MicroagentCli.RepoRoot, "tests", "mcp", "client.mjs"), scenario])
         {
@@ -16,6 +17,8 @@ public sealed class McpServerTests
         };
         psi.Environment["MICROAGENT_BIN"] = MicroagentCli.Binary;
         psi.Environment["MICROAGENT_STATE_DIR"] = MicroagentCli.StateDir;
+        psi.Environment["MCP_SERVER_ARGS"] = JsonSerializer.Serialize(serverArgs ?? []);
+        foreach (var (k, v) in env ?? new Dictionary<string, string>()) psi.Environment[k] = v;
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
@@ -25,7 +28,7 @@ public sealed class McpServerTests
     }
 
     /// <summary>Every call the client made got structured content valid against its tool's outputSchema, and the same JSON as text.</summary>
-    private static void AssertAllCallsValid(JsonElement r)
+    internal static void AssertAllCallsValid(JsonElement r)
     {
         int calls = 0;
         void Visit(string path, JsonElement e)
@@ -105,7 +108,14 @@ public sealed class McpServerTests
     [Fact]
     public async Task Official_client_drives_a_full_workspace_lifecycle()
     {
-        var r = await RunClientAsync("lifecycle");
+        // The copies use a temp directory, so the server is launched with it as a host root; the mediation target is allowed.
+        string root = Directory.CreateTempSubdirectory("ma-mcp-").FullName;
+        JsonElement r;
+        try
+        {
+            r = await RunClientAsync("lifecycle", ["--host-root", root, "--allow-host-target", "127.0.0.1:9"], new Dictionary<string, string> { ["MCP_ROOT"] = root });
+        }
+        finally { Directory.Delete(root, recursive: true); }
         AssertAllCallsValid(r);
         static JsonElement Ok(JsonElement call)
         {

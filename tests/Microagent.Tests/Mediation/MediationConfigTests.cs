@@ -51,11 +51,10 @@ public sealed class MediationConfigTests
         var ready = await MediationProbe.ReadinessAsync(MediationConfig.Parse($"2048=127.0.0.1:{port}"), false, 0, 0);
         Assert.True(ready.Ready);
         Assert.Null(ready.Error);
-        l.Stop();
-        // Hold the port bound but not listening, so no parallel test can take it: connects are refused.
+        // A port bound but never listening refuses connects, and no parallel test can take it while it is held.
         using var holder = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
-        holder.SetSocketOption(System.Net.Sockets.SocketOptionLevel.Socket, System.Net.Sockets.SocketOptionName.ReuseAddress, true);
-        holder.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, port));
+        holder.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+        port = ((System.Net.IPEndPoint)holder.LocalEndPoint!).Port;
         var down = await MediationProbe.ReadinessAsync(MediationConfig.Parse($"2048=127.0.0.1:{port}"), false, 0, 0);
         Assert.False(down.Ready);
         Assert.Equal(MediationReadiness.UnreachableError, down.Error);

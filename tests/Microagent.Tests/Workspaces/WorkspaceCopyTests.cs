@@ -200,4 +200,58 @@ public sealed class WorkspaceCopyTests : IDisposable
         Assert.Throws<WorkspaceCopyException>(() => WorkspaceCopy.ExtractArchive(tar, rootName, dest));
         Assert.Empty(Directory.GetFileSystemEntries(dest));
     }
+
+    [Fact]
+    public void Exclusive_extraction_refuses_anything_already_at_the_target_and_writes_nothing_through_it()
+    {
+        string outside = Directory.CreateDirectory(Path.Combine(_root, "outside")).FullName;
+        File.WriteAllText(Path.Combine(outside, "secret"), "secret");
+        string dest = Directory.CreateDirectory(Path.Combine(_root, "dest")).FullName;
+        File.WriteAllText(Path.Combine(dest, "file"), "old");
+        File.CreateSymbolicLink(Path.Combine(dest, "link"), Path.Combine(outside, "secret"));
+        File.CreateSymbolicLink(Path.Combine(dest, "dirlink"), outside);
+        MemoryStream File1() => GuestTar(w => Entry(w, System.Formats.Tar.TarEntryType.RegularFile, "x", content: "new"));
+        MemoryStream Dir1() => GuestTar(w =>
+        {
+            Entry(w, System.Formats.Tar.TarEntryType.Directory, "x", mode: 0b111_101_101);
+            Entry(w, System.Formats.Tar.TarEntryType.RegularFile, "x/secret", content: "new");
+        });
+        foreach (string name in new[] { "file", "link", "dirlink" })
+        {
+            Assert.Equal(Microagent.Errors.ErrorKind.Conflict, Assert.ThrowsAny<Microagent.Errors.MicroagentException>(() =>
+                WorkspaceCopy.ExtractTo(File1(), "x", Path.Combine(dest, name), exclusive: true)).Kind);
+            Assert.Equal(Microagent.Errors.ErrorKind.Conflict, Assert.ThrowsAny<Microagent.Errors.MicroagentException>(() =>
+                WorkspaceCopy.ExtractTo(Dir1(), "x", Path.Combine(dest, name), exclusive: true)).Kind);
+        }
+        Assert.Equal("old", File.ReadAllText(Path.Combine(dest, "file")));
+        Assert.Equal("secret", File.ReadAllText(Path.Combine(outside, "secret")));
+        Assert.Equal(["secret"], Directory.GetFileSystemEntries(outside).Select(Path.GetFileName));
+
+        // A new name is created; with overwrite an existing symlink is replaced, never written through.
+        var (target, n, _) = WorkspaceCopy.ExtractTo(Dir1(), "x", Path.Combine(dest, "fresh"), exclusive: true);
+        Assert.Equal((Path.Combine(dest, "fresh"), 2), (target, n));
+        Assert.Equal("new", File.ReadAllText(Path.Combine(dest, "fresh", "secret")));
+        WorkspaceCopy.ExtractTo(File1(), "x", Path.Combine(dest, "link"), exclusive: false);
+        Assert.Null(new FileInfo(Path.Combine(dest, "link")).LinkTarget);
+        Assert.Equal("new", File.ReadAllText(Path.Combine(dest, "link")));
+        Assert.Equal("secret", File.ReadAllText(Path.Combine(outside, "secret")));
+    }
+
+    [Fact]
+    public void A_pinned_regular_file_is_archived_with_its_mode_and_content()
+    {
+        string dir = Directory.CreateDirectory(Path.Combine(_root, "pin")).FullName;
+        string file = Path.Combine(dir, "run.sh");
+        File.WriteAllText(file, "echo hi\n");
+        File.SetUnixFileMode(file, (UnixFileMode)0b111_101_000);
+        var access = Microagent.Access.HostAccess.Create([dir], "/", "r");
+        using var pinned = access.OpenSource(file);
+        var ms = new MemoryStream();
+        Assert.Equal((1, 8L), WorkspaceCopy.WriteArchive(pinned, ms));
+        ms.Position = 0;
+        var (target, _, bytes) = WorkspaceCopy.ExtractArchive(ms, WorkspaceCopy.Staged, Path.Combine(_root, "out.sh"));
+        Assert.Equal(8, bytes);
+        Assert.Equal("echo hi\n", File.ReadAllText(target));
+        Assert.Equal((UnixFileMode)0b111_101_000, File.GetUnixFileMode(target));
+    }
 }
