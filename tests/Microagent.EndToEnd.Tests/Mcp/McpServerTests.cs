@@ -153,6 +153,13 @@ public sealed class McpServerTests
         Assert.Equal("required mediation target is unreachable", mediation.GetProperty("error").GetString());
         Assert.Contains("127.0.0.1:9", mediation.GetProperty("detail").GetString());
         Assert.Contains(Ok(r.GetProperty("list")).GetProperty("workspaces").EnumerateArray(), w => w.GetProperty("state").GetString() == "running");
+        var paused = Ok(r.GetProperty("pause"));
+        Assert.Equal("paused", paused.GetProperty("state").GetString());
+        Assert.Equal("user", paused.GetProperty("pause_cause").GetString());
+        Assert.Equal("paused on request: mcp review", paused.GetProperty("detail").GetString());
+        Assert.Equal("conflict", Kind(r.GetProperty("execPaused")));
+        Assert.Equal("running", Ok(r.GetProperty("resume")).GetProperty("state").GetString());
+        Assert.Equal(0, Ok(r.GetProperty("execResumed")).GetProperty("exit_code").GetInt32());
         Assert.Equal("halted", Ok(r.GetProperty("halt")).GetProperty("state").GetString());
         var logs = Ok(r.GetProperty("logs"));
         Assert.InRange(logs.GetProperty("lines").GetArrayLength(), 1, 5);
