@@ -61,6 +61,7 @@ public sealed class WorkspacePauseTests
             Assert.Equal("conflict", Json(cp).GetProperty("error").GetProperty("kind").GetString());
             var start = await Ma("start", name, "--json");
             Assert.Equal("conflict", Json(start).GetProperty("error").GetProperty("kind").GetString());
+            Assert.Contains($"microagent resume {name}", Json(start).GetProperty("error").GetProperty("remediation").GetString());
 
             // The vCPUs stay frozen for this long: without the host setting it, the guest clock would lag by about as much.
             await Task.Delay(TimeSpan.FromSeconds(5));
