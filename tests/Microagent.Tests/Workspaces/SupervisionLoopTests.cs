@@ -158,7 +158,8 @@ public sealed class SupervisionLoopTests : IDisposable
         Assert.Equal(0, _vm.Continued);
 
         Interlocked.Exchange(ref _free, 1L << 30);
-        await WaitUntilAsync(() => _store.ReadState().State == WorkspaceState.Running);
+        // The event is appended after state.json is written: wait for it, the last of the two.
+        await WaitUntilAsync(() => Events().Length == 5);
         Assert.Equal(1, _vm.Continued);
         Assert.Null(_store.ReadState().PauseCause);
         Assert.Contains("resumed", _store.ReadState().Detail);
