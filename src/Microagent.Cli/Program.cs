@@ -21,6 +21,8 @@ root.Subcommands.Add(ResultCommand.Create());
 root.Subcommands.Add(WaitCommand.Create());
 root.Subcommands.Add(HaltCommand.Create());
 root.Subcommands.Add(HaltCommand.CreateKill());
+root.Subcommands.Add(PauseCommand.Create());
+root.Subcommands.Add(PauseCommand.CreateResume());
 root.Subcommands.Add(DeleteCommand.Create());
 root.Subcommands.Add(GcCommand.Create());
 root.Subcommands.Add(ImageCommand.Create());

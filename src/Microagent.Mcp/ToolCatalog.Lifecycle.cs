@@ -197,6 +197,21 @@ public sealed partial class ToolCatalog
                 ["reason"] = Schema.String("Why (one line), recorded in the workspace's event history."),
             }, "name"), McpJson.Context.WorkspaceStatus, call => Workspaces.KillAsync(Name(call), call.String("reason"), call.Cancellation));
 
+        Add("workspace_pause", "Pause a workspace", new ToolHints(ReadOnly: false, Destructive: false, Idempotent: true, OpenWorld: false),
+            "Freeze a running workspace's vCPUs in place (memory and processes kept); exec and cp are refused until workspace_resume, and the idle " +
+            "lease does not run down. Already paused: no-op.",
+            Schema.Object(new JsonObject
+            {
+                ["name"] = Schema.String("Workspace name (must be running)."),
+                ["reason"] = Schema.String("Why, shown in status and events (at most 200 characters)."),
+            }, "name"), McpJson.Context.WorkspaceStatus,
+            call => Workspaces.PauseAsync(Name(call), call.String("reason"), call.Cancellation));
+
+        Add("workspace_resume", "Resume a workspace", new ToolHints(ReadOnly: false, Destructive: false, Idempotent: true, OpenWorld: false),
+            "Thaw a paused workspace where it stopped and set its wall clock from the host. One the host paused (disk full) resumes once the disk " +
+            "has room. Running: no-op.",
+            NameOnly(), McpJson.Context.WorkspaceStatus, call => Workspaces.ResumeAsync(Name(call), call.Cancellation));
+
         Add("workspace_delete", "Delete a workspace", new ToolHints(ReadOnly: false, Destructive: true, Idempotent: true, OpenWorld: false),
             "Delete a workspace and its disk. A running one is halted first (force: killed). Deleting an absent workspace succeeds.",
             Schema.Object(new JsonObject

@@ -29,6 +29,8 @@ public static class RequestTypes
     public const string Stdin = "stdin";
     /// <summary>Sync disks and power the VM off.</summary>
     public const string Shutdown = "shutdown";
+    /// <summary>Set the guest's wall clock to <see cref="Request.ClockUnixNs"/> (after a resume its clock lags by the paused time); answered <c>ok</c>.</summary>
+    public const string SetClock = "set-clock";
 }
 
 /// <summary>Response kinds (the <c>type</c> field of <see cref="Response"/>).</summary>
@@ -85,6 +87,8 @@ public sealed class Request
     [JsonPropertyName("data")] public byte[]? Data { get; set; }
     /// <summary>With <c>stdin</c>: no more input follows; the guest closes the workload's stdin.</summary>
     [JsonPropertyName("eof")] public bool Eof { get; set; }
+    /// <summary>With <c>set-clock</c>: the host's wall clock, in nanoseconds since the Unix epoch.</summary>
+    [JsonPropertyName("clockUnixNs")] public long? ClockUnixNs { get; set; }
 }
 
 /// <summary>Structured exec: argv is executed directly (no implied shell).</summary>

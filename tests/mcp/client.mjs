@@ -102,6 +102,10 @@ try {
     out.outContent = fs.readFileSync(path.join(dir, "out.txt"), "utf8");
     out.status = await call("workspace_status", { name });
     out.list = await call("workspace_list");
+    out.pause = await call("workspace_pause", { name, reason: "mcp review" });
+    out.execPaused = await call("workspace_exec", { name, argv: ["true"] });
+    out.resume = await call("workspace_resume", { name });
+    out.execResumed = await call("workspace_exec", { name, argv: ["true"] });
     out.halt = await call("workspace_halt", { name });
     out.logs = await call("workspace_logs", { name, tail_lines: 5 });
     out.events = await call("workspace_events", { name, limit: 3 });

@@ -66,6 +66,9 @@ public sealed class AgentServer
                 await Send(connection, new Response { Type = ResponseTypes.Ok }).ConfigureAwait(false);
                 _shutdown();
                 return;
+            case RequestTypes.SetClock:
+                await SetClockAsync(connection, request.ClockUnixNs).ConfigureAwait(false);
+                return;
             case RequestTypes.Stdin:
                 await SendError(connection, "invalid", "stdin frame without a streaming exec").ConfigureAwait(false);
                 return;
@@ -73,6 +76,22 @@ public sealed class AgentServer
                 await SendError(connection, "unsupported", $"unknown request type '{request.Type}'").ConfigureAwait(false);
                 return;
         }
+    }
+
+    private static async Task SetClockAsync(Stream connection, long? unixNs)
+    {
+        if (unixNs is not > 0)
+        {
+            await SendError(connection, "invalid", "set-clock needs clockUnixNs > 0").ConfigureAwait(false);
+            return;
+        }
+        try { Interop.Clock.SetRealtime(unixNs.Value); }
+        catch (IOException e)
+        {
+            await SendError(connection, "permanent", $"cannot set the clock: {e.Message}").ConfigureAwait(false);
+            return;
+        }
+        await Send(connection, new Response { Type = ResponseTypes.Ok }).ConfigureAwait(false);
     }
 
     private async Task ExecAsync(Stream connection, ExecRequest? exec)

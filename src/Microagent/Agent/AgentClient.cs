@@ -79,6 +79,16 @@ public sealed class AgentClient(Func<CancellationToken, Task<Stream>> connect)
         if (response.Type != ResponseTypes.Ok) throw Unexpected(response);
     }
 
+    /// <summary>Sets the guest's wall clock to <paramref name="now"/> (after a resume); returns once acknowledged.</summary>
+    public async Task SetClockAsync(DateTimeOffset now, CancellationToken ct = default)
+    {
+        long unixNs = (now.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) * 100;
+        await using var stream = await connect(ct).ConfigureAwait(false);
+        await Frame.WriteAsync(stream, new Request { Type = RequestTypes.SetClock, ClockUnixNs = unixNs }, ProtocolJson.Default.Request, ct).ConfigureAwait(false);
+        var response = await ReadAsync(stream, ct).ConfigureAwait(false);
+        if (response.Type != ResponseTypes.Ok) throw Unexpected(response);
+    }
+
     private static async Task PumpStdinAsync(Stream source, Stream connection, CancellationToken ct)
     {
         var buffer = new byte[StdinChunkBytes];

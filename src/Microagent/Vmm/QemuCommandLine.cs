@@ -13,6 +13,18 @@ namespace Microagent.Vmm;
 /// </summary>
 public static class QemuCommandLine
 {
+    /// <summary>
+    /// The machine type under TCG, pinned (not the <c>pc</c> alias, which moves with QEMU upgrades): a saved VM state is only
+    /// loadable into the same machine type (docs/ARCHITECTURE.md "Kernels and boot").
+    /// </summary>
+    public const string TcgMachineType = "pc-i440fx-10.0";
+
+    /// <summary>The vCPU model under TCG.</summary>
+    public const string TcgCpuModel = "max";
+
+    /// <summary>QEMU id of the vsock device (<c>device_del</c> unplugs it by this id; it must be gone before a state save).</summary>
+    public const string VsockDeviceId = "vsock";
+
     /// <summary>Kernel arguments common to every boot: serial console, quiet, no reboot loops, fast paths for emulated hardware.</summary>
     public const string BaseKernelArgs =
         "console=ttyS0 quiet loglevel=3 panic=-1 reboot=t tsc=reliable no_timer_check " +
@@ -38,7 +50,7 @@ public static class QemuCommandLine
         }
         else
         {
-            a.AddRange(["-accel", "tcg", "-cpu", "max", "-M", "pc,memory-backend=mem"]);
+            a.AddRange(["-accel", "tcg", "-cpu", TcgCpuModel, "-M", $"{TcgMachineType},memory-backend=mem"]);
             if (qemu.QbootRom is not null) a.AddRange(["-bios", qemu.QbootRom]);
         }
         a.AddRange([
@@ -54,7 +66,7 @@ public static class QemuCommandLine
             "-drive", $"file={Escape(spec.RootDiskPath)},if=none,id=root,format={spec.RootDiskFormat},cache={(spec.Ephemeral ? "unsafe" : "writeback")},discard=unmap,detect-zeroes=unmap",
             "-device", kvm ? "virtio-blk-device,drive=root" : "virtio-blk-pci,drive=root",
             "-chardev", $"socket,id=vsock0,path={Escape(spec.VhostUserSocketPath)}",
-            "-device", kvm ? "vhost-user-vsock-device,chardev=vsock0" : "vhost-user-vsock-pci,chardev=vsock0",
+            "-device", kvm ? $"vhost-user-vsock-device,chardev=vsock0,id={VsockDeviceId}" : $"vhost-user-vsock-pci,chardev=vsock0,id={VsockDeviceId}",
             "-device", "pvpanic",
             "-action", "panic=shutdown",
         ]);

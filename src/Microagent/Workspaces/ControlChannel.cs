@@ -27,6 +27,10 @@ public enum ControlVerb
     MediationStatus,
     /// <summary><c>sever-mediation</c>: sever the mediation channel, then report as <see cref="MediationStatus"/>.</summary>
     SeverMediation,
+    /// <summary><c>pause</c>: freeze the vCPUs (QMP <c>stop</c>) with <see cref="ControlRequest.Reason"/>; ends paused.</summary>
+    Pause,
+    /// <summary><c>resume</c>: thaw the vCPUs (QMP <c>cont</c>) and set the guest clock; ends running.</summary>
+    Resume,
 }
 
 /// <summary>Wire names of <see cref="ControlVerb"/>; an unknown name reads as <see cref="ControlVerb.Unknown"/> (answered, not dropped).</summary>
@@ -36,6 +40,7 @@ public sealed class ControlVerbJsonConverter : JsonConverter<ControlVerb>
     [
         (ControlVerb.Halt, "halt"), (ControlVerb.Kill, "kill"),
         (ControlVerb.MediationStatus, "mediation-status"), (ControlVerb.SeverMediation, "sever-mediation"),
+        (ControlVerb.Pause, "pause"), (ControlVerb.Resume, "resume"),
     ];
 
     /// <summary>The wire name of <paramref name="verb"/>.</summary>
@@ -60,7 +65,7 @@ public sealed class ControlRequest
     [JsonPropertyName("type")] public ControlVerb Type { get; set; }
     /// <summary>halt: how long the guest may take to power off.</summary>
     [JsonPropertyName("timeoutMs")] public long? TimeoutMs { get; set; }
-    /// <summary>halt, kill: why, as the caller said it; recorded in the stop's events.</summary>
+    /// <summary>halt, kill: why, as the caller said it (recorded in the stop's events); pause: the user's reason (the state's detail).</summary>
     [JsonPropertyName("reason")] public string? Reason { get; set; }
 }
 
@@ -144,6 +149,9 @@ internal interface IControlHandler
     /// <summary>Queues a halt or kill; the supervise loop acts on it.</summary>
     void RequestStop(ControlRequest request);
 
+    /// <summary>Queues a pause or resume for the supervise loop and waits for its answer.</summary>
+    Task<ControlResponse> FreezeAsync(ControlRequest request, CancellationToken ct);
+
     /// <summary>The mediation channel's readiness (severed first when <paramref name="sever"/>); null when this boot has none.</summary>
     Task<MediationReadiness?> MediationAsync(bool sever, CancellationToken ct);
 
@@ -199,6 +207,8 @@ internal sealed class ControlServer : IAsyncDisposable
             case ControlVerb.Halt or ControlVerb.Kill:
                 handler.RequestStop(request);
                 return new ControlResponse { Ok = true };
+            case ControlVerb.Pause or ControlVerb.Resume:
+                return await handler.FreezeAsync(request, ct).ConfigureAwait(false);
             case ControlVerb.MediationStatus or ControlVerb.SeverMediation:
                 var readiness = await handler.MediationAsync(request.Type == ControlVerb.SeverMediation, ct).ConfigureAwait(false);
                 return readiness is null

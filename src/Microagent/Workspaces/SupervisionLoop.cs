@@ -35,6 +35,12 @@ internal interface ISupervisedVm : IAsyncDisposable
     /// <summary>Resumes a VM that QEMU stopped (<c>cont</c>).</summary>
     Task ContinueAsync(CancellationToken ct);
 
+    /// <summary>Freezes the vCPUs in place (<c>stop</c>).</summary>
+    Task StopAsync(CancellationToken ct);
+
+    /// <summary>Sets the guest's wall clock to <paramref name="now"/> (through the agent).</summary>
+    Task SetGuestClockAsync(DateTimeOffset now, CancellationToken ct);
+
     /// <summary>
     /// Asks the guest to power off and waits up to <paramref name="window"/>; if it has not, asks QEMU to quit (QMP), then
     /// kills it. True when the guest powered off within the window. QEMU is gone on return.
@@ -67,9 +73,10 @@ internal sealed record SupervisionOptions
 /// Invariant: when <see cref="RunAsync"/> returns normally QEMU is gone and the state is an end state (or the one a concurrent
 /// writer recorded first).
 /// </summary>
-internal sealed class SupervisionLoop(WorkspaceStore store, ISupervisedVm vm, IdleLease lease, ChannelReader<ControlRequest> commands,
+internal sealed class SupervisionLoop(WorkspaceStore store, ISupervisedVm vm, IdleLease lease, ChannelReader<SupervisorCommand> commands,
     SupervisionOptions options, Action<string> log)
 {
+    private readonly GuestFreeze _freeze = new(store, vm, lease, log);
     private static readonly TimeSpan ActivityWriteInterval = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan QmpTimeout = TimeSpan.FromSeconds(5);
     private DateTimeOffset _lastActivityWritten = DateTimeOffset.MinValue;
@@ -125,8 +132,15 @@ internal sealed class SupervisionLoop(WorkspaceStore store, ISupervisedVm vm, Id
                 Record(state, WorkloadRunner.Shorten(detail));
                 return state == WorkspaceState.Stopped ? "stopped" : "failed";
             }
-            if (command.IsCompleted && commands.TryRead(out var request))
+            if (command.IsCompleted && commands.TryRead(out var queued))
             {
+                var request = queued.Request;
+                if (request.Type is ControlVerb.Pause or ControlVerb.Resume)
+                {
+                    queued.Reply.TrySetResult(await FreezeAsync(request, ct).ConfigureAwait(false));
+                    command = commands.WaitToReadAsync(ct).AsTask();
+                    continue;
+                }
                 if (request.Type == ControlVerb.Kill)
                 {
                     await KillAsync(OnRequest("killed", request.Reason)).ConfigureAwait(false);
@@ -140,6 +154,7 @@ internal sealed class SupervisionLoop(WorkspaceStore store, ISupervisedVm vm, Id
                     return "killed";
                 }
                 var window = request.TimeoutMs is > 0 ? TimeSpan.FromMilliseconds(request.TimeoutMs.Value) : WorkspaceSupervisor.DefaultHaltWindow;
+                if (_freeze.IsPaused) await FreezeAsync(new ControlRequest { Type = ControlVerb.Resume }, ct).ConfigureAwait(false); // a frozen guest cannot power off
                 await HaltAsync(window, WorkspaceState.Halted, OnRequest("halted", request.Reason)).ConfigureAwait(false);
                 return "halted";
             }
@@ -190,17 +205,46 @@ internal sealed class SupervisionLoop(WorkspaceStore store, ISupervisedVm vm, Id
                     break;
                 case QmpEventNames.Resume:
                     log("QEMU: RESUME");
-                    if (_hostPaused)
-                    {
-                        _hostPaused = false;
-                        long? free = options.FreeBytes(store.Dir);
-                        TryTransition(WorkspaceState.Running, $"resumed: the host disk has {(free is { } f ? HostSpace.Describe(f) : "space")} free again");
-                    }
+                    if (_hostPaused) await HostResumedAsync(ct).ConfigureAwait(false);
                     break;
                 case QmpEventNames.GuestPanicked or QmpEventNames.Shutdown or QmpEventNames.Reset:
                     log($"QEMU: {e.Name} {e.Data?.ToJsonString()}");
                     break;
             }
+        }
+    }
+
+    /// <summary>QEMU runs the guest again after a host pause: set its clock and record <c>running</c>.</summary>
+    private async Task HostResumedAsync(CancellationToken ct)
+    {
+        _hostPaused = false;
+        string clock = await _freeze.SetClockAsync(ct).ConfigureAwait(false);
+        long? free = options.FreeBytes(store.Dir);
+        TryTransition(WorkspaceState.Running, $"resumed: the host disk has {(free is { } f ? HostSpace.Describe(f) : "space")} free again; {clock}");
+    }
+
+    /// <summary>
+    /// A user's pause or resume. Over a host pause: pause is refused (the host's reason stands); resume continues the guest at
+    /// once when the disk has room again (as the loop would by itself) and is refused while it has not.
+    /// </summary>
+    private async Task<ControlResponse> FreezeAsync(ControlRequest request, CancellationToken ct)
+    {
+        try
+        {
+            if (request.Type == ControlVerb.Pause)
+                return _hostPaused
+                    ? new ControlResponse { Ok = false, Error = "the host has paused the guest (its disk is full); it resumes by itself once space is freed" }
+                    : await _freeze.PauseAsync(request.Reason, ct).ConfigureAwait(false);
+            if (!_hostPaused) return await _freeze.ResumeAsync(ct).ConfigureAwait(false);
+            if (!await TryResumeAsync(ct).ConfigureAwait(false))
+                return new ControlResponse { Ok = false, Error = $"the host disk is still too full to continue the guest (it needs {HostSpace.Describe(HostSpace.ResumeFreeBytes + HostSpace.ReserveBytes)} free)" };
+            await HostResumedAsync(ct).ConfigureAwait(false);
+            return new ControlResponse { Ok = true };
+        }
+        catch (Exception e) when (e is MicroagentException or IOException or OperationCanceledException && !ct.IsCancellationRequested)
+        {
+            log($"{ControlVerbJsonConverter.WireName(request.Type)} failed: {e.Message}");
+            return new ControlResponse { Ok = false, Error = $"{ControlVerbJsonConverter.WireName(request.Type)} failed: {e.Message}" };
         }
     }
 
@@ -217,21 +261,23 @@ internal sealed class SupervisionLoop(WorkspaceStore store, ISupervisedVm vm, Id
         catch (Exception e) when (e is MicroagentException or IOException) { log($"cannot record state paused: {e.Message}"); }
     }
 
-    /// <summary>While the host has paused the guest: once enough space is free, take the reserve back and continue the guest.</summary>
-    private async Task TryResumeAsync(CancellationToken ct)
+    /// <summary>While the host has paused the guest: once enough space is free, take the reserve back and continue the guest. True when <c>cont</c> was accepted.</summary>
+    private async Task<bool> TryResumeAsync(CancellationToken ct)
     {
-        if (options.FreeBytes(store.Dir) is not { } free || free < HostSpace.ResumeFreeBytes + HostSpace.ReserveBytes) return;
-        if (!HostSpace.TakeReserve(store.Layout.Reserve)) return;
+        if (options.FreeBytes(store.Dir) is not { } free || free < HostSpace.ResumeFreeBytes + HostSpace.ReserveBytes) return false;
+        if (!HostSpace.TakeReserve(store.Layout.Reserve)) return false;
         log($"the host disk has {HostSpace.Describe(free)} free: continuing the guest");
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
             timeout.CancelAfter(QmpTimeout);
             await vm.ContinueAsync(timeout.Token).ConfigureAwait(false);
+            return true;
         }
         catch (Exception e) when (e is MicroagentException or IOException or OperationCanceledException && !ct.IsCancellationRequested)
         {
             log($"cont failed: {e.Message}");
+            return false;
         }
     }
 

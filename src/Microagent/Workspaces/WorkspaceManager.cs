@@ -44,6 +44,7 @@ public sealed class WorkspaceManager
     private readonly SupervisorLauncher _launcher;
     private readonly StatusReader _status;
     private readonly WorkspaceCopier _copier;
+    private readonly PauseControl _pause;
 
     /// <summary>Creates a manager over <paramref name="paths"/> (default: <c>$MICROAGENT_STATE_DIR</c> or <c>~/.microagent</c>).</summary>
     public WorkspaceManager(StatePaths? paths = null, WorkspaceManagerOptions? options = null)
@@ -62,6 +63,7 @@ public sealed class WorkspaceManager
         _launcher = new SupervisorLauncher(options, processes, spawner, control, _reconciler, startTimeout);
         _status = new StatusReader(paths, processes, control, _reconciler);
         _copier = new WorkspaceCopier(paths, _status, Agent);
+        _pause = new PauseControl(control, _reconciler);
     }
 
     /// <summary>The state directory.</summary>
@@ -238,6 +240,34 @@ public sealed class WorkspaceManager
     public async Task<CopyResult> CopyFromAsync(string name, string guestPath, string hostPath, HostAccess access, bool overwrite,
         CancellationToken ct = default) =>
         await _copier.CopyFromAsync(Store(name), guestPath, hostPath, access, overwrite, ct).ConfigureAwait(false);
+
+    // ---- pause / resume ---------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Freezes a running workspace's vCPUs in place: <c>paused</c> with <paramref name="reason"/> (cause <c>user</c>). exec and cp are
+    /// refused with <c>conflict</c> and the idle lease does not run down until <see cref="ResumeAsync"/>. Already paused by the user: no-op.
+    /// </summary>
+    public async Task<WorkspaceStatus> PauseAsync(string name, string? reason = null, CancellationToken ct = default)
+    {
+        var store = Store(name);
+        using var held = await LockAsync(store, ct).ConfigureAwait(false);
+        StatusReader.ReadConfigOrThrow(store);
+        await _pause.PauseAsync(store, reason, ct).ConfigureAwait(false);
+        return StatusReader.Project(store);
+    }
+
+    /// <summary>
+    /// Thaws a paused workspace and sets its wall clock from the host: <c>running</c>. Paused by the host (disk full): resumes
+    /// once the disk has room (<c>resource_exhausted</c> before). Running: no-op; any other state: <c>conflict</c>.
+    /// </summary>
+    public async Task<WorkspaceStatus> ResumeAsync(string name, CancellationToken ct = default)
+    {
+        var store = Store(name);
+        using var held = await LockAsync(store, ct).ConfigureAwait(false);
+        StatusReader.ReadConfigOrThrow(store);
+        await _pause.ResumeAsync(store, ct).ConfigureAwait(false);
+        return StatusReader.Project(store);
+    }
 
     // ---- halt / kill / delete ----------------------------------------------------------------------------
 

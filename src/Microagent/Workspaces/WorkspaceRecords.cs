@@ -119,6 +119,11 @@ public static class PauseCauses
     public const string HostDiskFull = "host_disk_full";
     /// <summary>QEMU stopped the VM on another host I/O error of the disk; the supervisor retries once the disk has space.</summary>
     public const string HostIoError = "host_io_error";
+    /// <summary>A user paused it (<c>microagent pause</c>); only <c>microagent resume</c> thaws it.</summary>
+    public const string User = "user";
+
+    /// <summary>The host paused it (disk full or another disk error), not a user.</summary>
+    public static bool IsHost(string? cause) => cause is HostDiskFull or HostIoError;
 }
 
 /// <summary>Source-generated JSON for workspace state files.</summary>

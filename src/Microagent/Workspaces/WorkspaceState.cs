@@ -13,7 +13,7 @@ public enum WorkspaceState
     Starting,
     /// <summary>The guest agent serves exec.</summary>
     Running,
-    /// <summary>vCPUs frozen (reserved: no verb pauses yet).</summary>
+    /// <summary>vCPUs frozen: by <c>pause</c> or by the host (disk full); <c>pauseCause</c> says which.</summary>
     Paused,
     /// <summary>A graceful power-off is in progress.</summary>
     Stopping,
@@ -95,7 +95,12 @@ public static class WorkspaceStateMachine
                     $"inspect it, then `microagent halt {name}` or `microagent kill {name}` before starting it again");
             case WorkspaceState.Starting or WorkspaceState.Running or WorkspaceState.Stopping or WorkspaceState.Paused:
                 throw new WorkspaceStateException(name, state, $"workspace '{name}' is already {state.WireName()}",
-                    state == WorkspaceState.Stopping ? $"wait for it: `microagent wait {name}`" : $"use it (`microagent exec {name} -- CMD`) or halt it first");
+                    state switch
+                    {
+                        WorkspaceState.Stopping => $"wait for it: `microagent wait {name}`",
+                        WorkspaceState.Paused => $"thaw it with `microagent resume {name}` (start boots a stopped workspace), or halt it first",
+                        _ => $"use it (`microagent exec {name} -- CMD`) or halt it first",
+                    });
         }
         EnsureTransition(name, state, WorkspaceState.Starting);
     }

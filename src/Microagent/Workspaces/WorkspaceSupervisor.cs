@@ -22,7 +22,7 @@ public sealed class WorkspaceSupervisor : IControlHandler
     public static readonly TimeSpan DefaultHaltWindow = TimeSpan.FromSeconds(20);
 
     private readonly WorkspaceStore _store;
-    private readonly Channel<ControlRequest> _commands = Channel.CreateUnbounded<ControlRequest>();
+    private readonly Channel<SupervisorCommand> _commands = Channel.CreateUnbounded<SupervisorCommand>();
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private IdleLease _lease = new(TimeSpan.Zero);
     private WorkspaceVm? _vm;
@@ -128,7 +128,17 @@ public sealed class WorkspaceSupervisor : IControlHandler
         if (vm is not null) await vm.DisposeAsync().ConfigureAwait(false);
     }
 
-    void IControlHandler.RequestStop(ControlRequest request) => _commands.Writer.TryWrite(request);
+    void IControlHandler.RequestStop(ControlRequest request) => _commands.Writer.TryWrite(new SupervisorCommand(request));
+
+    async Task<ControlResponse> IControlHandler.FreezeAsync(ControlRequest request, CancellationToken ct)
+    {
+        // Before the loop runs (starting) there is nothing to freeze yet; once it ends nothing reads the queue.
+        if (_store.ReadState().State is not (WorkspaceState.Running or WorkspaceState.Paused))
+            return new ControlResponse { Ok = false, Error = $"the workspace is {_store.ReadState().State.WireName()}" };
+        var command = new SupervisorCommand(request);
+        if (!_commands.Writer.TryWrite(command)) return new ControlResponse { Ok = false, Error = "the supervisor is exiting" };
+        return await command.Reply.Task.WaitAsync(ct).ConfigureAwait(false);
+    }
 
     async Task<MediationReadiness?> IControlHandler.MediationAsync(bool sever, CancellationToken ct)
     {

@@ -75,6 +75,12 @@ public sealed class WorkspaceVm : IAsyncDisposable, ISupervisedVm
     /// <summary>Resumes a stopped VM (<c>cont</c>; QEMU retries the disk requests that stopped it).</summary>
     public async Task ContinueAsync(CancellationToken ct) => await _qmp.ExecuteAsync("cont", null, ct).ConfigureAwait(false);
 
+    /// <summary>Freezes the vCPUs in place (<c>stop</c>).</summary>
+    public async Task StopAsync(CancellationToken ct) => await _qmp.ExecuteAsync("stop", null, ct).ConfigureAwait(false);
+
+    /// <summary>Sets the guest's wall clock (agent <c>set-clock</c>).</summary>
+    public Task SetGuestClockAsync(DateTimeOffset now, CancellationToken ct) => Agent.SetClockAsync(now, ct);
+
     /// <summary>
     /// Boots the VM and waits for the guest agent's hello. The guest may hold at most <paramref name="maxGuestConnections"/>
     /// connections to host listeners; <paramref name="onGuestConnectionRefused"/> hears of each one refused.

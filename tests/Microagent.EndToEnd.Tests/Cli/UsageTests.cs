@@ -37,5 +37,14 @@ public sealed class UsageTests
         var run = await MicroagentCli.RunAsync(["run", "--help"]);
         Assert.Contains("--timeout", run.Stdout);
         Assert.Contains("Examples", run.Stdout);
+        foreach (string verb in new[] { "pause", "resume" })
+        {
+            Assert.Contains(verb, r.Stdout);
+            var help = await MicroagentCli.RunAsync([verb, "--help"]);
+            Assert.Equal(0, help.ExitCode);
+            Assert.Contains("Examples", help.Stdout);
+            Assert.Contains($"microagent {verb} research", help.Stdout);
+        }
+        Assert.Contains("--reason", (await MicroagentCli.RunAsync(["pause", "--help"])).Stdout);
     }
 }

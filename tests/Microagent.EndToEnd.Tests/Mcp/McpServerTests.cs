@@ -55,7 +55,7 @@ public sealed class McpServerTests
         var tools = r.GetProperty("tools").EnumerateArray().Select(t => t.GetProperty("name").GetString()).ToList();
         foreach (string name in new[] { "microagent_ping", "microagent_describe", "doctor_check", "workspace_create", "workspace_start",
                      "workspace_exec", "workspace_wait", "workspace_status", "workspace_list", "workspace_logs", "workspace_events",
-                     "workspace_result", "workspace_halt", "workspace_kill", "workspace_delete", "workspace_cp", "workspace_run",
+                     "workspace_result", "workspace_halt", "workspace_kill", "workspace_pause", "workspace_resume", "workspace_delete", "workspace_cp", "workspace_run",
                      "images_pull", "images_list", "images_tag", "kernel_check", "profiles_list" })
             Assert.Contains(name, tools);
         Assert.All(tools, n => Assert.Matches("^[a-zA-Z0-9_-]{1,64}$", n));
@@ -153,6 +153,13 @@ public sealed class McpServerTests
         Assert.Equal("required mediation target is unreachable", mediation.GetProperty("error").GetString());
         Assert.Contains("127.0.0.1:9", mediation.GetProperty("detail").GetString());
         Assert.Contains(Ok(r.GetProperty("list")).GetProperty("workspaces").EnumerateArray(), w => w.GetProperty("state").GetString() == "running");
+        var paused = Ok(r.GetProperty("pause"));
+        Assert.Equal("paused", paused.GetProperty("state").GetString());
+        Assert.Equal("user", paused.GetProperty("pause_cause").GetString());
+        Assert.Equal("paused on request: mcp review", paused.GetProperty("detail").GetString());
+        Assert.Equal("conflict", Kind(r.GetProperty("execPaused")));
+        Assert.Equal("running", Ok(r.GetProperty("resume")).GetProperty("state").GetString());
+        Assert.Equal(0, Ok(r.GetProperty("execResumed")).GetProperty("exit_code").GetInt32());
         Assert.Equal("halted", Ok(r.GetProperty("halt")).GetProperty("state").GetString());
         var logs = Ok(r.GetProperty("logs"));
         Assert.InRange(logs.GetProperty("lines").GetArrayLength(), 1, 5);

@@ -21,12 +21,12 @@ public sealed class QemuCommandLineTests
     {
         var args = QemuCommandLine.Build(Spec(), new AcceleratorChoice(Accelerator.Tcg, "test", true, "pvm-only"), Qemu);
         Assert.Equal("tcg", Value(args, "-accel"));
-        Assert.Equal("pc,memory-backend=mem", Value(args, "-M"));
+        Assert.Equal("pc-i440fx-10.0,memory-backend=mem", Value(args, "-M")); // pinned, not the moving "pc" alias
         Assert.Equal("/usr/share/qemu/qboot.rom", Value(args, "-bios"));
         Assert.Equal("memory-backend-memfd,id=mem,size=512M,share=on", Value(args, "-object"));
         Assert.Equal("512M", Value(args, "-m"));
         Assert.Equal("2", Value(args, "-smp"));
-        Assert.Contains("vhost-user-vsock-pci,chardev=vsock0", args);
+        Assert.Contains("vhost-user-vsock-pci,chardev=vsock0,id=vsock", args);
         Assert.Contains("virtio-blk-pci,drive=root", args);
         Assert.Contains("-no-reboot", args);
         Assert.Contains("-nodefaults", args);
@@ -40,7 +40,7 @@ public sealed class QemuCommandLineTests
         Assert.Equal("host", Value(args, "-cpu"));
         Assert.StartsWith("microvm,", Value(args, "-M"));
         Assert.DoesNotContain("-bios", args);
-        Assert.Contains("vhost-user-vsock-device,chardev=vsock0", args);
+        Assert.Contains("vhost-user-vsock-device,chardev=vsock0,id=vsock", args);
         Assert.Contains("virtio-blk-device,drive=root", args);
     }
 

@@ -39,6 +39,14 @@ public sealed class ControlChannelTests : IAsyncLifetime
 
         public void RequestStop(ControlRequest request) => Stops.Enqueue(request);
 
+        public ConcurrentQueue<ControlRequest> Freezes { get; } = new();
+
+        public Task<ControlResponse> FreezeAsync(ControlRequest request, CancellationToken ct)
+        {
+            Freezes.Enqueue(request);
+            return Task.FromResult(new ControlResponse { Ok = request.Type == ControlVerb.Pause, Error = request.Type == ControlVerb.Pause ? null : "not paused" });
+        }
+
         public Task<MediationReadiness?> MediationAsync(bool sever, CancellationToken ct)
         {
             if (sever && Mediation is not null) Severed = true;
@@ -51,6 +59,19 @@ public sealed class ControlChannelTests : IAsyncLifetime
             response.ActiveConnections = 3;
             response.LastActivity = new DateTimeOffset(2026, 12, 2, 8, 0, 0, TimeSpan.Zero);
         }
+    }
+
+    [Fact]
+    public async Task Pause_and_resume_reach_the_handler_with_the_reason_and_its_answer_comes_back()
+    {
+        var paused = await ControlClient.SendAsync(Socket, new ControlRequest { Type = ControlVerb.Pause, Reason = "review" }, CancellationToken.None);
+        Assert.True(paused.Ok);
+        Assert.Equal(WorkspaceState.Running, paused.State);
+        var resumed = await ControlClient.SendAsync(Socket, new ControlRequest { Type = ControlVerb.Resume }, CancellationToken.None);
+        Assert.False(resumed.Ok);
+        Assert.Equal("not paused", resumed.Error);
+        Assert.Equal([ControlVerb.Pause, ControlVerb.Resume], _handler.Freezes.Select(f => f.Type));
+        Assert.Equal("review", _handler.Freezes.First().Reason);
     }
 
     [Fact]

@@ -13,7 +13,7 @@ public sealed class SupervisionLoopTests : IDisposable
     private readonly WorkspaceStore _store;
     private readonly FakeVm _vm = new();
     private readonly ManualTime _time = new();
-    private readonly Channel<ControlRequest> _commands = Channel.CreateUnbounded<ControlRequest>();
+    private readonly Channel<SupervisorCommand> _commands = Channel.CreateUnbounded<SupervisorCommand>();
     private readonly List<string> _log = [];
 
     public SupervisionLoopTests()
@@ -50,6 +50,23 @@ public sealed class SupervisionLoopTests : IDisposable
             Continued++;
             RunState = RunStates.Running;
             Send(QmpEventNames.Resume);
+            return Task.CompletedTask;
+        }
+
+        public int Stopped { get; private set; }
+        public List<DateTimeOffset> ClockSets { get; } = [];
+
+        public Task StopAsync(CancellationToken ct)
+        {
+            Stopped++;
+            RunState = RunStates.Paused;
+            Send(QmpEventNames.Stop);
+            return Task.CompletedTask;
+        }
+
+        public Task SetGuestClockAsync(DateTimeOffset now, CancellationToken ct)
+        {
+            lock (ClockSets) ClockSets.Add(now);
             return Task.CompletedTask;
         }
 
@@ -141,7 +158,8 @@ public sealed class SupervisionLoopTests : IDisposable
         Assert.Equal(0, _vm.Continued);
 
         Interlocked.Exchange(ref _free, 1L << 30);
-        await WaitUntilAsync(() => _store.ReadState().State == WorkspaceState.Running);
+        // The event is appended after state.json is written: wait for it, the last of the two.
+        await WaitUntilAsync(() => Events().Length == 5);
         Assert.Equal(1, _vm.Continued);
         Assert.Null(_store.ReadState().PauseCause);
         Assert.Contains("resumed", _store.ReadState().Detail);
@@ -159,7 +177,7 @@ public sealed class SupervisionLoopTests : IDisposable
         var run = Loop().RunAsync(null, CancellationToken.None);
         _vm.Send(QmpEventNames.BlockIoError, new JsonObject { ["operation"] = "write", ["action"] = "stop", ["nospace"] = true });
         await WaitUntilAsync(() => _store.ReadState().State == WorkspaceState.Paused);
-        _commands.Writer.TryWrite(new ControlRequest { Type = ControlVerb.Halt });
+        _commands.Writer.TryWrite(new SupervisorCommand(new ControlRequest { Type = ControlVerb.Halt }));
         Assert.Equal("killed", await run);
         Assert.Null(_vm.ShutdownWindow); // the frozen guest was not asked (it could not answer)
         Assert.Equal(WorkspaceState.Stopped, _store.ReadState().State);
@@ -183,7 +201,7 @@ public sealed class SupervisionLoopTests : IDisposable
     public async Task Halt_request_powers_off_within_its_window_through_stopping()
     {
         var run = Loop().RunAsync(null, CancellationToken.None);
-        _commands.Writer.TryWrite(new ControlRequest { Type = ControlVerb.Halt, TimeoutMs = 1500 });
+        _commands.Writer.TryWrite(new SupervisorCommand(new ControlRequest { Type = ControlVerb.Halt, TimeoutMs = 1500 }));
         Assert.Equal("halted", await run);
         Assert.Equal(TimeSpan.FromMilliseconds(1500), _vm.ShutdownWindow);
         Assert.True(_vm.Disposed);
@@ -196,7 +214,7 @@ public sealed class SupervisionLoopTests : IDisposable
     {
         _vm.PowersOff = false;
         var run = Loop().RunAsync(null, CancellationToken.None);
-        _commands.Writer.TryWrite(new ControlRequest { Type = ControlVerb.Halt });
+        _commands.Writer.TryWrite(new SupervisorCommand(new ControlRequest { Type = ControlVerb.Halt }));
         await run;
         Assert.Equal(WorkspaceSupervisor.DefaultHaltWindow, _vm.ShutdownWindow);
         Assert.Equal(WorkspaceState.Failed, _store.ReadState().State);
@@ -207,11 +225,84 @@ public sealed class SupervisionLoopTests : IDisposable
     public async Task Kill_request_stops_without_asking_the_guest()
     {
         var run = Loop().RunAsync(null, CancellationToken.None);
-        _commands.Writer.TryWrite(new ControlRequest { Type = ControlVerb.Kill });
+        _commands.Writer.TryWrite(new SupervisorCommand(new ControlRequest { Type = ControlVerb.Kill }));
         Assert.Equal("killed", await run);
         Assert.Null(_vm.ShutdownWindow);
         Assert.Equal(WorkspaceState.Stopped, _store.ReadState().State);
         Assert.Equal("killed on request", _store.ReadState().Detail);
+    }
+
+    private async Task<ControlResponse> FreezeAsync(ControlVerb verb, string? reason = null)
+    {
+        var command = new SupervisorCommand(new ControlRequest { Type = verb, Reason = reason });
+        _commands.Writer.TryWrite(command);
+        return await command.Reply.Task.WaitAsync(TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
+    public async Task A_user_pause_stops_the_vcpus_freezes_the_lease_and_resume_sets_the_clock()
+    {
+        var run = Loop(TimeSpan.FromSeconds(5)).RunAsync(null, CancellationToken.None);
+        Assert.True((await FreezeAsync(ControlVerb.Pause, "review")).Ok);
+        var paused = _store.ReadState();
+        Assert.Equal(WorkspaceState.Paused, paused.State);
+        Assert.Equal(PauseCauses.User, paused.PauseCause);
+        Assert.Equal("paused on request: review", paused.Detail);
+        Assert.Equal(1, _vm.Stopped);
+        Assert.True((await FreezeAsync(ControlVerb.Pause)).Ok); // already paused: nothing more
+        Assert.Equal(1, _vm.Stopped);
+
+        _time.Advance(TimeSpan.FromSeconds(60)); // far past the ttl, but paused time is not idle time
+        var before = DateTimeOffset.UtcNow;
+        Assert.True((await FreezeAsync(ControlVerb.Resume)).Ok);
+        Assert.False(run.IsCompleted);
+        var resumed = _store.ReadState();
+        Assert.Equal(WorkspaceState.Running, resumed.State);
+        Assert.Null(resumed.PauseCause);
+        Assert.Contains("guest clock set from the host", resumed.Detail);
+        Assert.Equal(1, _vm.Continued);
+        Assert.Single(_vm.ClockSets);
+        Assert.InRange(_vm.ClockSets[0], before, DateTimeOffset.UtcNow);
+
+        _time.Advance(TimeSpan.FromSeconds(6)); // now idle time counts again
+        Assert.Equal("reaped", await run);
+    }
+
+    [Fact]
+    public async Task A_halt_of_a_user_paused_guest_thaws_it_first_so_it_can_power_off()
+    {
+        var run = Loop().RunAsync(null, CancellationToken.None);
+        Assert.True((await FreezeAsync(ControlVerb.Pause)).Ok);
+        _commands.Writer.TryWrite(new SupervisorCommand(new ControlRequest { Type = ControlVerb.Halt }));
+        Assert.Equal("halted", await run);
+        Assert.Equal(1, _vm.Continued);
+        Assert.Equal(WorkspaceState.Halted, _store.ReadState().State);
+    }
+
+    [Fact]
+    public async Task Over_a_host_pause_a_user_pause_is_refused_and_resume_waits_for_disk_space()
+    {
+        Interlocked.Exchange(ref _free, 0);
+        var run = Loop().RunAsync(null, CancellationToken.None);
+        _vm.RunState = RunStates.IoError;
+        _vm.Send(QmpEventNames.BlockIoError, new JsonObject { ["device"] = "", ["operation"] = "write", ["action"] = "stop", ["nospace"] = true, ["reason"] = "No space left on device" });
+        await WaitUntilAsync(() => _store.ReadState().State == WorkspaceState.Paused);
+
+        var pause = await FreezeAsync(ControlVerb.Pause);
+        Assert.False(pause.Ok);
+        Assert.Contains("disk is full", pause.Error);
+        var early = await FreezeAsync(ControlVerb.Resume);
+        Assert.False(early.Ok);
+        Assert.Contains("still too full", early.Error);
+        Assert.Equal(PauseCauses.HostDiskFull, _store.ReadState().PauseCause);
+
+        Interlocked.Exchange(ref _free, 1L << 30);
+        Assert.True((await FreezeAsync(ControlVerb.Resume)).Ok);
+        Assert.Equal(WorkspaceState.Running, _store.ReadState().State);
+        Assert.Single(_vm.ClockSets);
+        Assert.False(run.IsCompleted);
+        _commands.Writer.TryWrite(new SupervisorCommand(new ControlRequest { Type = ControlVerb.Kill }));
+        Assert.Equal("killed", await run);
     }
 
     [Fact]

@@ -84,13 +84,18 @@ internal sealed class StatusReader(StatePaths paths, IProcessTable processes, IC
         if (state.State == WorkspaceState.Running && processes.IsAlive(state.SupervisorPid, state.SupervisorStartTime)) return config;
         state = reconciler.TryReconcile(store);
         if (state.State == WorkspaceState.Running) return config;
-        if (state.State == WorkspaceState.Paused && state.PauseCause is PauseCauses.HostDiskFull or PauseCauses.HostIoError)
+        if (state.State == WorkspaceState.Paused && PauseCauses.IsHost(state.PauseCause))
             throw new WorkspaceHostFaultException(store.Name, $"workspace '{store.Name}' is paused: {state.Detail}",
                 $"free space on the filesystem of {store.Dir} (now {(HostSpace.FreeBytes(store.Dir) is { } f ? HostSpace.Describe(f) : "unknown")} free); " +
                 $"the supervisor resumes the guest by itself once {HostSpace.Describe(HostSpace.ResumeFreeBytes)} are free. `microagent status {store.Name}` shows it");
         throw new WorkspaceStateException(store.Name, state.State,
             $"workspace '{store.Name}' is {state.State.WireName()}{(state.Detail is { } d ? $" ({d})" : "")}",
-            state.State is WorkspaceState.Starting ? $"wait for `microagent start {store.Name}` to finish" : $"start it: `microagent start {store.Name}`");
+            state.State switch
+            {
+                WorkspaceState.Starting => $"wait for `microagent start {store.Name}` to finish",
+                WorkspaceState.Paused => $"resume it: `microagent resume {store.Name}`",
+                _ => $"start it: `microagent start {store.Name}`",
+            });
     }
 
     /// <summary>Longest wait, after a guest call failed because QEMU is gone, for the supervisor to record why.</summary>

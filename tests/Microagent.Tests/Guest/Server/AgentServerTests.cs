@@ -154,6 +154,16 @@ public sealed class AgentServerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task SetClockWithoutATimeIsInvalid()
+    {
+        // Only the refusals: a valid set-clock here would set this host's clock (the tests may run as root).
+        List<Response> none = await CallAsync(_path, new Request { Type = RequestTypes.SetClock });
+        Assert.Equal("invalid", Assert.Single(none).Error!.Kind);
+        List<Response> zero = await CallAsync(_path, new Request { Type = RequestTypes.SetClock, ClockUnixNs = 0 });
+        Assert.Contains("clockUnixNs", Assert.Single(zero).Error!.Message);
+    }
+
+    [Fact]
     public async Task ShutdownIsAcknowledgedThenRun()
     {
         List<Response> r = await CallAsync(_path, new Request { Type = RequestTypes.Shutdown });
