@@ -40,7 +40,7 @@ internal static class PauseCommand
 
     private static void Print(ParseResult r, WorkspaceStatus s)
     {
-        if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(s);
+        if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(s, Cli.Json.WorkspaceStatus);
         else Console.WriteLine($"{s.Name} is {Render.State(s.State)}{(s.Detail is { } d ? $": {d}" : "")}");
     }
 }
