@@ -169,7 +169,10 @@ internal sealed class SupervisionLoop(WorkspaceStore store, ISupervisedVm vm, Id
             }
             if (_hostPaused)
             {
-                await TryResumeAsync(ct).ConfigureAwait(false);
+                // A disk error reported while the VM was already running again (a request retried by the last cont) brings no
+                // STOP, so no RESUME follows the next cont either: QEMU's own run state says whether the guest runs.
+                if (await TryResumeAsync(ct).ConfigureAwait(false) && _hostPaused && await QueryStatusAsync(ct).ConfigureAwait(false) == RunStates.Running)
+                    await HostResumedAsync(ct).ConfigureAwait(false);
                 continue; // a frozen guest neither uses nor loses its lease; its owner is watched again once it runs
             }
             lease.Observe(vm.ConnectionsOpened, vm.ActiveConnections);

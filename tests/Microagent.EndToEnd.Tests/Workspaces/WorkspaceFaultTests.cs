@@ -83,7 +83,7 @@ public sealed class WorkspaceFaultTests
             Assert.Equal("written", (await writerOut).Trim());
 
             var sum = await Ma("exec", name, "--", "sha256sum", "/root/fill");
-            Assert.Equal(0, sum.ExitCode);
+            if (sum.ExitCode != 0) Assert.Fail($"sha256sum exited {sum.ExitCode}: {sum.Stderr}\n{File.ReadAllText(Path.Combine(dir, "supervisor.log"))}");
             Assert.StartsWith(Sha256OfFill(fill) + " ", sum.Stdout);
             var running = await StatusAsync(name);
             Assert.False(running.TryGetProperty("pauseCause", out var cause) && cause.ValueKind == JsonValueKind.String);

@@ -48,8 +48,8 @@ public sealed class SupervisionLoopTests : IDisposable
         public Task ContinueAsync(CancellationToken ct)
         {
             Continued++;
+            if (RunState != RunStates.Running) Send(QmpEventNames.Resume); // QEMU: cont of a running VM changes nothing, says nothing
             RunState = RunStates.Running;
-            Send(QmpEventNames.Resume);
             return Task.CompletedTask;
         }
 
@@ -165,6 +165,23 @@ public sealed class SupervisionLoopTests : IDisposable
         Assert.Contains("resumed", _store.ReadState().Detail);
         Assert.True(File.Exists(_store.Layout.Reserve));
         Assert.Equal([WorkspaceState.Prepared, WorkspaceState.Starting, WorkspaceState.Running, WorkspaceState.Paused, WorkspaceState.Running], Events());
+
+        _vm.Exit(0, ShutdownCauses.GuestShutdown);
+        Assert.Equal("stopped", await run);
+    }
+
+    [Fact]
+    public async Task A_disk_error_reported_while_the_guest_runs_again_does_not_leave_it_paused()
+    {
+        // A request retried by cont can fail once more after the VM runs again: QEMU reports the error, but no STOP follows,
+        // and the next cont (of a running VM) brings no RESUME. The supervisor must read QEMU's run state, not wait forever.
+        Interlocked.Exchange(ref _free, 1L << 30);
+        var run = Loop().RunAsync(null, CancellationToken.None);
+        _vm.Send(QmpEventNames.BlockIoError, new JsonObject { ["operation"] = "write", ["action"] = "stop", ["nospace"] = true });
+        await WaitUntilAsync(() => Events().Length == 5);
+        Assert.Equal([WorkspaceState.Prepared, WorkspaceState.Starting, WorkspaceState.Running, WorkspaceState.Paused, WorkspaceState.Running], Events());
+        Assert.Equal(WorkspaceState.Running, _store.ReadState().State);
+        Assert.Null(_store.ReadState().PauseCause);
 
         _vm.Exit(0, ShutdownCauses.GuestShutdown);
         Assert.Equal("stopped", await run);
