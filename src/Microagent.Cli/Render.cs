@@ -92,13 +92,7 @@ internal static class Render
         return n;
     }
 
-    public static string Bytes(long b) => b switch
-    {
-        >= 1L << 30 => $"{b / (double)(1L << 30):0.0} GiB",
-        >= 1L << 20 => $"{b / (double)(1L << 20):0.0} MiB",
-        >= 1L << 10 => $"{b / 1024.0:0.0} KiB",
-        _ => $"{b} B",
-    };
+    public static string Bytes(long b) => Microagent.Tools.ByteSize.Format(b);
 
     public static string Ago(DateTimeOffset t)
     {

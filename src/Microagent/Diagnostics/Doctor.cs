@@ -121,9 +121,9 @@ public sealed class Doctor(StatePaths paths)
     private DoctorCheck FreeSpaceCheck(long? free) => free switch
     {
         null => new("state-dir-space", CheckStatus.Warn, $"cannot read the free space of {paths.Root}"),
-        < LowFreeBytes => new("state-dir-space", CheckStatus.Warn, $"{Workspaces.HostSpace.Describe(free.Value)} free on the filesystem of {paths.Root}",
+        < LowFreeBytes => new("state-dir-space", CheckStatus.Warn, $"{Tools.ByteSize.Format(free.Value)} free on the filesystem of {paths.Root}",
             "free space there: a workspace whose disk grows past it is paused (host disk full) until space is freed"),
-        _ => new("state-dir-space", CheckStatus.Ok, $"{Workspaces.HostSpace.Describe(free.Value)} free on the filesystem of {paths.Root}"),
+        _ => new("state-dir-space", CheckStatus.Ok, $"{Tools.ByteSize.Format(free.Value)} free on the filesystem of {paths.Root}"),
     };
 
     private DoctorCheck StateDirCheck()

@@ -1,3 +1,4 @@
+using Microagent.Tools;
 using Microagent.Vmm;
 
 namespace Microagent.Workspaces;
@@ -101,7 +102,7 @@ internal static class GuestFaults
     /// <summary>The pause reason for a disk error that stopped the VM.</summary>
     public static string IoErrorDetail(QmpEvent? error, long? freeBytes, string directory)
     {
-        string free = freeBytes is { } f ? $"{HostSpace.Describe(f)} free" : "free space unknown";
+        string free = freeBytes is { } f ? $"{ByteSize.Format(f)} free" : "free space unknown";
         if (error is null || error.NoSpace)
             return $"{DiskFullReason}: {free} on the filesystem of {directory}; the guest is frozen, nothing it wrote is lost";
         return $"host I/O error on the workspace disk ({error.Text("operation") ?? "io"}: {error.Text("reason") ?? "unknown"}); {free} on the filesystem of {directory}";

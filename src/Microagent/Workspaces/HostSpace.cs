@@ -1,4 +1,3 @@
-using System.Globalization;
 
 namespace Microagent.Workspaces;
 
@@ -22,15 +21,6 @@ internal static class HostSpace
         try { return new DriveInfo(path).AvailableFreeSpace; }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException) { return null; }
     }
-
-    /// <summary>"12.3 MiB" style.</summary>
-    public static string Describe(long bytes) => bytes switch
-    {
-        >= 1L << 30 => string.Create(CultureInfo.InvariantCulture, $"{bytes / (double)(1L << 30):0.0} GiB"),
-        >= 1L << 20 => string.Create(CultureInfo.InvariantCulture, $"{bytes / (double)(1L << 20):0.0} MiB"),
-        >= 1L << 10 => string.Create(CultureInfo.InvariantCulture, $"{bytes / 1024.0:0.0} KiB"),
-        _ => $"{bytes} B",
-    };
 
     /// <summary>Writes the reserve file with real data (a sparse file would hold no blocks). False when the disk has no room for it.</summary>
     public static bool TakeReserve(string path)

@@ -1,3 +1,4 @@
+using Microagent.Tools;
 using System.Threading.Channels;
 using Microagent.Errors;
 using Microagent.Protocol;
@@ -223,7 +224,7 @@ internal sealed class SupervisionLoop(WorkspaceStore store, ISupervisedVm vm, Id
         _hostPaused = false;
         string clock = await _freeze.SetClockAsync(ct).ConfigureAwait(false);
         long? free = options.FreeBytes(store.Dir);
-        TryTransition(WorkspaceState.Running, $"resumed: the host disk has {(free is { } f ? HostSpace.Describe(f) : "space")} free again; {clock}");
+        TryTransition(WorkspaceState.Running, $"resumed: the host disk has {(free is { } f ? ByteSize.Format(f) : "space")} free again; {clock}");
     }
 
     /// <summary>
@@ -240,7 +241,7 @@ internal sealed class SupervisionLoop(WorkspaceStore store, ISupervisedVm vm, Id
                     : await _freeze.PauseAsync(request.Reason, ct).ConfigureAwait(false);
             if (!_hostPaused) return await _freeze.ResumeAsync(ct).ConfigureAwait(false);
             if (!await TryResumeAsync(ct).ConfigureAwait(false))
-                return new ControlResponse { Ok = false, Error = $"the host disk is still too full to continue the guest (it needs {HostSpace.Describe(HostSpace.ResumeFreeBytes + HostSpace.ReserveBytes)} free)" };
+                return new ControlResponse { Ok = false, Error = $"the host disk is still too full to continue the guest (it needs {ByteSize.Format(HostSpace.ResumeFreeBytes + HostSpace.ReserveBytes)} free)" };
             await HostResumedAsync(ct).ConfigureAwait(false);
             return new ControlResponse { Ok = true };
         }
@@ -269,7 +270,7 @@ internal sealed class SupervisionLoop(WorkspaceStore store, ISupervisedVm vm, Id
     {
         if (options.FreeBytes(store.Dir) is not { } free || free < HostSpace.ResumeFreeBytes + HostSpace.ReserveBytes) return false;
         if (!HostSpace.TakeReserve(store.Layout.Reserve)) return false;
-        log($"the host disk has {HostSpace.Describe(free)} free: continuing the guest");
+        log($"the host disk has {ByteSize.Format(free)} free: continuing the guest");
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);

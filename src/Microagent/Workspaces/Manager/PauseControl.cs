@@ -1,3 +1,4 @@
+using Microagent.Tools;
 using Microagent.Errors;
 
 namespace Microagent.Workspaces.Manager;
@@ -40,8 +41,8 @@ internal sealed class PauseControl(IControlClient control, Reconciler reconciler
                 $"`microagent start {store.Name}` boots a stopped workspace; resume only thaws a paused one");
         if (PauseCauses.IsHost(state.PauseCause) && !(HostSpace.FreeBytes(store.Dir) is { } free && free >= HostSpace.ResumeFreeBytes + HostSpace.ReserveBytes))
             throw new WorkspaceHostFaultException(store.Name, $"workspace '{store.Name}' was paused by the host and its disk is still full: {state.Detail}",
-                $"free at least {HostSpace.Describe(HostSpace.ResumeFreeBytes + HostSpace.ReserveBytes)} on the filesystem of {store.Dir} " +
-                $"(now {(HostSpace.FreeBytes(store.Dir) is { } f ? HostSpace.Describe(f) : "unknown")} free); the supervisor then resumes it by itself");
+                $"free at least {ByteSize.Format(HostSpace.ResumeFreeBytes + HostSpace.ReserveBytes)} on the filesystem of {store.Dir} " +
+                $"(now {(HostSpace.FreeBytes(store.Dir) is { } f ? ByteSize.Format(f) : "unknown")} free); the supervisor then resumes it by itself");
         await SendAsync(store, new ControlRequest { Type = ControlVerb.Resume }, ct).ConfigureAwait(false);
     }
 

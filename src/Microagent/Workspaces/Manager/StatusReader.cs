@@ -1,3 +1,4 @@
+using Microagent.Tools;
 using System.Diagnostics;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
@@ -86,8 +87,8 @@ internal sealed class StatusReader(StatePaths paths, IProcessTable processes, IC
         if (state.State == WorkspaceState.Running) return config;
         if (state.State == WorkspaceState.Paused && PauseCauses.IsHost(state.PauseCause))
             throw new WorkspaceHostFaultException(store.Name, $"workspace '{store.Name}' is paused: {state.Detail}",
-                $"free space on the filesystem of {store.Dir} (now {(HostSpace.FreeBytes(store.Dir) is { } f ? HostSpace.Describe(f) : "unknown")} free); " +
-                $"the supervisor resumes the guest by itself once {HostSpace.Describe(HostSpace.ResumeFreeBytes)} are free. `microagent status {store.Name}` shows it");
+                $"free space on the filesystem of {store.Dir} (now {(HostSpace.FreeBytes(store.Dir) is { } f ? ByteSize.Format(f) : "unknown")} free); " +
+                $"the supervisor resumes the guest by itself once {ByteSize.Format(HostSpace.ResumeFreeBytes)} are free. `microagent status {store.Name}` shows it");
         throw new WorkspaceStateException(store.Name, state.State,
             $"workspace '{store.Name}' is {state.State.WireName()}{(state.Detail is { } d ? $" ({d})" : "")}",
             state.State switch
