@@ -31,6 +31,12 @@ public static class RequestTypes
     public const string Shutdown = "shutdown";
     /// <summary>Set the guest's wall clock to <see cref="Request.ClockUnixNs"/> (after a resume its clock lags by the paused time); answered <c>ok</c>.</summary>
     public const string SetClock = "set-clock";
+    /// <summary>Set up the guest's network path (<see cref="Request.Network"/>); answered <c>ok</c> or <c>error</c>.</summary>
+    public const string Network = "network";
+    /// <summary>Relay this connection to the guest's 127.0.0.1:<see cref="Request.ForwardPort"/> (published ports); answered <c>ok</c>, then raw bytes.</summary>
+    public const string Forward = "forward";
+    /// <summary>Report the network counters; answered <c>net-stats</c>.</summary>
+    public const string NetStats = "net-stats";
 }
 
 /// <summary>Response kinds (the <c>type</c> field of <see cref="Response"/>).</summary>
@@ -50,6 +56,8 @@ public static class ResponseTypes
     public const string Ok = "ok";
     /// <summary>The request could not be served; see <see cref="Response.Error"/>.</summary>
     public const string Error = "error";
+    /// <summary>Answer to net-stats; see <see cref="Response.NetStats"/>.</summary>
+    public const string NetStats = "net-stats";
 }
 
 /// <summary>Exec output modes.</summary>
@@ -89,6 +97,10 @@ public sealed class Request
     [JsonPropertyName("eof")] public bool Eof { get; set; }
     /// <summary>With <c>set-clock</c>: the host's wall clock, in nanoseconds since the Unix epoch.</summary>
     [JsonPropertyName("clockUnixNs")] public long? ClockUnixNs { get; set; }
+    /// <summary>With <c>network</c>: what to set up (Network.cs).</summary>
+    [JsonPropertyName("network")] public NetworkSetup? Network { get; set; }
+    /// <summary>With <c>forward</c>: the guest loopback port to relay to.</summary>
+    [JsonPropertyName("forwardPort")] public int? ForwardPort { get; set; }
 }
 
 /// <summary>Structured exec: argv is executed directly (no implied shell).</summary>
@@ -129,6 +141,8 @@ public sealed class Response
     [JsonPropertyName("hello")] public Hello? Hello { get; set; }
     /// <summary>Set when <see cref="Type"/> is <c>error</c>.</summary>
     [JsonPropertyName("error")] public ProtocolError? Error { get; set; }
+    /// <summary>With <c>net-stats</c>: the guest's network counters (Network.cs).</summary>
+    [JsonPropertyName("netStats")] public NetStats? NetStats { get; set; }
 }
 
 /// <summary>The outcome of one exec.</summary>
