@@ -70,6 +70,9 @@ internal sealed record VersionJson(string Version, int Protocol);
 [JsonSerializable(typeof(KernelFileCheck))]
 [JsonSerializable(typeof(IReadOnlyList<WorkspaceProfile>))]
 [JsonSerializable(typeof(Microagent.Cli.Commands.NameOutcomesJson))]
+[JsonSerializable(typeof(Microagent.Volumes.VolumeInfo))]
+[JsonSerializable(typeof(IReadOnlyList<Microagent.Volumes.VolumeInfo>))]
+[JsonSerializable(typeof(Microagent.Volumes.VolumeDeleteResult))]
 internal sealed partial class CliJsonContext : JsonSerializerContext
 {
     /// <summary>Options of every document: web defaults (camelCase), and quotes and backticks kept readable (output goes to a

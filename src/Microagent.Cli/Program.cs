@@ -26,6 +26,7 @@ root.Subcommands.Add(PauseCommand.CreateResume());
 root.Subcommands.Add(DeleteCommand.Create());
 root.Subcommands.Add(GcCommand.Create());
 root.Subcommands.Add(ImageCommand.Create());
+root.Subcommands.Add(VolumeCommand.Create());
 root.Subcommands.Add(RegistryCommand.Create());
 root.Subcommands.Add(KernelCommand.Create());
 root.Subcommands.Add(ProfilesCommand.Create());

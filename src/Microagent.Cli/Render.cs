@@ -33,7 +33,7 @@ internal static class Render
         ["user"] = "--user", ["cwd"] = "--cwd", ["timeout_ms"] = "--timeout", ["timeout_seconds"] = "--timeout",
         ["max_output_bytes"] = "--max-output", ["entrypoint"] = "--entrypoint", ["arch"] = "--arch", ["insecure"] = "--insecure-registry",
         ["stdin"] = "--stdin", ["file"] = "--file", ["shell"] = "--shell", ["volume"] = "--volume", ["reason"] = "--reason",
-        ["target"] = "DST", ["sha256"] = "--sha256",
+        ["target"] = "DST", ["disk"] = "--disk", ["bundle"] = "--bundle", ["sha256"] = "--sha256",
     };
 
     /// <summary>The flag (or argument) that sets <paramref name="field"/>, or null.</summary>

@@ -85,6 +85,9 @@ public sealed record IndexedEvent(long Index, string Workspace, WorkspaceState S
 /// <summary>workspace_events: one page of the history.</summary>
 public sealed record EventPage(IReadOnlyList<IndexedEvent> Events, long NextIndex, long Total);
 
+/// <summary>volume_list.</summary>
+public sealed record VolumeList(IReadOnlyList<Microagent.Volumes.VolumeInfo> Volumes);
+
 /// <summary>images_list.</summary>
 public sealed record ImageList(IReadOnlyList<ImageInfo> Images);
 
@@ -121,5 +124,8 @@ internal sealed class McpNaming : JsonNamingPolicy
 [JsonSerializable(typeof(Microagent.Images.ImageTagResult))]
 [JsonSerializable(typeof(Microagent.Kernels.KernelCheck))]
 [JsonSerializable(typeof(ProfileList))]
+[JsonSerializable(typeof(VolumeList))]
+[JsonSerializable(typeof(Microagent.Volumes.VolumeInfo))]
+[JsonSerializable(typeof(Microagent.Volumes.VolumeDeleteResult))]
 [JsonSerializable(typeof(JsonObject))]
 internal sealed partial class McpJsonContext : JsonSerializerContext;

@@ -38,6 +38,7 @@ public sealed partial class ToolCatalog
                 ["vsock"] = Schema.Strings("Guest→host TCP mappings PORT=HOST:PORT (guest connects to CID 2 port PORT). Each HOST:PORT must be an allowed host target of this server (microagent_describe: limits.allowed_host_targets)."),
                 ["mediation"] = Schema.String("Mediation channel PORT=HOST:PORT: the agent's guest connections to CID 2 port PORT are proxied to the control plane at HOST:PORT. Required and fail-closed unless mediation_optional. HOST:PORT must be an allowed host target of this server."),
                 ["mediation_optional"] = Schema.Boolean("Make the mediation channel optional and fail-open (development)."),
+                ["volumes"] = VolumesSchema(),
             }, "name"), McpJson.Context.WorkspaceStatus,
             async call =>
             {
@@ -56,6 +57,7 @@ public sealed partial class ToolCatalog
                     TtlSeconds = (int?)call.Integer("ttl_seconds", WorkspaceLimits.TtlSeconds),
                     Vsock = Vsock(call),
                     Mediation = Mediation(call),
+                    Disks = VolumeArgs(call),
                 };
                 call.Progress.Report($"creating workspace {spec.Name}");
                 return await Workspaces.CreateAsync(spec, call.Cancellation, call.Progress).ConfigureAwait(false);

@@ -43,6 +43,7 @@ public sealed partial class ToolCatalog
         c.AddWorkspaceTools();
         c.AddLifecycleTools();
         c.AddImageTools();
+        c.AddVolumeTools();
         c.AddParityTools();
         c.Limits.CheckToolNames(c._tools.Keys);
         return c;
@@ -117,6 +118,7 @@ public sealed partial class ToolCatalog
         runProps["image"] = Schema.String("Image reference (default: the embedded busybox image).");
         runProps["memory_mib"] = Schema.Integer("Guest memory in MiB.", WorkspaceLimits.MemoryMiB);
         runProps["cpus"] = Schema.Integer("Virtual CPUs.", WorkspaceLimits.Cpus);
+        runProps["volumes"] = VolumesSchema();
         Add("workspace_run", "Run a command in a throwaway VM", new ToolHints(ReadOnly: false, Destructive: false, Idempotent: false, OpenWorld: true),
             "One-shot: boot a brand-new workspace VM, run one command, return its exit code and output, throw the VM away. A non-zero exit is a result, " +
             "not an error. Reports boot phases, and the command's output as it comes, as progress. Cancelling tears the VM down.",
@@ -139,6 +141,7 @@ public sealed partial class ToolCatalog
                     Env = Env(call),
                     Cwd = call.String("cwd"),
                     User = call.String("user"),
+                    Disks = VolumeArgs(call),
                     MaxOutputBytes = stdout is null ? maxOut : maxOut ?? MaxOutputBytes,
                     Stdin = Stdin(call),
                     Stdout = stdout,

@@ -37,6 +37,8 @@ public static class RequestTypes
     public const string Forward = "forward";
     /// <summary>Report the network counters; answered <c>net-stats</c>.</summary>
     public const string NetStats = "net-stats";
+    /// <summary>Mount a data disk (<see cref="Request.Mount"/>, Mounts.cs); answered <c>ok</c> or <c>error</c>.</summary>
+    public const string Mount = "mount";
 }
 
 /// <summary>Response kinds (the <c>type</c> field of <see cref="Response"/>).</summary>
@@ -101,6 +103,8 @@ public sealed class Request
     [JsonPropertyName("network")] public NetworkSetup? Network { get; set; }
     /// <summary>With <c>forward</c>: the guest loopback port to relay to.</summary>
     [JsonPropertyName("forwardPort")] public int? ForwardPort { get; set; }
+    /// <summary>With <c>mount</c>: the disk and where to mount it (Mounts.cs).</summary>
+    [JsonPropertyName("mount")] public MountRequest? Mount { get; set; }
 }
 
 /// <summary>Structured exec: argv is executed directly (no implied shell).</summary>

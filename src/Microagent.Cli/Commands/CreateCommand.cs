@@ -25,6 +25,7 @@ internal static class CreateCommand
         var mediation = WorkspaceArgs.Mediation();
         var mediationOptional = WorkspaceArgs.MediationOptional();
         var shell = new Option<string?>("--shell") { Description = "The console shell `connect` opens (an absolute guest path; default /bin/sh)" };
+        var disks = WorkspaceArgs.Disks();
         var dryRun = new Option<bool>("--dry-run") { Description = "Print the resolved plan (image, kernel, resources, disks, network) and create nothing" };
         var cmd = new Command("create", """
             Create a named workspace: its own qcow2 disk on the image baseline and a stored config. It does not boot:
@@ -37,9 +38,11 @@ internal static class CreateCommand
               microagent create agent --image python:3.11 --mediation 2048=127.0.0.1:9900
               microagent create lab --image debian:12 --shell /bin/bash --ttl 30m
               microagent create lab --dry-run --json
+              microagent volume create data && microagent create lab -v data:/data
+              microagent create lab -v ./dataset.ext4:/dataset:ro --bundle src=./src.tar.gz:/src:rw
             """);
         cmd.Arguments.Add(name);
-        foreach (var o in new Option[] { nameOpt, image, setup, exec, env, hostname, profile, memory, cpus, size, ttl, vsock, mediation, mediationOptional, shell, dryRun, file }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { nameOpt, image, setup, exec, env, hostname, profile, memory, cpus, size, ttl, vsock, mediation, mediationOptional, shell, dryRun, file }.Concat(disks)) cmd.Options.Add(o);
         var docker = DockerFlags.AddTo(cmd);
         cmd.SetAction(async (r, ct) =>
         {
@@ -61,6 +64,7 @@ internal static class CreateCommand
                 Shell = r.GetValue(shell),
                 Vsock = [.. (r.GetValue(vsock) ?? []).Select(VsockMapping.Parse)],
                 Mediation = WorkspaceArgs.MediationFrom(r, mediation, mediationOptional),
+                Disks = WorkspaceArgs.DisksFrom(r, disks),
             });
             var manager = new WorkspaceManager(GlobalOptions.Paths(r));
             if (r.GetValue(dryRun))

@@ -13,14 +13,13 @@ internal sealed class DockerFlags
     private readonly Option<string[]> _device = new("--device") { Hidden = true, AllowMultipleArgumentsPerToken = false };
     private readonly Option<string?> _pid = new("--pid") { Hidden = true };
     private readonly Option<string?> _network = new("--network", "--net") { Hidden = true };
-    private readonly Option<string[]> _volume = new("--volume", "-v") { Hidden = true, AllowMultipleArgumentsPerToken = false };
     private readonly Option<string[]> _mount = new("--mount") { Hidden = true, AllowMultipleArgumentsPerToken = false };
 
     /// <summary>Adds the flags to <paramref name="command"/>.</summary>
     public static DockerFlags AddTo(Command command)
     {
         var flags = new DockerFlags();
-        foreach (var o in new Option[] { flags._privileged, flags._device, flags._pid, flags._network, flags._volume, flags._mount }) command.Options.Add(o);
+        foreach (var o in new Option[] { flags._privileged, flags._device, flags._pid, flags._network, flags._mount }) command.Options.Add(o);
         return flags;
     }
 
@@ -41,16 +40,9 @@ internal sealed class DockerFlags
                     ? "--network host: a workspace never shares the host's network; it has no network interface at all"
                     : $"--network {net}: workspaces have no network interface, so there is no network to choose",
                 "reach a host TCP service through --vsock PORT=HOST:PORT (the guest connects to CID 2 port PORT), or use --mediation");
-        foreach (string v in (r.GetValue(_volume) ?? []).Concat(r.GetValue(_mount) ?? []))
-        {
-            string source = v.Split(':')[0];
-            bool file = File.Exists(source) || new[] { ".ext4", ".img", ".tar", ".tar.gz", ".tgz" }.Any(x => source.EndsWith(x, StringComparison.Ordinal));
-            if (v.StartsWith("type=", StringComparison.Ordinal) || (!file && (Directory.Exists(source) || source.Contains('/') || source.StartsWith('~'))))
-                throw Refusal($"{(v.StartsWith("type=", StringComparison.Ordinal) ? "--mount" : "-v")} {v}: host directories are not shared into a workspace (a VM boundary; no 9p/virtiofs share is offered)",
-                    "copy files in and out with `microagent cp HOST_PATH NAME:GUEST_PATH` (and back), or bake them into the image");
-            throw new MicroagentException(ErrorKind.Unsupported, $"-v {v}: volumes (ext4 images, bundles and named volumes) are not supported yet",
-                "copy files in and out with `microagent cp`") { Field = "volume" };
-        }
+        if (r.GetValue(_mount) is { Length: > 0 } m)
+            throw Refusal($"--mount {m[0]}: host directories are not shared into a workspace (a VM boundary; no 9p/virtiofs share is offered), and --mount is not parsed here",
+                "attach data with -v SRC:DST[:ro|rw]: SRC an ext4 image, a .tar/.tar.gz bundle or a named volume (`microagent volume create NAME`); or copy with `microagent cp`");
     }
 
     private static MicroagentException Refusal(string message, string remediation) => MicroagentException.Invalid(message, remediation);

@@ -14,7 +14,8 @@ internal static class PlanOutput
         Console.WriteLine($"  kernel     {(p.Kernel is { } k ? $"{k.Version} sha256:{k.Sha256[..16]}… ({k.KernelPath})" : "none installed")}");
         Console.WriteLine($"  resources  {p.Profile}: {p.MemoryMiB} MiB, {p.Cpus} vCPU, disk {p.DiskMiB} MiB, ttl {(p.TtlSeconds == 0 ? "permanent" : $"{p.TtlSeconds} s idle")}");
         foreach (var disk in p.Disks)
-            Console.WriteLine($"  disk       {disk.Device} {disk.Mode} {disk.Path}{(disk.Backing is { } b ? $" (overlay on {b})" : "")}");
+            Console.WriteLine($"  disk       {disk.Device} {disk.Mode} {disk.Path}{(disk.Backing is { } b ? $" (overlay on {b})" : "")}"
+                + (disk.Target is { } t ? $" on {t} ({disk.Kind} {disk.Source})" : ""));
         Console.WriteLine($"  network    {p.Network}");
         foreach (var v in p.Vsock) Console.WriteLine($"  vsock      {v}");
         if (p.Mediation is { } m) Console.WriteLine($"  mediation  {m}");

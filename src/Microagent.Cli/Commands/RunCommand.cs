@@ -20,6 +20,7 @@ internal static class RunCommand
         var env = new Option<string[]>("--env", "-e") { Description = "Set an environment variable in the guest (KEY=VALUE, repeatable)", AllowMultipleArgumentsPerToken = false };
         var cwd = new Option<string?>("--cwd") { Description = "Working directory in the guest" };
         var user = new Option<string?>("--user", "-u") { Description = "Run as this guest user (name, uid or uid:gid)" };
+        var disks = WorkspaceArgs.Disks();
         var command = new Argument<string[]>("command") { Description = "IMAGE, then the command and its arguments (or the command alone after `--`); no implied shell", Arity = ArgumentArity.ZeroOrMore };
 
         var cmd = new Command("run", """
@@ -38,8 +39,10 @@ internal static class RunCommand
               microagent run -- sh -c 'echo hi >&2; exit 3'
               echo data | microagent run -- sha256sum
               microagent run --json -- cat /etc/os-release
+              microagent run -v ./src.tar.gz:/src --image python:3.11 -- python3 /src/main.py
+              microagent run -v data:/data -- sh -c 'date >> /data/log' 
             """);
-        foreach (var o in new Option[] { image, entrypoint, memory, cpus, timeout, keep, rm, dryRun, env, cwd, user }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { image, entrypoint, memory, cpus, timeout, keep, rm, dryRun, env, cwd, user }.Concat(disks)) cmd.Options.Add(o);
         var docker = DockerFlags.AddTo(cmd);
         cmd.Arguments.Add(command);
         cmd.SetAction(async (r, ct) =>
@@ -64,6 +67,7 @@ internal static class RunCommand
                 Env = r.GetValue(env) ?? [],
                 Cwd = r.GetValue(cwd),
                 User = r.GetValue(user),
+                Disks = WorkspaceArgs.DisksFrom(r, disks),
                 Stdin = stdin,
                 Stdout = stdout,
                 Stderr = stderr,

@@ -26,6 +26,22 @@ internal static class WorkspaceArgs
         string extra = string.Join("; ", new[] { range, note ?? "" }.Where(x => x.Length > 0));
         return extra.Length == 0 ? limit.Description : $"{limit.Description} ({extra})";
     }
+    /// <summary><c>-v/--volume</c>, <c>--disk</c> and <c>--bundle</c>: data disks (the library parses them: <see cref="Volumes.DiskRequest"/>).</summary>
+    public static Option<string[]>[] Disks() =>
+    [
+        new("--volume", "-v") { Description = "Data disk SRC:DST[:ro|rw]: SRC an ext4 image file, a .tar/.tar.gz bundle (read-only unless :rw), or a named volume (`microagent volume create`); host directories are refused (repeatable)", AllowMultipleArgumentsPerToken = false },
+        new("--disk") { Description = "ext4 image as NAME=PATH:MOUNT[:ro|rw] (the long form of -v PATH:MOUNT; repeatable)", AllowMultipleArgumentsPerToken = false },
+        new("--bundle") { Description = "tar bundle as NAME=PATH:MOUNT[:ro|rw], unpacked once into a cached ext4 image (rw: a copy-on-write layer per workspace; repeatable)", AllowMultipleArgumentsPerToken = false },
+    ];
+
+    /// <summary>The data disks given with the <see cref="Disks"/> options, in the order -v, --disk, --bundle.</summary>
+    public static IReadOnlyList<Volumes.DiskRequest> DisksFrom(ParseResult r, Option<string[]>[] options) =>
+    [
+        .. (r.GetValue(options[0]) ?? []).Select(Volumes.DiskRequest.ParseVolume),
+        .. (r.GetValue(options[1]) ?? []).Select(t => Volumes.DiskRequest.ParseNamed(Volumes.DiskKinds.Image, t)),
+        .. (r.GetValue(options[2]) ?? []).Select(t => Volumes.DiskRequest.ParseNamed(Volumes.DiskKinds.Bundle, t)),
+    ];
+
     public static Option<string[]> Vsock() => new("--vsock") { Description = "Guest→host TCP mapping PORT=HOST:PORT: guest connections to CID 2 port PORT reach HOST:PORT (repeatable)", AllowMultipleArgumentsPerToken = false };
 
     public static Option<string?> Mediation() => new("--mediation") { Description = "Mediation channel PORT=HOST:PORT: the agent connects to CID 2 port PORT and the supervisor relays each connection to the host control plane at HOST:PORT (required and fail-closed)" };

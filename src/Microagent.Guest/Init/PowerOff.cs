@@ -28,6 +28,7 @@ public static class PowerOff
     public static void Now()
     {
         Mount.Sync();
+        DataDisks.ReleaseAll();
         try { Mount.Do(null, "/", null, Mount.MS_REMOUNT | Mount.MS_RDONLY); }
         catch (SyscallException e) { Log.Error($"remount / read-only: {e.Message}"); }
         Mount.Sync();

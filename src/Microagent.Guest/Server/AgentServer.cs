@@ -69,6 +69,9 @@ public sealed class AgentServer
             case RequestTypes.SetClock:
                 await SetClockAsync(connection, request.ClockUnixNs).ConfigureAwait(false);
                 return;
+            case RequestTypes.Mount:
+                await MountAsync(connection, request.Mount).ConfigureAwait(false);
+                return;
             case RequestTypes.Stdin:
                 await SendError(connection, "invalid", "stdin frame without a streaming exec").ConfigureAwait(false);
                 return;
@@ -92,6 +95,13 @@ public sealed class AgentServer
             return;
         }
         await Send(connection, new Response { Type = ResponseTypes.Ok }).ConfigureAwait(false);
+    }
+
+    private static async Task MountAsync(Stream connection, MountRequest? mount)
+    {
+        string? error = await Task.Run(() => Init.DataDisks.Mount(mount)).ConfigureAwait(false);
+        if (error is null) await Send(connection, new Response { Type = ResponseTypes.Ok }).ConfigureAwait(false);
+        else await SendError(connection, "permanent", error).ConfigureAwait(false);
     }
 
     private async Task ExecAsync(Stream connection, ExecRequest? exec)

@@ -89,6 +89,16 @@ public sealed class AgentClient(Func<CancellationToken, Task<Stream>> connect)
         if (response.Type != ResponseTypes.Ok) throw Unexpected(response);
     }
 
+    /// <summary>Mounts the data disk named by its virtio serial (Mounts.cs); returns once mounted.</summary>
+    public async Task MountAsync(MountRequest mount, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(mount);
+        await using var stream = await connect(ct).ConfigureAwait(false);
+        await Frame.WriteAsync(stream, new Request { Type = RequestTypes.Mount, Mount = mount }, ProtocolJson.Default.Request, ct).ConfigureAwait(false);
+        var response = await ReadAsync(stream, ct).ConfigureAwait(false);
+        if (response.Type != ResponseTypes.Ok) throw Unexpected(response);
+    }
+
     private static async Task PumpStdinAsync(Stream source, Stream connection, CancellationToken ct)
     {
         var buffer = new byte[StdinChunkBytes];

@@ -110,7 +110,7 @@ internal sealed class BaselineBuilder(StatePaths paths, string baselinesDir, Bas
     /// Bytes the tree needs on ext4 (4 KiB blocks per file and directory) and its inode count.
     /// Symlinks are counted, never followed (an image may hold a link to "/").
     /// </summary>
-    private static long MeasureTree(string root, out long inodes)
+    internal static long MeasureTree(string root, out long inodes)
     {
         long bytes = 0, count = 1;
         var pending = new Stack<DirectoryInfo>();

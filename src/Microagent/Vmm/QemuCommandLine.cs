@@ -65,6 +65,16 @@ public static class QemuCommandLine
             "-qmp", $"unix:{Escape(spec.QmpSocketPath)},server=on,wait=off",
             "-drive", $"file={Escape(spec.RootDiskPath)},if=none,id=root,format={spec.RootDiskFormat},cache={(spec.Ephemeral ? "unsafe" : "writeback")},discard=unmap,detect-zeroes=unmap",
             "-device", kvm ? "virtio-blk-device,drive=root" : "virtio-blk-pci,drive=root",
+        ]);
+        for (int i = 0; i < spec.Disks.Count; i++)
+        {
+            var d = spec.Disks[i];
+            a.AddRange([
+                "-drive", $"file={Escape(d.Path)},if=none,id=data{i},format={d.Format},{(d.ReadOnly ? "readonly=on" : "readonly=off,discard=unmap")},cache=writeback",
+                "-device", $"{(kvm ? "virtio-blk-device" : "virtio-blk-pci")},drive=data{i},serial={d.Serial}",
+            ]);
+        }
+        a.AddRange([
             "-chardev", $"socket,id=vsock0,path={Escape(spec.VhostUserSocketPath)}",
             "-device", kvm ? $"vhost-user-vsock-device,chardev=vsock0,id={VsockDeviceId}" : $"vhost-user-vsock-pci,chardev=vsock0,id={VsockDeviceId}",
             "-device", "pvpanic",

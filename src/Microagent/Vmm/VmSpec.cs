@@ -25,6 +25,15 @@ public sealed record VmSpec
     public required string SerialLogPath { get; init; }
     /// <summary>The disk is thrown away after the VM: skip flushes (cache=unsafe).</summary>
     public bool Ephemeral { get; init; }
+    /// <summary>Data disks after the root disk, each a virtio-blk device identified by its serial (docs/ARCHITECTURE.md "Images and disks").</summary>
+    public IReadOnlyList<VmDisk> Disks { get; init; } = [];
     /// <summary>Extra kernel command line arguments.</summary>
     public string ExtraKernelArgs { get; init; } = "";
 }
+
+/// <summary>A data disk of a VM.</summary>
+/// <param name="Path">Host image file.</param>
+/// <param name="Format">raw or qcow2.</param>
+/// <param name="ReadOnly">QEMU opens it read-only and the guest sees a read-only device.</param>
+/// <param name="Serial">virtio-blk serial (at most 20 bytes) the guest finds it by.</param>
+public sealed record VmDisk(string Path, string Format, bool ReadOnly, string Serial);

@@ -15,6 +15,8 @@ public sealed record RunOptions
     public int Cpus { get; init; } = 1;
     /// <summary>Kill the command after this long (exit 124). Null = no limit.</summary>
     public TimeSpan? Timeout { get; init; }
+    /// <summary>Data disks mounted in the guest for the run (<see cref="WorkspaceSpec.Disks"/>).</summary>
+    public IReadOnlyList<Volumes.DiskRequest> Disks { get; init; } = [];
     /// <summary>Keep the workspace directory (disk, serial log, result) after the run.</summary>
     public bool Keep { get; init; }
     /// <summary>Extra environment entries (KEY=VALUE) over the image's.</summary>

@@ -91,11 +91,12 @@ public sealed class WorkspaceManager
             size = (int)Math.Max(size, baselineMiB);
             if (size > baselineMiB)
                 await ExternalTool.RunAsync("qemu-img", "qemu-utils", ["resize", "-q", store.DiskPath, $"{size}M"], ct).ConfigureAwait(false);
+            var disks = await Volumes.DataDisks.AttachAsync(Paths, store.Dir, spec.Disks, progress, ct).ConfigureAwait(false);
             store.WriteConfig(new WorkspaceConfig
             {
                 Name = store.Name, Image = spec.Image, ImageDigest = baseline.ManifestDigest, BaselinePath = baseline.Path,
                 Setup = spec.Setup, Exec = spec.Exec, Env = spec.Env, Hostname = hostname, Profile = profile.Name,
-                MemoryMiB = memory, Cpus = cpus, SizeMiB = size, TtlSeconds = ttl, Vsock = spec.Vsock, Mediation = spec.Mediation, Shell = spec.Shell ?? WorkspaceLimits.DefaultShell,
+                MemoryMiB = memory, Cpus = cpus, SizeMiB = size, TtlSeconds = ttl, Vsock = spec.Vsock, Mediation = spec.Mediation, Shell = spec.Shell ?? WorkspaceLimits.DefaultShell, Disks = disks,
                 ImageEnv = baseline.Config.Env, ImageWorkingDir = baseline.Config.WorkingDir, ImageUser = baseline.Config.User,
                 CreatedAt = DateTimeOffset.UtcNow,
             });
@@ -117,6 +118,7 @@ public sealed class WorkspaceManager
         int memory = spec.MemoryMiB ?? profile.MemoryMiB, cpus = spec.Cpus ?? profile.Cpus, size = spec.SizeMiB ?? profile.DiskMiB;
         int ttl = spec.TtlSeconds ?? 0;
         WorkspaceValidator.Create(memory, cpus, size, ttl, spec);
+        Volumes.DiskRequest.CheckList(spec.Disks);
         string hostname = spec.Hostname ?? store.Name;
         WorkspaceValidator.Hostname(hostname);
         return (store, profile, memory, cpus, size, ttl, hostname);
@@ -136,7 +138,7 @@ public sealed class WorkspaceManager
     {
         ArgumentNullException.ThrowIfNull(options);
         WorkspaceValidator.Run(options);
-        var spec = new WorkspaceSpec { Image = options.Image, MemoryMiB = options.MemoryMiB, Cpus = options.Cpus };
+        var spec = new WorkspaceSpec { Image = options.Image, MemoryMiB = options.MemoryMiB, Cpus = options.Cpus, Disks = options.Disks };
         return WorkspacePlanner.Plan(Paths, "run", null, spec, options.MemoryMiB, options.Cpus, WorkspaceProfile.Tiny.DiskMiB, 0, WorkspaceProfile.Tiny.Name,
             config => config is null ? options.Command : Runner.ResolveArgv(options, config));
     }
@@ -173,6 +175,8 @@ public sealed class WorkspaceManager
         if (readyPath.Length > 107)
             throw new WorkspaceSpecException($"workspace path is too long for a unix socket ({readyPath.Length} bytes, limit 107): {store.Dir}",
                 "use a shorter state directory or workspace name") { Field = "name" };
+        // A shared disk held by another running workspace is refused here, before anything boots; the supervisor then holds the locks.
+        foreach (var l in Volumes.DataDisks.Lock(Paths, store.Name, config.Disks)) l.Dispose();
         await _launcher.StartAsync(store, config, boot, options.Progress, ct).ConfigureAwait(false);
         return await _status.WithMediationAsync(store, ct).ConfigureAwait(false);
     }

@@ -93,6 +93,8 @@ public sealed record WorkspaceSpec
     public MediationConfig? Mediation { get; init; }
     /// <summary>The console shell <c>connect</c> opens: an absolute guest path; null = <c>/bin/sh</c>.</summary>
     public string? Shell { get; init; }
+    /// <summary>Data disks: ext4 images, tar bundles and named volumes mounted in the guest (docs/ARCHITECTURE.md "Images and disks").</summary>
+    public IReadOnlyList<Volumes.DiskRequest> Disks { get; init; } = [];
 
     /// <summary>Fields of <paramref name="overrides"/> that are set replace this spec's.</summary>
     public WorkspaceSpec With(WorkspaceSpec overrides) => new()
@@ -111,6 +113,7 @@ public sealed record WorkspaceSpec
         Vsock = overrides.Vsock.Count > 0 ? overrides.Vsock : Vsock,
         Mediation = overrides.Mediation ?? Mediation,
         Shell = overrides.Shell ?? Shell,
+        Disks = overrides.Disks.Count > 0 ? overrides.Disks : Disks,
     };
 }
 

@@ -33,7 +33,15 @@ public sealed record WorkspacePlan(string Operation, string? Name, string Image,
 /// <param name="Path">Host file.</param>
 /// <param name="Mode">rw or ro.</param>
 /// <param name="Backing">The baseline it is a copy-on-write overlay on, when known.</param>
-public sealed record PlannedDisk(string Device, string Path, string Mode, string? Backing);
+public sealed record PlannedDisk(string Device, string Path, string Mode, string? Backing)
+{
+    /// <summary>Guest mount point of a data disk; null for the root disk.</summary>
+    public string? Target { get; init; }
+    /// <summary>root, or a data disk's kind (image, bundle, volume).</summary>
+    public string Kind { get; init; } = "root";
+    /// <summary>A data disk's source as given (host path or volume name).</summary>
+    public string? Source { get; init; }
+}
 
 /// <summary>Builds <see cref="WorkspacePlan"/>s from local state only.</summary>
 internal static class WorkspacePlanner
@@ -54,6 +62,7 @@ internal static class WorkspacePlanner
         string dir = name is null ? Path.Combine(paths.Workspaces, "run-<generated>") : new WorkspaceStore(paths, name).Dir;
         long baselineMiB = baseline is null || !File.Exists(baseline.Path) ? 0 : (new FileInfo(baseline.Path).Length + (1 << 20) - 1) >> 20;
         var disks = new List<PlannedDisk> { new("vda", Path.Combine(dir, "root.qcow2"), "rw", baseline?.Path) };
+        disks.AddRange(Volumes.DataDisks.Plan(paths, spec.Disks, notes));
         return new WorkspacePlan(operation, name, image, baseline?.ManifestDigest, kernel, profile, memoryMiB, cpus, (int)Math.Max(sizeMiB, baselineMiB),
             ttlSeconds, disks, NoNetwork, spec.Vsock, spec.Mediation, command(baseline?.Config), notes);
     }

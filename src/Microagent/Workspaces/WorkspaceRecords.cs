@@ -38,6 +38,8 @@ public sealed record WorkspaceConfig
     public MediationConfig? Mediation { get; init; }
     /// <summary>The console shell <c>connect</c> opens (absolute guest path).</summary>
     public string Shell { get; init; } = WorkspaceLimits.DefaultShell;
+    /// <summary>Data disks, attached in this order on every start (docs/ARCHITECTURE.md "Images and disks").</summary>
+    public IReadOnlyList<Volumes.AttachedDisk> Disks { get; init; } = [];
     /// <summary>The image's environment (applied under <see cref="Env"/>).</summary>
     public IReadOnlyList<string> ImageEnv { get; init; } = [];
     /// <summary>The image's WorkingDir.</summary>

@@ -82,6 +82,10 @@ internal sealed class WorkspaceStore
 
     public WorkspaceConfig ReadConfig() => Read(ConfigPath, WorkspaceJson.Default.WorkspaceConfig);
 
+    /// <summary>The config at <paramref name="configPath"/>, or null when there is none (for scans over every workspace).</summary>
+    internal static WorkspaceConfig? TryReadConfig(string configPath) =>
+        File.Exists(configPath) ? JsonSerializer.Deserialize(File.ReadAllBytes(configPath), WorkspaceJson.Default.WorkspaceConfig) : null;
+
     public void WriteConfig(WorkspaceConfig config) =>
         StatePaths.WriteAtomic(ConfigPath, JsonSerializer.SerializeToUtf8Bytes(config, WorkspaceJson.Default.WorkspaceConfig));
 

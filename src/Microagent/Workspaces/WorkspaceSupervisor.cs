@@ -51,14 +51,17 @@ public sealed class WorkspaceSupervisor : IControlHandler
 
         var proxies = new List<VsockTcpProxy>();
         ControlServer? control = null;
+        IReadOnlyList<IDisposable> diskLocks = [];
         string finalState = "";
         try
         {
+            // Shared data disks stay locked for the VM's life (released when this process ends, however it ends).
+            diskLocks = Volumes.DataDisks.Lock(_store.Paths, config.Name, config.Disks);
             var cap = new GuestConnectionCap(_store, GuestConnectionCap.FromEnvironment(), Log);
             var assets = await BootAssets.PrepareAsync(_store.Paths, null, ct).ConfigureAwait(false);
             Log($"boot assets ready at {_clock.ElapsedMilliseconds} ms (kernel verified, initramfs, {assets.Accelerator.Accelerator.ToString().ToLowerInvariant()})");
             var vm = _vm = await WorkspaceVm.BootAsync(_store.Dir, assets, _store.DiskPath, boot.MemoryMiB, boot.Cpus, config.Hostname, ephemeral: boot.Ephemeral, ct,
-                cap.Max, cap.OnRefused).ConfigureAwait(false);
+                cap.Max, cap.OnRefused, Volumes.DataDisks.ToVm(config.Disks)).ConfigureAwait(false);
             boot = boot with
             {
                 Accelerator = assets.Accelerator.Accelerator.ToString().ToLowerInvariant(),
@@ -83,6 +86,7 @@ public sealed class WorkspaceSupervisor : IControlHandler
                 Log($"mediation: guest port {med.Port} -> {med.Target} ({(med.Required ? "required" : "optional")}, {(med.FailClosed ? "fail-closed" : "fail-open")})");
             }
             _lease.Touch();
+            await Volumes.DataDisks.MountAllAsync(vm.Agent, config.Disks, Log, ct).ConfigureAwait(false);
 
             if (!_store.ReadState().SetupCompleted && config.Setup.Count > 0)
             {
@@ -116,6 +120,7 @@ public sealed class WorkspaceSupervisor : IControlHandler
             foreach (var p in proxies) await p.DisposeAsync().ConfigureAwait(false);
             if (control is not null) await control.DisposeAsync().ConfigureAwait(false);
             await StopVmAsync().ConfigureAwait(false);
+            foreach (var l in diskLocks) l.Dispose();
             foreach (string f in _store.RuntimeFiles().ToList()) TryDeleteFile(f);
             Log($"supervisor exits{(finalState.Length > 0 ? $": {finalState}" : "")}");
             if (boot.Ephemeral && boot.OwnerPid is { } owner && !ProcessTable.IsAlive(owner)) TryDeleteDir(_store.Dir);

@@ -87,7 +87,8 @@ public sealed class WorkspaceVm : IAsyncDisposable, ISupervisedVm
     /// </summary>
     public static async Task<WorkspaceVm> BootAsync(string directory, BootAssets assets, string rootDisk, int memoryMiB, int cpus,
         string hostname, bool ephemeral, CancellationToken ct,
-        int maxGuestConnections = VsockBackendOptions.DefaultMaxGuestConnections, Action<int>? onGuestConnectionRefused = null)
+        int maxGuestConnections = VsockBackendOptions.DefaultMaxGuestConnections, Action<int>? onGuestConnectionRefused = null,
+        IReadOnlyList<VmDisk>? disks = null)
     {
         var layout = new WorkspaceLayout(directory);
         layout.EnsureSocketPathsFit(ProtocolInfo.ReadyPort);
@@ -104,6 +105,7 @@ public sealed class WorkspaceVm : IAsyncDisposable, ISupervisedVm
             VhostUserSocketPath = layout.VhostUserSocket,
             QmpSocketPath = layout.QmpSocket,
             SerialLogPath = layout.SerialLog,
+            Disks = disks ?? [],
         };
 
         using var ready = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
