@@ -40,6 +40,8 @@ public sealed record DiskRequest(string Kind, string Name, string Source, string
     {
         ArgumentNullException.ThrowIfNull(text);
         string[] parts = text.Split(':');
+        if (parts.Length == 1 && text.Length > 0)
+            throw Bad(text, $"'{text}' has no guest mount point", $"give one after a ':', for example -v {text}:/data");
         if (parts.Length is < 2 or > 3 || parts[0].Length == 0)
             throw Bad(text, $"'{text}' is not SRC:DST[:ro|rw]", "example: -v data:/data (named volume), -v ./disk.ext4:/mnt:ro, -v ./src.tar.gz:/src");
         string source = parts[0];

@@ -50,8 +50,8 @@ public sealed class DataDiskTests : IDisposable
         using (var doc = JsonDocument.Parse(create.Stdout))
         {
             var disks = doc.RootElement.GetProperty("config").GetProperty("disks");
-            Assert.Equal(["image", "image", "bundle", "bundle", "volume"], disks.EnumerateArray().Select(d => d.GetProperty("kind").GetString()!));
-            Assert.Equal("qcow2", disks[3].GetProperty("format").GetString()); // a rw bundle gets its own overlay
+            Assert.Equal(["image", "bundle", "volume", "image", "bundle"], disks.EnumerateArray().Select(d => d.GetProperty("kind").GetString()!));
+            Assert.Equal("qcow2", disks[4].GetProperty("format").GetString()); // -v first, then --disk, then --bundle; a rw bundle gets its own overlay
         }
         var start = await Ma("start", "disks-a");
         Assert.True(start.ExitCode == 0, start.Stderr);

@@ -76,3 +76,15 @@ public sealed class DiskRequestTests : IDisposable
         Assert.Contains("named 'a'", Assert.ThrowsAny<MicroagentException>(() => DiskRequest.CheckList([DiskRequest.ParseVolume("a:/a"), DiskRequest.ParseVolume("a:/b")])).Message);
     }
 }
+
+public sealed class SpecFileVolumesTests
+{
+    [Fact]
+    public void A_spec_file_lists_volumes_in_the_v_syntax()
+    {
+        var spec = Microagent.Workspaces.WorkspaceSpecFile.Parse("name: lab\nvolumes: [\"data:/data\", \"./src.tar.gz:/src:rw\"]\n");
+        Assert.Equal([DiskKinds.Volume, DiskKinds.Bundle], spec.Disks.Select(d => d.Kind));
+        Assert.False(spec.Disks[1].ReadOnly);
+        Assert.Throws<Microagent.Workspaces.WorkspaceSpecException>(() => Microagent.Workspaces.WorkspaceSpecFile.Parse("volumes: [\"data\"]\n"));
+    }
+}
