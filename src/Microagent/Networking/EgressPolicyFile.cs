@@ -35,11 +35,38 @@ public static class EgressPolicyFile
         catch (YamlException e) { throw Error(source, e.Start.Line, (e.InnerException ?? e).Message); }
         if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is YamlScalarNode { Value: null or "" }) return new NetworkSpec();
         if (stream.Documents[0].RootNode is not YamlMappingNode root) throw Error(source, stream.Documents[0].RootNode.Start.Line, "the policy must be a mapping");
+        return FromNode(root, source, inSpec: false);
+    }
+
+    /// <summary>
+    /// The <c>network:</c> value of a workspace spec: a mode (<c>network: isolated</c>) or a mapping of the policy keys plus
+    /// <c>mode</c>, <c>publish</c> (list of [HOST:]HOSTPORT:GUESTPORT) and <c>policy</c> (a policy file, relative to the spec's directory).
+    /// </summary>
+    public static NetworkSpec FromSpecNode(YamlNode node, string source) => node switch
+    {
+        YamlScalarNode s => new NetworkSpec { Mode = s.Value },
+        YamlMappingNode m => FromNode(m, source, inSpec: true),
+        _ => throw Error(source, node.Start.Line, "network must be a mode (user, isolated) or a mapping"),
+    };
+
+    private static NetworkSpec FromNode(YamlMappingNode root, string source, bool inSpec)
+    {
         var spec = new NetworkSpec();
         foreach (var (k, v) in root.Children)
         {
             string key = Scalar(source, k);
-            spec = Canonical(key) switch
+            string canonical = Canonical(key);
+            if (inSpec && canonical is "mode" or "publish" or "policy")
+            {
+                spec = canonical switch
+                {
+                    "mode" => spec with { Mode = Scalar(source, v) },
+                    "publish" => spec with { Publish = [.. List(source, v).Select(PublishedPort.Parse)] },
+                    _ => spec with { Policy = Load(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(source)) ?? ".", Scalar(source, v))) },
+                };
+                continue;
+            }
+            spec = canonical switch
             {
                 "allow" => spec with { EgressAllow = List(source, v) },
                 "lockAllowlist" => spec with { LockAllowlist = Bool(source, v) },
@@ -48,7 +75,7 @@ public static class EgressPolicyFile
                     : [.. List(source, v).Select(HostEntry.Parse)] },
                 "maxConns" => spec with { MaxConnections = (int)Number(source, v, int.MaxValue) },
                 "maxTotalBytes" => spec with { MaxTotalBytes = Number(source, v, long.MaxValue) },
-                _ => throw Error(source, k.Start.Line, $"unknown key '{key}'"),
+                _ => throw Error(source, k.Start.Line, $"unknown key '{(inSpec ? "network." : "")}{key}'"),
             };
         }
         return spec;
