@@ -37,9 +37,14 @@ internal static class CreateCommand
               microagent create agent --image python:3.11 --mediation 2048=127.0.0.1:9900
               microagent create lab --image debian:12 --shell /bin/bash --ttl 30m
               microagent create lab --dry-run --json
+              microagent create web --image nginx -p 8080:80
+              microagent create dev --egress-allow github.com --egress-allow .githubusercontent.com --egress-lock-allowlist
+              microagent create box --network isolated
+              microagent create api --add-host db.internal:10.0.0.5 --egress-allow db.internal --egress-policy policy.yaml
             """);
         cmd.Arguments.Add(name);
         foreach (var o in new Option[] { nameOpt, image, setup, exec, env, hostname, profile, memory, cpus, size, ttl, vsock, mediation, mediationOptional, shell, dryRun, file }) cmd.Options.Add(o);
+        var network = NetworkArgs.AddTo(cmd);
         var docker = DockerFlags.AddTo(cmd);
         cmd.SetAction(async (r, ct) =>
         {
@@ -61,6 +66,7 @@ internal static class CreateCommand
                 Shell = r.GetValue(shell),
                 Vsock = [.. (r.GetValue(vsock) ?? []).Select(VsockMapping.Parse)],
                 Mediation = WorkspaceArgs.MediationFrom(r, mediation, mediationOptional),
+                Network = network.From(r),
             });
             var manager = new WorkspaceManager(GlobalOptions.Paths(r));
             if (r.GetValue(dryRun))

@@ -36,10 +36,13 @@ internal static class RunCommand
               microagent run --timeout 30s --image python:3.11 -- python3 -c 'print(42)'
               microagent run --dry-run --json debian:12
               microagent run -- sh -c 'echo hi >&2; exit 3'
+              microagent run --egress-allow pypi.org --egress-allow .pythonhosted.org --egress-lock-allowlist python:3.11 pip download requests
+              microagent run --network isolated -- sh -c 'wget -q -O- http://example.com || echo no route out'
               echo data | microagent run -- sha256sum
               microagent run --json -- cat /etc/os-release
             """);
         foreach (var o in new Option[] { image, entrypoint, memory, cpus, timeout, keep, rm, dryRun, env, cwd, user }) cmd.Options.Add(o);
+        var network = NetworkArgs.AddTo(cmd);
         var docker = DockerFlags.AddTo(cmd);
         cmd.Arguments.Add(command);
         cmd.SetAction(async (r, ct) =>
@@ -64,6 +67,7 @@ internal static class RunCommand
                 Env = r.GetValue(env) ?? [],
                 Cwd = r.GetValue(cwd),
                 User = r.GetValue(user),
+                Network = network.From(r),
                 Stdin = stdin,
                 Stdout = stdout,
                 Stderr = stderr,

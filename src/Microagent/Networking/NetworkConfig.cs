@@ -42,8 +42,11 @@ public sealed record NetworkConfig
     /// <summary>Throws <see cref="WorkspaceSpecException"/> (with the field) when the values do not go together.</summary>
     public NetworkConfig Validated()
     {
+        if (Mode == "host")
+            throw new WorkspaceSpecException("network mode 'host': a workspace never shares the host's network (it has no network interface at all)",
+                "use user (outbound through the host's policy-checked egress broker; published ports for inbound), or reach one host service through a vsock mapping") { Field = "network" };
         if (Mode is not (NetworkInfo.ModeUser or NetworkInfo.ModeIsolated))
-            throw new WorkspaceSpecException($"unknown network mode '{Mode}'", "use user (default) or isolated") { Field = "network" };
+            throw new WorkspaceSpecException($"unknown network mode '{Mode}'", "use user (default) or isolated; there are no bridges to choose (a workspace has no network interface)") { Field = "network" };
         if (IsIsolated && Publish.Count > 0)
             throw new WorkspaceSpecException("an isolated workspace cannot publish ports", "drop the published ports, or use the user network") { Field = "publish" };
         if (MaxConnections is < 1 or > MaxMaxConnections)
@@ -176,15 +179,18 @@ public sealed record NetworkSpec
     {
         var b = below ?? NetworkConfig.Default;
         var s = Policy is null ? this : Policy.With(this with { Policy = null });
+        string mode = s.Mode?.Trim().ToLowerInvariant() switch { null => b.Mode, "none" => NetworkInfo.ModeIsolated, var m => m };
+        // Switching to isolated for one boot drops the stored published ports (there is nothing to bridge them to).
+        bool dropPorts = s.Mode is not null && mode == NetworkInfo.ModeIsolated && s.Publish.Count == 0;
         return new NetworkConfig
         {
-            Mode = s.Mode?.Trim().ToLowerInvariant() ?? b.Mode,
+            Mode = mode,
             EgressAllow = [.. b.EgressAllow, .. s.EgressAllow.Select(a => EgressRule.Parse(a).ToString())],
             LockAllowlist = s.LockAllowlist ?? b.LockAllowlist,
             AddHosts = [.. b.AddHosts.Where(h => !s.AddHosts.Any(n => n.Name == h.Name)), .. s.AddHosts],
             MaxConnections = s.MaxConnections ?? b.MaxConnections,
             MaxTotalBytes = s.MaxTotalBytes ?? b.MaxTotalBytes,
-            Publish = s.Publish.Count > 0 ? s.Publish : b.Publish,
+            Publish = s.Publish.Count > 0 ? s.Publish : dropPorts ? [] : b.Publish,
         }.Validated();
     }
 }
