@@ -61,6 +61,8 @@ public sealed record BootRecord
     public IReadOnlyList<VsockMapping> Vsock { get; init; } = [];
     /// <summary>Mediation channel for this boot; null = none.</summary>
     public MediationConfig? Mediation { get; init; }
+    /// <summary>Network mode for this boot (<c>user</c> or <c>isolated</c>); null = <c>user</c>.</summary>
+    public string? NetworkMode { get; init; }
     /// <summary>Owner process whose death kills the VM (one-shot runs).</summary>
     public int? OwnerPid { get; init; }
     /// <summary>Delete the workspace when the owner dies.</summary>
