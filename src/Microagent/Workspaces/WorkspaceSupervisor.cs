@@ -74,6 +74,9 @@ public sealed class WorkspaceSupervisor : IControlHandler
             };
             _store.Update(r => r with { QemuPid = vm.QemuPid, GuestReady = true, Boot = boot });
             Log($"guest ready in {boot.BootMs} ms (QEMU {vm.QemuPid}, {boot.Accelerator}, kernel {boot.KernelRelease})");
+            string networkMode = (boot.Network ?? NetworkConfig.Default).Mode;
+            await vm.Agent.SetUpNetworkAsync(networkMode, ct).ConfigureAwait(false);
+            Log($"network {networkMode} set up at {_clock.ElapsedMilliseconds} ms");
 
             _lease = new IdleLease(TimeSpan.FromSeconds(boot.TtlSeconds));
             control = ControlServer.Start(_store.ControlSocketPath, this);
