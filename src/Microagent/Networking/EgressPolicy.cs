@@ -14,7 +14,6 @@ public sealed record EgressDecision(bool Allowed, string Rule, string? Name = nu
 /// may be dialled and whether a name may be answered. Decided on the IP at connect time, before anything is dialled.
 /// Rules, in order:
 /// <list type="number">
-/// <item><c>test-guard</c>: with <see cref="LoopbackGuard"/> on, anything outside 127.0.0.0/8 is refused (and logged loudly).</item>
 /// <item><c>allow-ip</c>: an IP or CIDR allow entry covers the address (an explicit entry may name an inside address).</item>
 /// <item><c>allow-name</c>: the host itself resolved an allowed name to this address for this workspace, or <c>--add-host</c>
 ///   maps an allowed name to it. This is the only way a name reaches an inside address; the guest's SNI or Host header
@@ -22,6 +21,8 @@ public sealed record EgressDecision(bool Allowed, string Rule, string? Name = nu
 /// <item><c>inside:CLASS</c>: the address is inside (<see cref="AddressClass"/>): refused.</item>
 /// <item><c>not-allowlisted</c>: the allowlist is locked and nothing above allowed it: refused.</item>
 /// <item><c>default-public</c>: a public address, allowlist not locked: allowed.</item>
+/// <item><c>test-guard</c>: with <see cref="LoopbackGuard"/> on, whatever the rules above allowed outside 127.0.0.0/8 is refused
+///   (the broker logs it as an error); a refusal keeps its own rule, so tests see what the policy decided.</item>
 /// </list>
 /// A name may be answered (DNS) unless the allowlist is locked and no name rule covers it (<c>not-allowlisted</c> → REFUSED).
 /// </summary>
@@ -83,9 +84,14 @@ public sealed class EgressPolicy
     public EgressDecision DecideConnect(IPAddress ip)
     {
         var a = AddressClass.Unwrap(ip);
+        var d = DecideByRules(a);
+        return d.Allowed && LoopbackOnly && !LoopbackGuard.IsLoopbackV4(a) ? new(false, "test-guard", d.Name) : d;
+    }
+
+    private EgressDecision DecideByRules(IPAddress a)
+    {
         var names = NamesOf(a);
         string? known = names.Count > 0 ? names[0] : null;
-        if (LoopbackOnly && !LoopbackGuard.IsLoopbackV4(a)) return new(false, "test-guard", known);
         if (_rules.FirstOrDefault(r => r.MatchesIp(a)) is { } ipRule) return new(true, $"allow-ip {ipRule}", known);
         foreach (string n in names)
             if (_rules.FirstOrDefault(r => r.MatchesName(n)) is { } nameRule) return new(true, $"allow-name {nameRule}", n);

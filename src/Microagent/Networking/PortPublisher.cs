@@ -3,19 +3,18 @@ using System.Net;
 using System.Net.Sockets;
 using Microagent.Errors;
 using Microagent.Protocol;
-using Microagent.Vsock;
 
 namespace Microagent.Networking;
 
 /// <summary>
 /// Published ports (docs/ARCHITECTURE.md "Networking"): one host TCP listener per <see cref="PublishedPort"/>, bound when the
 /// supervisor starts (a port in use fails the boot with the port named); each accepted connection becomes a host→guest vsock
-/// connection to the agent port carrying <c>Request{type:"forward", forwardPort}</c>; after the agent's <c>ok</c> bytes flow
-/// both ways (<see cref="ByteRelay"/>). Listeners close on halt, kill and <see cref="Sever"/>.
+/// connection to the agent port carrying <c>Request{type:"forward", forwardPort}</c> (<c>AgentClient.ForwardAsync</c>); after the
+/// agent's <c>ok</c> bytes flow both ways (<see cref="ByteRelay"/>). Listeners close on halt, kill and <see cref="Sever"/>.
 /// </summary>
 public sealed class PortPublisher : IAsyncDisposable
 {
-    private readonly string _hybrid;
+    private readonly Func<int, CancellationToken, Task<Stream>> _forward;
     private readonly Action _onActivity;
     private readonly Action<string> _log;
     private readonly CancellationTokenSource _cts = new();
@@ -25,17 +24,20 @@ public sealed class PortPublisher : IAsyncDisposable
     private long _ids;
     private int _severed;
 
-    private PortPublisher(string hybridSocketPath, Action onActivity, Action<string> log)
+    private PortPublisher(Func<int, CancellationToken, Task<Stream>> forward, Action onActivity, Action<string> log)
     {
-        _hybrid = hybridSocketPath;
+        _forward = forward;
         _onActivity = onActivity;
         _log = log;
     }
 
-    /// <summary>Binds every port (all or none: a failure closes those bound and throws <c>conflict</c> naming the port).</summary>
-    public static PortPublisher Start(string hybridSocketPath, IReadOnlyList<PublishedPort> ports, Action onActivity, Action<string> log)
+    /// <summary>
+    /// Binds every port (all or none: a failure closes those bound and throws <c>conflict</c> naming the port);
+    /// <paramref name="forward"/> opens a relayed connection to a guest port (the agent's <c>forward</c>).
+    /// </summary>
+    public static PortPublisher Start(IReadOnlyList<PublishedPort> ports, Func<int, CancellationToken, Task<Stream>> forward, Action onActivity, Action<string> log)
     {
-        var p = new PortPublisher(hybridSocketPath, onActivity, log);
+        var p = new PortPublisher(forward, onActivity, log);
         try
         {
             foreach (var port in ports)
@@ -94,15 +96,7 @@ public sealed class PortPublisher : IAsyncDisposable
             {
                 using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_cts.Token);
                 timeout.CancelAfter(TimeSpan.FromSeconds(10));
-                guest = await HybridVsock.ConnectAsync(_hybrid, ProtocolInfo.AgentPort, timeout.Token).ConfigureAwait(false);
-                await Frame.WriteAsync(guest, new Request { Type = RequestTypes.Forward, ForwardPort = port.GuestPort }, ProtocolJson.Default.Request, timeout.Token).ConfigureAwait(false);
-                var answer = await Frame.ReadAsync(guest, ProtocolJson.Default.Response, timeout.Token).ConfigureAwait(false);
-                if (answer?.Type != ResponseTypes.Ok)
-                {
-                    _log($"published {port}: the guest refused the connection: {answer?.Error?.Message ?? "no answer"}");
-                    ByteRelay.Close(client);
-                    return;
-                }
+                guest = await _forward(port.GuestPort, timeout.Token).ConfigureAwait(false);
                 if (guest is not NetworkStream { Socket: var guestSocket })
                     throw new InvalidOperationException("the hybrid vsock stream is not a socket stream");
                 var relay = new ByteRelay(guestSocket, client, (_, _) => !IsSevered);

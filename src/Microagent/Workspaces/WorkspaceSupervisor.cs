@@ -89,7 +89,7 @@ public sealed class WorkspaceSupervisor : IControlHandler
                 proxies.Add(_mediation);
                 Log($"mediation: guest port {med.Port} -> {med.Target} ({(med.Required ? "required" : "optional")}, {(med.FailClosed ? "fail-closed" : "fail-open")})");
             }
-            StartNetwork(boot);
+            StartNetwork(boot, vm);
             _lease.Touch();
 
             if (!_store.ReadState().SetupCompleted && config.Setup.Count > 0)
@@ -137,14 +137,14 @@ public sealed class WorkspaceSupervisor : IControlHandler
     /// and DNS ports and a listener per published port; <c>isolated</c> has neither (nothing listens, so the vsock backend
     /// resets any guest connection to those ports).
     /// </summary>
-    private void StartNetwork(BootRecord boot)
+    private void StartNetwork(BootRecord boot, WorkspaceVm vm)
     {
         _network = boot.Network ?? NetworkConfig.Default;
         if (_network.IsIsolated) { Log("network: isolated (loopback only, no egress)"); return; }
         bool guard = LoopbackGuard.FromEnvironment();
         var policy = new EgressPolicy(_network, guard);
         _broker = new EgressBroker(_store.HybridSocketPath, policy, new EgressAudit(_store.EgressAuditPath, Log), _lease.Touch, Log).Start();
-        if (_network.Publish.Count > 0) _published = PortPublisher.Start(_store.HybridSocketPath, _network.Publish, _lease.Touch, Log);
+        if (_network.Publish.Count > 0) _published = PortPublisher.Start(_network.Publish, vm.Agent.ForwardAsync, _lease.Touch, Log);
     }
 
     NetworkStatus IControlHandler.NetworkState(bool sever)
