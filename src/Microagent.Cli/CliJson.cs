@@ -45,6 +45,8 @@ internal sealed record VersionJson(string Version, int Protocol);
 [JsonSerializable(typeof(IReadOnlyList<WorkspaceStatus>))]
 [JsonSerializable(typeof(WorkspaceEvent))]
 [JsonSerializable(typeof(List<WorkspaceEvent>))]
+[JsonSerializable(typeof(Microagent.Networking.EgressRecord))]
+[JsonSerializable(typeof(List<Microagent.Networking.EgressRecord>))]
 [JsonSerializable(typeof(WorkloadResult))]
 [JsonSerializable(typeof(DeleteResult))]
 [JsonSerializable(typeof(GcReport))]

@@ -17,6 +17,7 @@ root.Subcommands.Add(StatusCommand.Create());
 root.Subcommands.Add(ListCommand.Create());
 root.Subcommands.Add(LogsCommand.Create());
 root.Subcommands.Add(EventsCommand.Create());
+root.Subcommands.Add(EgressCommand.Create());
 root.Subcommands.Add(ResultCommand.Create());
 root.Subcommands.Add(WaitCommand.Create());
 root.Subcommands.Add(HaltCommand.Create());

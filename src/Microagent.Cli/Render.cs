@@ -34,6 +34,8 @@ internal static class Render
         ["max_output_bytes"] = "--max-output", ["entrypoint"] = "--entrypoint", ["arch"] = "--arch", ["insecure"] = "--insecure-registry",
         ["stdin"] = "--stdin", ["file"] = "--file", ["shell"] = "--shell", ["volume"] = "--volume", ["reason"] = "--reason",
         ["target"] = "DST", ["disk"] = "--disk", ["bundle"] = "--bundle", ["sha256"] = "--sha256",
+        ["network"] = "--network", ["publish"] = "--publish", ["egress_allow"] = "--egress-allow", ["egress_policy"] = "--egress-policy",
+        ["add_host"] = "--add-host", ["egress_max_conns"] = "--egress-max-conns", ["egress_max_total_bytes"] = "--egress-max-total-bytes",
     };
 
     /// <summary>The flag (or argument) that sets <paramref name="field"/>, or null.</summary>
@@ -111,6 +113,8 @@ internal static class Render
         if ((b?.Vsock ?? c.Vsock).Count > 0) Console.WriteLine($"  vsock      {string.Join(", ", (b?.Vsock ?? c.Vsock).Select(v => v.ToString()))}");
         if (s.Mediation is { } m)
             Console.WriteLine($"  mediation  {m}{(s.MediationReady is { } mr ? $": {(mr.Ready ? "ready" : "NOT ready")} — {mr.Detail}{(mr.Error is { } e ? $" [error: {e}]" : "")}" : "")}");
+        if (s.Network is { } net)
+            Console.WriteLine($"  network    {net}{(s.NetworkState is { } ns ? $"{(ns.Severed ? " — SEVERED" : "")}{(ns.Egress is { } eg ? $"; egress {eg.Active} open, {eg.Allowed} allowed, {eg.Refused} refused, {eg.DnsQueries} DNS, out {Bytes(eg.BytesOut)} in {Bytes(eg.BytesIn)}" : "")}" : "")}");
         Console.WriteLine($"  ready      guest {(s.GuestReady ? "yes" : "no")}, exec {(s.ExecReady ? "yes" : "no")}, setup {(c.Setup.Count == 0 ? "none" : s.SetupCompleted ? "done" : "pending")}");
         if (s.Pids.Supervisor is not null) Console.WriteLine($"  pids       supervisor {s.Pids.Supervisor}, qemu {s.Pids.Qemu?.ToString() ?? "-"}");
         if (s.Kernel is { } k) Console.WriteLine($"  kernel     {k.Name} sha256:{k.Sha256}");

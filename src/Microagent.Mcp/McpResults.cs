@@ -115,6 +115,7 @@ internal sealed class McpNaming : JsonNamingPolicy
 [JsonSerializable(typeof(WorkspaceList))]
 [JsonSerializable(typeof(LogTail))]
 [JsonSerializable(typeof(EventPage))]
+[JsonSerializable(typeof(EgressPage))]
 [JsonSerializable(typeof(IReadOnlyList<IndexedEvent>))]
 [JsonSerializable(typeof(WorkloadResult))]
 [JsonSerializable(typeof(DeleteResult))]

@@ -54,3 +54,14 @@ public static class Schema
     public static JsonObject StringMap(string description) =>
         new() { ["type"] = "object", ["additionalProperties"] = new JsonObject { ["type"] = "string" }, ["description"] = description };
 }
+
+/// <summary>Small helpers for building schemas.</summary>
+internal static class JsonObjectExtensions
+{
+    /// <summary>Applies <paramref name="edit"/> to <paramref name="o"/> and returns it (for object initialisers).</summary>
+    public static JsonObject With(this JsonObject o, Action<JsonObject> edit)
+    {
+        edit(o);
+        return o;
+    }
+}

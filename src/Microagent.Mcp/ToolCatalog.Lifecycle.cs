@@ -39,7 +39,7 @@ public sealed partial class ToolCatalog
                 ["mediation"] = Schema.String("Mediation channel PORT=HOST:PORT: the agent's guest connections to CID 2 port PORT are proxied to the control plane at HOST:PORT. Required and fail-closed unless mediation_optional. HOST:PORT must be an allowed host target of this server."),
                 ["mediation_optional"] = Schema.Boolean("Make the mediation channel optional and fail-open (development)."),
                 ["volumes"] = VolumesSchema(),
-            }, "name"), McpJson.Context.WorkspaceStatus,
+            }.With(p => AddNetworkProperties(p)), "name"), McpJson.Context.WorkspaceStatus,
             async call =>
             {
                 var spec = new WorkspaceSpec
@@ -58,6 +58,7 @@ public sealed partial class ToolCatalog
                     Vsock = Vsock(call),
                     Mediation = Mediation(call),
                     Disks = VolumeArgs(call),
+                    Network = Network(call),
                 };
                 call.Progress.Report($"creating workspace {spec.Name}");
                 return await Workspaces.CreateAsync(spec, call.Cancellation, call.Progress).ConfigureAwait(false);
@@ -75,7 +76,7 @@ public sealed partial class ToolCatalog
                 ["ttl_seconds"] = Schema.Integer("Idle lease for this boot; 0 = permanent.", WorkspaceLimits.TtlSeconds),
                 ["mediation"] = Schema.String("Mediation channel PORT=HOST:PORT for this boot only (HOST:PORT must be an allowed host target)."),
                 ["mediation_optional"] = Schema.Boolean("Make this boot's mediation channel optional and fail-open."),
-            }, "name"), McpJson.Context.WorkspaceStatus,
+            }.With(p => AddNetworkProperties(p, policy: false)), "name"), McpJson.Context.WorkspaceStatus,
             async call =>
             {
                 call.Progress.Report("booting");
@@ -86,6 +87,7 @@ public sealed partial class ToolCatalog
                     Cpus = (int?)call.Integer("cpus", WorkspaceLimits.Cpus),
                     TtlSeconds = (int?)call.Integer("ttl_seconds", WorkspaceLimits.TtlSeconds),
                     Mediation = Mediation(call),
+                    Network = Network(call),
                     Progress = call.Progress,
                 }, call.Cancellation).ConfigureAwait(false);
                 return status;

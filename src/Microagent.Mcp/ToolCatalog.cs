@@ -45,6 +45,7 @@ public sealed partial class ToolCatalog
         c.AddImageTools();
         c.AddVolumeTools();
         c.AddParityTools();
+        c.AddNetworkTools();
         c.Limits.CheckToolNames(c._tools.Keys);
         return c;
     }
@@ -119,6 +120,7 @@ public sealed partial class ToolCatalog
         runProps["memory_mib"] = Schema.Integer("Guest memory in MiB.", WorkspaceLimits.MemoryMiB);
         runProps["cpus"] = Schema.Integer("Virtual CPUs.", WorkspaceLimits.Cpus);
         runProps["volumes"] = VolumesSchema();
+        AddNetworkProperties(runProps);
         Add("workspace_run", "Run a command in a throwaway VM", new ToolHints(ReadOnly: false, Destructive: false, Idempotent: false, OpenWorld: true),
             "One-shot: boot a brand-new workspace VM, run one command, return its exit code and output, throw the VM away. A non-zero exit is a result, " +
             "not an error. Reports boot phases, and the command's output as it comes, as progress. Cancelling tears the VM down.",
@@ -144,6 +146,7 @@ public sealed partial class ToolCatalog
                     Disks = VolumeArgs(call),
                     MaxOutputBytes = stdout is null ? maxOut : maxOut ?? MaxOutputBytes,
                     Stdin = Stdin(call),
+                    Network = Network(call),
                     Stdout = stdout,
                     Stderr = stderr,
                     Progress = call.Progress,

@@ -53,6 +53,8 @@ public static class MicroagentCli
         };
         psi.Environment["MICROAGENT_STATE_DIR"] = stateDir ?? StateDir;
         psi.Environment["NO_COLOR"] = "1";
+        // Tests send traffic only to 127.0.0.0/8: the egress broker of every workspace these tests boot dials and resolves nothing else.
+        psi.Environment["MICROAGENT_EGRESS_LOOPBACK_ONLY"] = "1";
         foreach (string a in args) psi.ArgumentList.Add(a);
         return Process.Start(psi)!;
     }

@@ -40,9 +40,14 @@ internal static class CreateCommand
               microagent create lab --dry-run --json
               microagent volume create data && microagent create lab -v data:/data
               microagent create lab -v ./dataset.ext4:/dataset:ro --bundle src=./src.tar.gz:/src:rw
+              microagent create web --image nginx -p 8080:80
+              microagent create dev --egress-allow github.com --egress-allow .githubusercontent.com --egress-lock-allowlist
+              microagent create box --network isolated
+              microagent create api --add-host db.internal:10.0.0.5 --egress-allow db.internal --egress-policy policy.yaml
             """);
         cmd.Arguments.Add(name);
         foreach (var o in new Option[] { nameOpt, image, setup, exec, env, hostname, profile, memory, cpus, size, ttl, vsock, mediation, mediationOptional, shell, dryRun, file }.Concat(disks)) cmd.Options.Add(o);
+        var network = NetworkArgs.AddTo(cmd);
         var docker = DockerFlags.AddTo(cmd);
         cmd.SetAction(async (r, ct) =>
         {
@@ -65,6 +70,7 @@ internal static class CreateCommand
                 Vsock = [.. (r.GetValue(vsock) ?? []).Select(VsockMapping.Parse)],
                 Mediation = WorkspaceArgs.MediationFrom(r, mediation, mediationOptional),
                 Disks = WorkspaceArgs.DisksFrom(r, disks),
+                Network = network.From(r),
             });
             var manager = new WorkspaceManager(GlobalOptions.Paths(r));
             if (r.GetValue(dryRun))

@@ -12,14 +12,13 @@ internal sealed class DockerFlags
     private readonly Option<bool> _privileged = new("--privileged") { Hidden = true };
     private readonly Option<string[]> _device = new("--device") { Hidden = true, AllowMultipleArgumentsPerToken = false };
     private readonly Option<string?> _pid = new("--pid") { Hidden = true };
-    private readonly Option<string?> _network = new("--network", "--net") { Hidden = true };
     private readonly Option<string[]> _mount = new("--mount") { Hidden = true, AllowMultipleArgumentsPerToken = false };
 
     /// <summary>Adds the flags to <paramref name="command"/>.</summary>
     public static DockerFlags AddTo(Command command)
     {
         var flags = new DockerFlags();
-        foreach (var o in new Option[] { flags._privileged, flags._device, flags._pid, flags._network, flags._mount }) command.Options.Add(o);
+        foreach (var o in new Option[] { flags._privileged, flags._device, flags._pid, flags._mount }) command.Options.Add(o);
         return flags;
     }
 
@@ -35,11 +34,6 @@ internal sealed class DockerFlags
         if (r.GetValue(_pid) is { } pid)
             throw Refusal($"--pid {pid}: a workspace has its own kernel and so its own process table; the host's cannot be shared",
                 "drop --pid; inspect the guest's processes with `microagent exec NAME -- ps`");
-        if (r.GetValue(_network) is { } net)
-            throw Refusal(net == "host"
-                    ? "--network host: a workspace never shares the host's network; it has no network interface at all"
-                    : $"--network {net}: workspaces have no network interface, so there is no network to choose",
-                "reach a host TCP service through --vsock PORT=HOST:PORT (the guest connects to CID 2 port PORT), or use --mediation");
         if (r.GetValue(_mount) is { Length: > 0 } m)
             throw Refusal($"--mount {m[0]}: host directories are not shared into a workspace (a VM boundary; no 9p/virtiofs share is offered), and --mount is not parsed here",
                 "attach data with -v SRC:DST[:ro|rw]: SRC an ext4 image, a .tar/.tar.gz bundle or a named volume (`microagent volume create NAME`); or copy with `microagent cp`");

@@ -37,12 +37,15 @@ internal static class RunCommand
               microagent run --timeout 30s --image python:3.11 -- python3 -c 'print(42)'
               microagent run --dry-run --json debian:12
               microagent run -- sh -c 'echo hi >&2; exit 3'
+              microagent run --egress-allow pypi.org --egress-allow .pythonhosted.org --egress-lock-allowlist python:3.11 pip download requests
+              microagent run --network isolated -- sh -c 'wget -q -O- http://example.com || echo no route out'
               echo data | microagent run -- sha256sum
               microagent run --json -- cat /etc/os-release
               microagent run -v ./src.tar.gz:/src --image python:3.11 -- python3 /src/main.py
               microagent run -v data:/data -- sh -c 'date >> /data/log' 
             """);
         foreach (var o in new Option[] { image, entrypoint, memory, cpus, timeout, keep, rm, dryRun, env, cwd, user }.Concat(disks)) cmd.Options.Add(o);
+        var network = NetworkArgs.AddTo(cmd);
         var docker = DockerFlags.AddTo(cmd);
         cmd.Arguments.Add(command);
         cmd.SetAction(async (r, ct) =>
@@ -68,6 +71,7 @@ internal static class RunCommand
                 Cwd = r.GetValue(cwd),
                 User = r.GetValue(user),
                 Disks = WorkspaceArgs.DisksFrom(r, disks),
+                Network = network.From(r),
                 Stdin = stdin,
                 Stdout = stdout,
                 Stderr = stderr,

@@ -21,15 +21,18 @@ internal static class StartCommand
         var cmd = new Command("start", """
             Boot a workspace from its disk (memory is not kept across halt/start) and return once the guest serves exec.
             Setup commands run on the first successful boot only; the workload (--exec) runs on every start.
-            --profile/--memory/--cpus/--ttl/--vsock/--mediation override the stored config for this boot only.
+            --profile/--memory/--cpus/--ttl/--vsock/--mediation/--network/--publish override the stored config for this boot only.
             A running or starting workspace is a conflict (exit 1); a failed boot prints the serial-log tail.
 
             Examples:
               microagent start research
               microagent start research --memory 1024 --ttl 5m
+              microagent start research --network isolated
+              microagent start web -p 8080:80
               microagent start job --wait --wait-timeout 10m && microagent result job
             """);
         cmd.Arguments.Add(name);
+        var network = NetworkArgs.AddTo(cmd, policyFlags: false);
         foreach (var o in new Option[] { profile, memory, cpus, ttl, vsock, mediation, mediationOptional, wait, waitTimeout }) cmd.Options.Add(o);
         cmd.SetAction(async (r, ct) =>
         {
@@ -44,6 +47,7 @@ internal static class StartCommand
                 TtlSeconds = WorkspaceArgs.Seconds(r.GetValue(ttl)),
                 Vsock = [.. (r.GetValue(vsock) ?? []).Select(VsockMapping.Parse)],
                 Mediation = WorkspaceArgs.MediationFrom(r, mediation, mediationOptional),
+                Network = network.From(r),
                 Progress = Cli.Progress(r),
             }, ct);
             if (r.GetValue(wait))

@@ -37,6 +37,7 @@ public static class InitSequence
         Mount.Do(cmdline.Root, NewRoot, cmdline.RootFsType, 0, cmdline.RootFlags);
         Log.Info($"root {cmdline.Root} ({cmdline.RootFsType}) mounted in {clock.ElapsedMilliseconds} ms");
 
+        Network.NetworkModules.OpenBeforeSwitchRoot();
         SwitchRoot();
         CompleteMounts();
         try { Hostname.Set(cmdline.Hostname); }

@@ -72,6 +72,15 @@ public sealed class AgentServer
             case RequestTypes.Mount:
                 await MountAsync(connection, request.Mount).ConfigureAwait(false);
                 return;
+            case RequestTypes.Network:
+                await NetworkRequests.NetworkAsync(connection, request.Network).ConfigureAwait(false);
+                return;
+            case RequestTypes.Forward:
+                await NetworkRequests.ForwardAsync(connection, request.ForwardPort).ConfigureAwait(false);
+                return;
+            case RequestTypes.NetStats:
+                await NetworkRequests.NetStatsAsync(connection).ConfigureAwait(false);
+                return;
             case RequestTypes.Stdin:
                 await SendError(connection, "invalid", "stdin frame without a streaming exec").ConfigureAwait(false);
                 return;

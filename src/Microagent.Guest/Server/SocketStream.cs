@@ -9,6 +9,9 @@ namespace Microagent.Guest.Server;
 /// </summary>
 public sealed class SocketStream(Socket socket) : Stream
 {
+    /// <summary>The socket underneath (for a raw relay after the framed request, and its half-close).</summary>
+    public Socket Socket => socket;
+
     /// <inheritdoc />
     public override bool CanRead => true;
     /// <inheritdoc />

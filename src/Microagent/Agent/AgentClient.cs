@@ -99,6 +99,45 @@ public sealed class AgentClient(Func<CancellationToken, Task<Stream>> connect)
         if (response.Type != ResponseTypes.Ok) throw Unexpected(response);
     }
 
+    /// <summary>Sets up the guest's network path in <paramref name="mode"/> (agent <c>network</c>; docs/ARCHITECTURE.md "Networking").</summary>
+    public async Task SetUpNetworkAsync(string mode, CancellationToken ct = default)
+    {
+        await using var stream = await connect(ct).ConfigureAwait(false);
+        await Frame.WriteAsync(stream, new Request { Type = RequestTypes.Network, Network = new NetworkSetup { Mode = mode } }, ProtocolJson.Default.Request, ct).ConfigureAwait(false);
+        var response = await ReadAsync(stream, ct).ConfigureAwait(false);
+        if (response.Type != ResponseTypes.Ok) throw Unexpected(response);
+    }
+
+    /// <summary>The guest's network counters (agent <c>net-stats</c>).</summary>
+    public async Task<NetStats> NetStatsAsync(CancellationToken ct = default)
+    {
+        await using var stream = await connect(ct).ConfigureAwait(false);
+        await Frame.WriteAsync(stream, new Request { Type = RequestTypes.NetStats }, ProtocolJson.Default.Request, ct).ConfigureAwait(false);
+        var response = await ReadAsync(stream, ct).ConfigureAwait(false);
+        return response is { Type: ResponseTypes.NetStats, NetStats: { } stats } ? stats : throw Unexpected(response);
+    }
+
+    /// <summary>
+    /// A connection to the guest's 127.0.0.1:<paramref name="port"/> (agent <c>forward</c>, published ports): after the ok the
+    /// returned stream carries raw bytes both ways; the caller disposes it. Nothing listening there is a <c>not_found</c> error.
+    /// </summary>
+    public async Task<Stream> ForwardAsync(int port, CancellationToken ct = default)
+    {
+        var stream = await connect(ct).ConfigureAwait(false);
+        try
+        {
+            await Frame.WriteAsync(stream, new Request { Type = RequestTypes.Forward, ForwardPort = port }, ProtocolJson.Default.Request, ct).ConfigureAwait(false);
+            var response = await ReadAsync(stream, ct).ConfigureAwait(false);
+            if (response.Type != ResponseTypes.Ok) throw Unexpected(response);
+            return stream;
+        }
+        catch
+        {
+            await stream.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
     private static async Task PumpStdinAsync(Stream source, Stream connection, CancellationToken ct)
     {
         var buffer = new byte[StdinChunkBytes];

@@ -86,6 +86,8 @@ public sealed class Doctor(StatePaths paths)
         }
         catch (MicroagentException e) { checks.Add(new("kernel", CheckStatus.Fail, e.Message, e.Remediation)); kernel = null; }
 
+        checks.Add(NetworkCheck.Check(kernel));
+
         try { checks.Add(new("agent", CheckStatus.Ok, AgentLocator.Find())); }
         catch (MicroagentException e) { checks.Add(new("agent", CheckStatus.Fail, e.Message, e.Remediation)); }
 

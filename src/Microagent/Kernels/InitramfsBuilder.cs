@@ -14,10 +14,13 @@ namespace Microagent.Kernels;
 public sealed class InitramfsBuilder
 {
     /// <summary>Bump when the archive layout changes, so cached archives are rebuilt.</summary>
-    public const int BuilderVersion = 1;
+    public const int BuilderVersion = 2;
 
     /// <summary>Where the guest agent finds its module list.</summary>
     public const string ModuleListPath = "/etc/microagent/modules";
+
+    /// <summary>Where the guest agent finds the modules it loads for a <c>user</c> network (<see cref="ModulesDep.Network"/>).</summary>
+    public const string NetworkModuleListPath = "/etc/microagent/modules-net";
 
     /// <summary>PT_INTERP of x86_64 glibc binaries.</summary>
     public const string LoaderPath = "/lib64/ld-linux-x86-64.so.2";
@@ -38,6 +41,9 @@ public sealed class InitramfsBuilder
     /// <summary>Modules added when the kernel provides them (<see cref="ModulesDep.Optional"/>).</summary>
     public IReadOnlyList<string> OptionalModules { get; init; } = ModulesDep.Optional;
 
+    /// <summary>Network modules put into the initramfs apart from <see cref="Modules"/> (when the kernel provides them all).</summary>
+    public IReadOnlyList<string> NetworkModules { get; init; } = ModulesDep.Network;
+
     /// <summary>Returns the path of the initramfs for this kernel and agent, building it if needed.</summary>
     public async Task<string> EnsureAsync(InstalledKernel kernel, string agentPath, CancellationToken ct = default)
     {
@@ -47,15 +53,19 @@ public sealed class InitramfsBuilder
         // Fast path: a stamp records every input's (path, size, mtime) for a built archive. When nothing changed,
         // the archive is reused without running ldd or hashing several MB on every boot.
         StatePaths.EnsureDirectory(_paths.Initramfs);
-        string stampPath = Path.Combine(_paths.Initramfs, $"{Hashing.Sha256(Encoding.UTF8.GetBytes($"{BuilderVersion}|{kernel.Sha256}|{Path.GetFullPath(agentPath)}|{string.Join(',', Modules)}|{string.Join(',', OptionalModules)}"))}.stamp");
+        string stampPath = Path.Combine(_paths.Initramfs, $"{Hashing.Sha256(Encoding.UTF8.GetBytes($"{BuilderVersion}|{kernel.Sha256}|{Path.GetFullPath(agentPath)}|{string.Join(',', Modules)}|{string.Join(',', OptionalModules)}|{string.Join(',', NetworkModules)}"))}.stamp");
         if (ReadStamp(stampPath) is { } cached) return cached;
 
         // No modules.dep at all: a kernel installed without modules (all drivers built in); the list stays empty.
         IReadOnlyList<string> modules = [];
+        IReadOnlyList<string> networkModules = [];
         if (File.Exists(Path.Combine(kernel.ModulesDir, "modules.dep")))
         {
             var dep = ModulesDep.Load(kernel.ModulesDir);
             modules = dep.Resolve([.. Modules, .. OptionalModules.Where(dep.Provides)]);
+            // Without one of them the user network cannot be set up: none is listed, and the agent's network request says why.
+            if (NetworkModules.All(dep.Provides))
+                networkModules = dep.Resolve(NetworkModules).Where(m => !modules.Contains(m)).ToList();
         }
         IReadOnlyList<string> libs = await FindLibrariesAsync(agentPath, ct).ConfigureAwait(false);
 
@@ -63,11 +73,12 @@ public sealed class InitramfsBuilder
         key.Append($"builder {BuilderVersion}\nkernel {kernel.Version} {kernel.Sha256}\n");
         key.Append($"agent {await Hashing.Sha256FileAsync(agentPath, ct).ConfigureAwait(false)}\n");
         foreach (string lib in libs) key.Append($"lib {lib} {await Hashing.Sha256FileAsync(lib, ct).ConfigureAwait(false)}\n");
+        foreach (string m in networkModules) key.Append($"netmodule {m} {await Hashing.Sha256FileAsync(Path.Combine(kernel.ModulesDir, m), ct).ConfigureAwait(false)}\n");
         foreach (string m in modules) key.Append($"module {m} {await Hashing.Sha256FileAsync(Path.Combine(kernel.ModulesDir, m), ct).ConfigureAwait(false)}\n");
         string hash = Hashing.Sha256(Encoding.UTF8.GetBytes(key.ToString()));
 
         string final = Path.Combine(_paths.Initramfs, $"{hash}.cpio");
-        string[] inputs = [agentPath, .. libs, .. modules.Select(m => Path.Combine(kernel.ModulesDir, m))];
+        string[] inputs = [agentPath, .. libs, .. modules.Concat(networkModules).Select(m => Path.Combine(kernel.ModulesDir, m))];
         if (File.Exists(final))
         {
             WriteStamp(stampPath, final, inputs);
@@ -89,15 +100,18 @@ public sealed class InitramfsBuilder
                 foreach (string lib in libs)
                     cpio.AddFile(lib, await File.ReadAllBytesAsync(lib, ct).ConfigureAwait(false), 0b111_101_101);
 
-                var list = new StringBuilder();
-                foreach (string m in modules)
+                foreach ((IReadOnlyList<string> set, string listPath) in new[] { (modules, ModuleListPath), (networkModules, NetworkModuleListPath) })
                 {
-                    string plain = StripCompression(m);
-                    string inArchive = $"/lib/modules/{kernel.Version}/{plain}";
-                    cpio.AddFile(inArchive, await ReadModuleAsync(Path.Combine(kernel.ModulesDir, m), ct).ConfigureAwait(false), 0b110_100_100);
-                    list.Append(inArchive).Append('\n');
+                    var list = new StringBuilder();
+                    foreach (string m in set)
+                    {
+                        string plain = StripCompression(m);
+                        string inArchive = $"/lib/modules/{kernel.Version}/{plain}";
+                        cpio.AddFile(inArchive, await ReadModuleAsync(Path.Combine(kernel.ModulesDir, m), ct).ConfigureAwait(false), 0b110_100_100);
+                        list.Append(inArchive).Append('\n');
+                    }
+                    cpio.AddFile(listPath, Encoding.UTF8.GetBytes(list.ToString()), 0b110_100_100);
                 }
-                cpio.AddFile(ModuleListPath, Encoding.UTF8.GetBytes(list.ToString()), 0b110_100_100);
                 cpio.Finish();
                 fs.Flush(flushToDisk: true);
             }

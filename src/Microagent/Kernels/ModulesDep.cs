@@ -19,6 +19,13 @@ public sealed class ModulesDep
     /// </summary>
     public static readonly IReadOnlyList<string> Optional = ["pvpanic_mmio"];
 
+    /// <summary>
+    /// Modules of the <c>user</c> network (docs/ARCHITECTURE.md "Networking"), listed apart and loaded by the agent only when a
+    /// <c>user</c> network is asked for: nf_tables with its nat chain type and redirect expression (conntrack and NAT come as
+    /// dependencies), and dummy, the interface that drops what nothing carries.
+    /// </summary>
+    public static readonly IReadOnlyList<string> Network = ["nf_tables", "nft_chain_nat", "nft_redir", "dummy"];
+
     private static readonly string[] Suffixes = [".ko.zst", ".ko.xz", ".ko.gz", ".ko"];
 
     private readonly Dictionary<string, (string Path, string[] Deps)> _modules;

@@ -51,8 +51,8 @@ public sealed record MediationConfig
     /// <summary>Builds and validates a config.</summary>
     public static MediationConfig Create(uint port, string target, bool required, bool failClosed, bool enabled)
     {
-        if (port == 0 || port == ProtocolInfo.ReadyPort || port == ProtocolInfo.AgentPort)
-            throw new WorkspaceSpecException($"mediation port {port} is not usable", $"use another port (default {DefaultPort}); 0, {ProtocolInfo.AgentPort} and {ProtocolInfo.ReadyPort} are reserved");
+        if (port is 0 or ProtocolInfo.ReadyPort or ProtocolInfo.AgentPort or NetworkInfo.EgressPort or NetworkInfo.DnsPort)
+            throw new WorkspaceSpecException($"mediation port {port} is not usable", $"use another port (default {DefaultPort}); 0, {ProtocolInfo.AgentPort}, {ProtocolInfo.ReadyPort}, {NetworkInfo.EgressPort} and {NetworkInfo.DnsPort} are reserved");
         var (host, hostPort) = SplitTarget(target);
         return new MediationConfig { Enabled = enabled, Required = required, Port = port, Target = $"{host}:{hostPort}", FailClosed = failClosed };
     }

@@ -4,6 +4,7 @@ using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
 using Microagent.Errors;
 using Microagent.Mediation;
+using Microagent.Networking;
 using Microagent.Protocol;
 
 namespace Microagent.Workspaces;
@@ -31,6 +32,10 @@ public enum ControlVerb
     Pause,
     /// <summary><c>resume</c>: thaw the vCPUs (QMP <c>cont</c>) and set the guest clock; ends running.</summary>
     Resume,
+    /// <summary><c>network-status</c>: the network's mode, published ports and egress counters.</summary>
+    NetworkStatus,
+    /// <summary><c>sever-network</c>: close every egress connection, stop DNS, close the published listeners, refuse new ones; then report as <see cref="NetworkStatus"/>.</summary>
+    SeverNetwork,
 }
 
 /// <summary>Wire names of <see cref="ControlVerb"/>; an unknown name reads as <see cref="ControlVerb.Unknown"/> (answered, not dropped).</summary>
@@ -41,6 +46,7 @@ public sealed class ControlVerbJsonConverter : JsonConverter<ControlVerb>
         (ControlVerb.Halt, "halt"), (ControlVerb.Kill, "kill"),
         (ControlVerb.MediationStatus, "mediation-status"), (ControlVerb.SeverMediation, "sever-mediation"),
         (ControlVerb.Pause, "pause"), (ControlVerb.Resume, "resume"),
+        (ControlVerb.NetworkStatus, "network-status"), (ControlVerb.SeverNetwork, "sever-network"),
     ];
 
     /// <summary>The wire name of <paramref name="verb"/>.</summary>
@@ -84,6 +90,8 @@ public sealed class ControlResponse
     [JsonPropertyName("lastActivity")] public DateTimeOffset? LastActivity { get; set; }
     /// <summary>mediation-status and sever-mediation: the channel's readiness (after a probe of the target).</summary>
     [JsonPropertyName("mediation")] public MediationReadiness? Mediation { get; set; }
+    /// <summary>network-status and sever-network: the network of this boot.</summary>
+    [JsonPropertyName("network")] public NetworkStatus? Network { get; set; }
 }
 
 /// <summary>Source-generated JSON of the control frames (AOT-safe).</summary>
@@ -155,6 +163,9 @@ internal interface IControlHandler
     /// <summary>The mediation channel's readiness (severed first when <paramref name="sever"/>); null when this boot has none.</summary>
     Task<MediationReadiness?> MediationAsync(bool sever, CancellationToken ct);
 
+    /// <summary>The network of this boot (severed first when <paramref name="sever"/>).</summary>
+    NetworkStatus NetworkState(bool sever);
+
     /// <summary>Fills the fields every response carries: state, active connections, last activity.</summary>
     void Describe(ControlResponse response);
 }
@@ -214,6 +225,8 @@ internal sealed class ControlServer : IAsyncDisposable
                 return readiness is null
                     ? new ControlResponse { Ok = false, Error = "this boot has no mediation channel" }
                     : new ControlResponse { Ok = true, Mediation = readiness };
+            case ControlVerb.NetworkStatus or ControlVerb.SeverNetwork:
+                return new ControlResponse { Ok = true, Network = handler.NetworkState(request.Type == ControlVerb.SeverNetwork) };
             default:
                 return new ControlResponse { Ok = false, Error = "unknown control request" }; // the name as sent is not kept
         }

@@ -1,3 +1,5 @@
+using Microagent.Networking;
+
 namespace Microagent.Workspaces;
 
 /// <summary>Options for a one-shot run: boot a fresh workspace, run one command, throw the VM away.</summary>
@@ -33,6 +35,8 @@ public sealed record RunOptions
     public Stream? Stdout { get; init; }
     /// <summary>Receives stderr live; null = capture it into the result.</summary>
     public Stream? Stderr { get; init; }
+    /// <summary>The network (mode, egress policy, published ports); null = user mode, default policy.</summary>
+    public NetworkSpec? Network { get; init; }
     /// <summary>Phase messages for a progress display.</summary>
     public IProgress<string>? Progress { get; init; }
 }

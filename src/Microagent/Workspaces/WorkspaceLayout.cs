@@ -32,6 +32,8 @@ internal sealed class WorkspaceLayout(string dir)
         public const string Disk = "root.qcow2";
         /// <summary>Guest serial console.</summary>
         public const string SerialLog = "serial.log";
+        /// <summary>The egress audit (one JSON line per network decision, docs/ARCHITECTURE.md "Networking").</summary>
+        public const string EgressAudit = "egress.jsonl";
         /// <summary>The supervisor's stderr.</summary>
         public const string SupervisorLog = "supervisor.log";
         /// <summary>The supervisor's control socket.</summary>
@@ -58,6 +60,7 @@ internal sealed class WorkspaceLayout(string dir)
     public string Disk => In(Names.Disk);
     public string SerialLog => In(Names.SerialLog);
     public string SupervisorLog => In(Names.SupervisorLog);
+    public string EgressAudit => In(Names.EgressAudit);
     public string ControlSocket => In(Names.ControlSocket);
     public string HybridSocket => In(Names.HybridSocket);
     public string VhostUserSocket => In(Names.VhostUserSocket);

@@ -4,6 +4,7 @@ using Microagent.Agent;
 using Microagent.Errors;
 using Microagent.Images;
 using Microagent.Mediation;
+using Microagent.Networking;
 using Microagent.Protocol;
 using Microagent.Tools;
 using Microagent.Vsock;
@@ -45,6 +46,7 @@ public sealed class WorkspaceManager
     private readonly StatusReader _status;
     private readonly WorkspaceCopier _copier;
     private readonly PauseControl _pause;
+    private readonly NetworkControl _network;
 
     /// <summary>Creates a manager over <paramref name="paths"/> (default: <c>$MICROAGENT_STATE_DIR</c> or <c>~/.microagent</c>).</summary>
     public WorkspaceManager(StatePaths? paths = null, WorkspaceManagerOptions? options = null)
@@ -64,6 +66,7 @@ public sealed class WorkspaceManager
         _status = new StatusReader(paths, processes, control, _reconciler);
         _copier = new WorkspaceCopier(paths, _status, Agent);
         _pause = new PauseControl(control, _reconciler);
+        _network = new NetworkControl(control, _reconciler);
     }
 
     /// <summary>The state directory.</summary>
@@ -76,6 +79,7 @@ public sealed class WorkspaceManager
     {
         ArgumentNullException.ThrowIfNull(spec);
         var (store, profile, memory, cpus, size, ttl, hostname) = ResolveCreate(spec);
+        var network = (spec.Network ?? new NetworkSpec()).Resolve();
 
         StatePaths.EnsureDirectory(Paths.Workspaces);
         using var held = await LockAsync(store, ct).ConfigureAwait(false);
@@ -97,6 +101,7 @@ public sealed class WorkspaceManager
                 Name = store.Name, Image = spec.Image, ImageDigest = baseline.ManifestDigest, BaselinePath = baseline.Path,
                 Setup = spec.Setup, Exec = spec.Exec, Env = spec.Env, Hostname = hostname, Profile = profile.Name,
                 MemoryMiB = memory, Cpus = cpus, SizeMiB = size, TtlSeconds = ttl, Vsock = spec.Vsock, Mediation = spec.Mediation, Shell = spec.Shell ?? WorkspaceLimits.DefaultShell, Disks = disks,
+                Network = network,
                 ImageEnv = baseline.Config.Env, ImageWorkingDir = baseline.Config.WorkingDir, ImageUser = baseline.Config.User,
                 CreatedAt = DateTimeOffset.UtcNow,
             });
@@ -129,6 +134,7 @@ public sealed class WorkspaceManager
     {
         ArgumentNullException.ThrowIfNull(spec);
         var (store, profile, memory, cpus, size, ttl, _) = ResolveCreate(spec);
+        (spec.Network ?? new NetworkSpec()).Resolve();
         if (store.Exists) throw new WorkspaceExistsException(store.Name);
         return WorkspacePlanner.Plan(Paths, "create", store.Name, spec, memory, cpus, size, ttl, profile.Name, _ => spec.Exec is { } e ? [e] : []);
     }
@@ -138,7 +144,8 @@ public sealed class WorkspaceManager
     {
         ArgumentNullException.ThrowIfNull(options);
         WorkspaceValidator.Run(options);
-        var spec = new WorkspaceSpec { Image = options.Image, MemoryMiB = options.MemoryMiB, Cpus = options.Cpus, Disks = options.Disks };
+        (options.Network ?? new NetworkSpec()).Resolve();
+        var spec = new WorkspaceSpec { Image = options.Image, MemoryMiB = options.MemoryMiB, Cpus = options.Cpus, Disks = options.Disks, Network = options.Network };
         return WorkspacePlanner.Plan(Paths, "run", null, spec, options.MemoryMiB, options.Cpus, WorkspaceProfile.Tiny.DiskMiB, 0, WorkspaceProfile.Tiny.Name,
             config => config is null ? options.Command : Runner.ResolveArgv(options, config));
     }
@@ -167,6 +174,7 @@ public sealed class WorkspaceManager
             TtlSeconds = options.TtlSeconds ?? config.TtlSeconds,
             Vsock = options.Vsock.Count > 0 ? options.Vsock : config.Vsock,
             Mediation = options.Mediation ?? config.Mediation,
+            Network = options.Network is { } n ? n.Resolve(config.Network) : config.Network ?? NetworkConfig.Default,
             OwnerPid = options.OwnerPid,
             Ephemeral = options.Ephemeral,
         };
@@ -363,6 +371,26 @@ public sealed class WorkspaceManager
         var store = Store(name);
         StatusReader.ReadConfigOrThrow(store);
         return await _status.SeverMediationAsync(store, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Severs the workspace's network (the quarantine hook, docs/ARCHITECTURE.md "Networking"): every egress connection is
+    /// closed, DNS stops, the published listeners close and new connections are refused, all before this returns (well within
+    /// one second), until the next start. Not running: <see cref="WorkspaceStateException"/>.
+    /// </summary>
+    public async Task<NetworkStatus> SeverNetworkAsync(string name, CancellationToken ct = default)
+    {
+        var store = Store(name);
+        StatusReader.ReadConfigOrThrow(store);
+        return await _network.SeverAsync(store, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>The egress audit (one record per network decision); with <paramref name="follow"/>, waits for new records while the workspace is active.</summary>
+    public async IAsyncEnumerable<EgressRecord> ReadEgressAsync(string name, bool follow = false, [EnumeratorCancellation] CancellationToken ct = default)
+    {
+        var store = Store(name);
+        StatusReader.ReadConfigOrThrow(store);
+        await foreach (var r in NetworkControl.ReadAuditAsync(store, follow, ct).ConfigureAwait(false)) yield return r;
     }
 
     /// <summary>Every workspace, by name.</summary>

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Serialization;
 using Microagent.Mediation;
+using Microagent.Networking;
 using Microagent.Protocol;
 
 namespace Microagent.Workspaces;
@@ -44,8 +45,8 @@ public sealed record VsockMapping(uint GuestPort, string Host, int HostPort)
         if (eq <= 0) throw Bad(text);
         if (!uint.TryParse(s.AsSpan(0, eq), NumberStyles.None, CultureInfo.InvariantCulture, out uint guestPort) || guestPort == 0)
             throw Bad(text);
-        if (guestPort == ProtocolInfo.ReadyPort)
-            throw new WorkspaceSpecException($"vsock port {guestPort} is reserved for the guest agent", "use another guest port") { Field = "vsock" };
+        if (guestPort is ProtocolInfo.ReadyPort or NetworkInfo.EgressPort or NetworkInfo.DnsPort)
+            throw new WorkspaceSpecException($"vsock port {guestPort} is reserved ({ProtocolInfo.ReadyPort}: the guest agent; {NetworkInfo.EgressPort}, {NetworkInfo.DnsPort}: the network)", "use another guest port") { Field = "vsock" };
         string target = s[(eq + 1)..];
         int colon = target.LastIndexOf(':');
         string host = colon < 0 ? "127.0.0.1" : target[..colon].Trim('[', ']');
@@ -95,6 +96,8 @@ public sealed record WorkspaceSpec
     public string? Shell { get; init; }
     /// <summary>Data disks: ext4 images, tar bundles and named volumes mounted in the guest (docs/ARCHITECTURE.md "Images and disks").</summary>
     public IReadOnlyList<Volumes.DiskRequest> Disks { get; init; } = [];
+    /// <summary>The network (spec <c>network:</c>, CLI <c>--network</c>, <c>--egress-*</c>, <c>--add-host</c>, <c>--publish</c>); null = user mode, default policy.</summary>
+    public NetworkSpec? Network { get; init; }
 
     /// <summary>Fields of <paramref name="overrides"/> that are set replace this spec's.</summary>
     public WorkspaceSpec With(WorkspaceSpec overrides) => new()
@@ -114,6 +117,7 @@ public sealed record WorkspaceSpec
         Mediation = overrides.Mediation ?? Mediation,
         Shell = overrides.Shell ?? Shell,
         Disks = overrides.Disks.Count > 0 ? overrides.Disks : Disks,
+        Network = Network is null ? overrides.Network : Network.With(overrides.Network),
     };
 }
 
@@ -132,6 +136,8 @@ public sealed record StartOptions
     public IReadOnlyList<VsockMapping> Vsock { get; init; } = [];
     /// <summary>Mediation channel for this boot only (replaces the stored one).</summary>
     public MediationConfig? Mediation { get; init; }
+    /// <summary>Network overrides for this boot only (mode, published ports, policy additions) over the stored network.</summary>
+    public NetworkSpec? Network { get; init; }
     /// <summary>When set, the supervisor kills the VM (and deletes an ephemeral workspace) once this process is gone.</summary>
     public int? OwnerPid { get; init; }
     /// <summary>Delete the workspace directory when the supervisor ends because its owner died.</summary>

@@ -19,7 +19,7 @@ namespace Microagent.Workspaces;
 /// <param name="DiskMiB">Root disk size (at least the baseline's).</param>
 /// <param name="TtlSeconds">Idle lease; 0 = permanent.</param>
 /// <param name="Disks">Block devices the guest would get, in order.</param>
-/// <param name="Network">The guest's network: no interface; guest→host traffic only through <paramref name="Vsock"/> and <paramref name="Mediation"/>.</param>
+/// <param name="Network">The guest's network: its mode, egress policy and published ports (no NIC either way; see docs/ARCHITECTURE.md "Networking").</param>
 /// <param name="Vsock">Guest→host TCP mappings.</param>
 /// <param name="Mediation">The mediation channel, if any.</param>
 /// <param name="Command">A run's argv (resolved against the image when its baseline is built), or a create's workload.</param>
@@ -46,7 +46,6 @@ public sealed record PlannedDisk(string Device, string Path, string Mode, string
 /// <summary>Builds <see cref="WorkspacePlan"/>s from local state only.</summary>
 internal static class WorkspacePlanner
 {
-    public const string NoNetwork = "none: no network interface; guest→host only through vsock mappings and the mediation channel";
 
     public static WorkspacePlan Plan(StatePaths paths, string operation, string? name, WorkspaceSpec spec, int memoryMiB, int cpus, int sizeMiB,
         int ttlSeconds, string profile, Func<Images.ImageConfig?, IReadOnlyList<string>> command)
@@ -64,6 +63,6 @@ internal static class WorkspacePlanner
         var disks = new List<PlannedDisk> { new("vda", Path.Combine(dir, "root.qcow2"), "rw", baseline?.Path) };
         disks.AddRange(Volumes.DataDisks.Plan(paths, spec.Disks, notes));
         return new WorkspacePlan(operation, name, image, baseline?.ManifestDigest, kernel, profile, memoryMiB, cpus, (int)Math.Max(sizeMiB, baselineMiB),
-            ttlSeconds, disks, NoNetwork, spec.Vsock, spec.Mediation, command(baseline?.Config), notes);
+            ttlSeconds, disks, (spec.Network ?? new Networking.NetworkSpec()).Resolve().ToString(), spec.Vsock, spec.Mediation, command(baseline?.Config), notes);
     }
 }

@@ -1,5 +1,6 @@
 using System.Text.Json.Serialization;
 using Microagent.Mediation;
+using Microagent.Networking;
 
 namespace Microagent.Workspaces;
 
@@ -36,6 +37,8 @@ public sealed record WorkspaceConfig
     public IReadOnlyList<VsockMapping> Vsock { get; init; } = [];
     /// <summary>The mediation channel; null = none.</summary>
     public MediationConfig? Mediation { get; init; }
+    /// <summary>The network (mode, egress policy, published ports); null = <see cref="NetworkConfig.Default"/> (workspaces made before networking).</summary>
+    public NetworkConfig? Network { get; init; }
     /// <summary>The console shell <c>connect</c> opens (absolute guest path).</summary>
     public string Shell { get; init; } = WorkspaceLimits.DefaultShell;
     /// <summary>Data disks, attached in this order on every start (docs/ARCHITECTURE.md "Images and disks").</summary>
@@ -63,6 +66,8 @@ public sealed record BootRecord
     public IReadOnlyList<VsockMapping> Vsock { get; init; } = [];
     /// <summary>Mediation channel for this boot; null = none.</summary>
     public MediationConfig? Mediation { get; init; }
+    /// <summary>The network of this boot (the stored one, or a start's override); null = <see cref="NetworkConfig.Default"/>.</summary>
+    public NetworkConfig? Network { get; init; }
     /// <summary>Owner process whose death kills the VM (one-shot runs).</summary>
     public int? OwnerPid { get; init; }
     /// <summary>Delete the workspace when the owner dies.</summary>

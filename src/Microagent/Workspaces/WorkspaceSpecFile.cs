@@ -8,13 +8,14 @@ namespace Microagent.Workspaces;
 /// <summary>
 /// Reads a workspace spec (<c>microagent.yaml</c>). Keys (camelCase or kebab-case both accepted):
 /// <c>name, image, setup (string or list), exec, env (list of KEY=VALUE or a map), hostname, profile, memory, cpus,
-/// sizeMib, ttl (a duration: seconds, 90s, 30m, 2h), shell, vsock (list of PORT=HOST:PORT), volumes (list of SRC:DST[:ro|rw]), mediation (map: enabled, required, port, target, failClosed)</c>.
+/// sizeMib, ttl (a duration: seconds, 90s, 30m, 2h), shell, vsock (list of PORT=HOST:PORT), volumes (list of SRC:DST[:ro|rw]), mediation (map: enabled, required, port, target, failClosed),
+/// network (user, isolated, or a map: mode, allow, lockAllowlist, addHosts, maxConns, maxTotalBytes, publish, policy)</c>.
 /// Unknown keys are an error, so a typo is never silently ignored. The document is walked as YAML nodes (no
 /// reflection), so this is safe under trimming and NativeAOT.
 /// </summary>
 public static class WorkspaceSpecFile
 {
-    private const string KnownKeys = "keys: name, image, setup, exec, env, hostname, profile, memory, cpus, sizeMib, ttl, shell, vsock, volumes, mediation (enabled, required, port, target, failClosed)";
+    private const string KnownKeys = "keys: name, image, setup, exec, env, hostname, profile, memory, cpus, sizeMib, ttl, shell, vsock, volumes, mediation (enabled, required, port, target, failClosed), network (mode, allow, lockAllowlist, addHosts, maxConns, maxTotalBytes, publish, policy)";
 
     /// <summary>Parses the file at <paramref name="path"/>; <see cref="WorkspaceSpecException"/> with the line on error.</summary>
     public static WorkspaceSpec Load(string path)
@@ -63,6 +64,7 @@ public static class WorkspaceSpecFile
                 "vsock" => spec with { Vsock = [.. StringList(source, value, "vsock must be a list of PORT=HOST:PORT").Select(VsockMapping.Parse)] },
                 "volumes" => spec with { Disks = [.. StringList(source, value, "volumes must be a list of SRC:DST[:ro|rw]").Select(Volumes.DiskRequest.ParseVolume)] },
                 "mediation" => spec with { Mediation = Mediation(source, value) },
+                "network" => spec with { Network = Networking.EgressPolicyFile.FromSpecNode(value, source) },
                 _ => throw Error(source, keyNode, $"unknown key '{Scalar(source, keyNode)}'"),
             };
         }

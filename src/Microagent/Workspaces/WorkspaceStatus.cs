@@ -1,4 +1,5 @@
 using Microagent.Mediation;
+using Microagent.Networking;
 
 namespace Microagent.Workspaces;
 
@@ -48,6 +49,10 @@ public sealed record WorkspaceStatus
     /// running; null when the workspace has no mediation channel.
     /// </summary>
     public MediationReadiness? MediationReady { get; init; }
+    /// <summary>The network in effect (this boot's while active, else the stored one).</summary>
+    public NetworkConfig? Network { get; init; }
+    /// <summary>While running: the supervisor's view (published ports listened on, egress counters, severed); null otherwise.</summary>
+    public NetworkStatus? NetworkState { get; init; }
 }
 
 /// <summary>Process ids of a running workspace.</summary>

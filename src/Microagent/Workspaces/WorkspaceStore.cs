@@ -72,6 +72,7 @@ internal sealed class WorkspaceStore
     public string DiskPath => Layout.Disk;
     public string SerialLogPath => Layout.SerialLog;
     public string SupervisorLogPath => Layout.SupervisorLog;
+    public string EgressAuditPath => Layout.EgressAudit;
     public string ControlSocketPath => Layout.ControlSocket;
     public string HybridSocketPath => Layout.HybridSocket;
 

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Threading.Channels;
 using Microagent.Errors;
 using Microagent.Mediation;
+using Microagent.Networking;
 
 namespace Microagent.Workspaces;
 
@@ -28,6 +29,9 @@ public sealed class WorkspaceSupervisor : IControlHandler
     private WorkspaceVm? _vm;
     private VsockTcpProxy? _mediation;
     private MediationConfig? _mediationConfig;
+    private NetworkConfig _network = NetworkConfig.Default;
+    private EgressBroker? _broker;
+    private PortPublisher? _published;
 
     private WorkspaceSupervisor(StatePaths paths, string name) => _store = new WorkspaceStore(paths, name);
 
@@ -73,6 +77,9 @@ public sealed class WorkspaceSupervisor : IControlHandler
             };
             _store.Update(r => r with { QemuPid = vm.QemuPid, GuestReady = true, Boot = boot });
             Log($"guest ready in {boot.BootMs} ms (QEMU {vm.QemuPid}, {boot.Accelerator}, kernel {boot.KernelRelease})");
+            string networkMode = (boot.Network ?? NetworkConfig.Default).Mode;
+            await vm.Agent.SetUpNetworkAsync(networkMode, ct).ConfigureAwait(false);
+            Log($"network {networkMode} set up at {_clock.ElapsedMilliseconds} ms");
 
             _lease = new IdleLease(TimeSpan.FromSeconds(boot.TtlSeconds));
             control = ControlServer.Start(_store.ControlSocketPath, this);
@@ -85,6 +92,7 @@ public sealed class WorkspaceSupervisor : IControlHandler
                 proxies.Add(_mediation);
                 Log($"mediation: guest port {med.Port} -> {med.Target} ({(med.Required ? "required" : "optional")}, {(med.FailClosed ? "fail-closed" : "fail-open")})");
             }
+            StartNetwork(boot, vm);
             _lease.Touch();
             await Volumes.DataDisks.MountAllAsync(vm.Agent, config.Disks, Log, ct).ConfigureAwait(false);
 
@@ -117,6 +125,8 @@ public sealed class WorkspaceSupervisor : IControlHandler
         }
         finally
         {
+            if (Interlocked.Exchange(ref _published, null) is { } published) await published.DisposeAsync().ConfigureAwait(false);
+            if (Interlocked.Exchange(ref _broker, null) is { } broker) await broker.DisposeAsync().ConfigureAwait(false);
             foreach (var p in proxies) await p.DisposeAsync().ConfigureAwait(false);
             if (control is not null) await control.DisposeAsync().ConfigureAwait(false);
             await StopVmAsync().ConfigureAwait(false);
@@ -126,6 +136,37 @@ public sealed class WorkspaceSupervisor : IControlHandler
             if (boot.Ephemeral && boot.OwnerPid is { } owner && !ProcessTable.IsAlive(owner)) TryDeleteDir(_store.Dir);
         }
     }
+
+    /// <summary>
+    /// The host side of the network (docs/ARCHITECTURE.md "Networking"): for <c>user</c>, the egress broker on the guest's egress
+    /// and DNS ports and a listener per published port; <c>isolated</c> has neither (nothing listens, so the vsock backend
+    /// resets any guest connection to those ports).
+    /// </summary>
+    private void StartNetwork(BootRecord boot, WorkspaceVm vm)
+    {
+        _network = boot.Network ?? NetworkConfig.Default;
+        if (_network.IsIsolated) { Log("network: isolated (loopback only, no egress)"); return; }
+        bool guard = LoopbackGuard.FromEnvironment();
+        var policy = new EgressPolicy(_network, guard);
+        _broker = new EgressBroker(_store.HybridSocketPath, policy, new EgressAudit(_store.EgressAuditPath, Log), _lease.Touch, Log).Start();
+        if (_network.Publish.Count > 0) _published = PortPublisher.Start(_network.Publish, vm.Agent.ForwardAsync, _lease.Touch, Log);
+    }
+
+    NetworkStatus IControlHandler.NetworkState(bool sever)
+    {
+        var broker = Volatile.Read(ref _broker);
+        var published = Volatile.Read(ref _published);
+        if (sever)
+        {
+            broker?.Sever();
+            published?.Sever();
+            _severed = true;
+            Log("network severed on request: egress, DNS and published ports closed");
+        }
+        return new NetworkStatus(_network.Mode, published?.Ports ?? [], broker?.Counters, _severed, _network.ToString());
+    }
+
+    private volatile bool _severed;
 
     private async Task StopVmAsync()
     {

@@ -47,11 +47,11 @@ public sealed class ParityTests
             plan.GetProperty("memoryMiB").GetInt32(), plan.GetProperty("cpus").GetInt32()));
         Assert.Equal(new[] { "cat", "/etc/os-release" }, plan.GetProperty("command").EnumerateArray().Select(a => a.GetString()));
         Assert.Equal("vda", plan.GetProperty("disks")[0].GetProperty("device").GetString());
-        Assert.StartsWith("none", plan.GetProperty("network").GetString());
+        Assert.StartsWith("user", plan.GetProperty("network").GetString());
 
         var create = await Ma("create", "planned", "--dry-run", "--profile", "small", "--ttl", "30m", "--vsock", "5000=8080");
         Assert.True(create.ExitCode == 0, create.Stderr);
-        foreach (string part in new[] { "dry run: create planned", "image      default", "kernel", "small: 512 MiB, 2 vCPU", "ttl 1800 s idle", "disk       vda rw", "network    none", "vsock      5000=127.0.0.1:8080" })
+        foreach (string part in new[] { "dry run: create planned", "image      default", "kernel", "small: 512 MiB, 2 vCPU", "ttl 1800 s idle", "disk       vda rw", "network    user (default policy)", "vsock      5000=127.0.0.1:8080" })
             Assert.Contains(part, create.Stdout);
         var status = await Ma("status", "planned", "--json");
         Assert.Equal("not_found", Json(status).GetProperty("error").GetProperty("kind").GetString());

@@ -53,6 +53,14 @@ public sealed class ControlChannelTests : IAsyncLifetime
             return Task.FromResult(Mediation is { } m ? m with { Severed = Severed } : null);
         }
 
+        public bool NetworkSevered { get; private set; }
+
+        public Microagent.Networking.NetworkStatus NetworkState(bool sever)
+        {
+            if (sever) NetworkSevered = true;
+            return new("user", [], null, NetworkSevered, "user (default policy)");
+        }
+
         public void Describe(ControlResponse response)
         {
             response.State = WorkspaceState.Running;
@@ -100,6 +108,19 @@ public sealed class ControlChannelTests : IAsyncLifetime
         Assert.False(status.Mediation!.Severed);
         var severed = await ControlClient.SendAsync(Socket, new ControlRequest { Type = ControlVerb.SeverMediation }, CancellationToken.None);
         Assert.True(severed.Mediation!.Severed);
+        Assert.Empty(_handler.Stops);
+    }
+
+    [Fact]
+    public async Task Network_verbs_report_and_sever_the_network()
+    {
+        var status = await ControlClient.SendAsync(Socket, new ControlRequest { Type = ControlVerb.NetworkStatus }, CancellationToken.None);
+        Assert.True(status.Ok);
+        Assert.False(status.Network!.Severed);
+        var severed = await ControlClient.SendAsync(Socket, new ControlRequest { Type = ControlVerb.SeverNetwork }, CancellationToken.None);
+        Assert.True(severed.Network!.Severed);
+        Assert.True(_handler.NetworkSevered);
+        Assert.Equal("""{"type":"sever-network"}""", JsonSerializer.Serialize(new ControlRequest { Type = ControlVerb.SeverNetwork }, ControlJson.Default.ControlRequest));
         Assert.Empty(_handler.Stops);
     }
 

@@ -26,7 +26,7 @@ internal sealed class OneShotRun(WorkspaceManager manager)
         string[] argv = Runner.ResolveArgv(options, image.Config);
         try
         {
-            await manager.CreateAsync(new WorkspaceSpec { Name = id, Image = options.Image, MemoryMiB = options.MemoryMiB, Cpus = options.Cpus, Disks = options.Disks }, ct, options.Progress)
+            await manager.CreateAsync(new WorkspaceSpec { Name = id, Image = options.Image, MemoryMiB = options.MemoryMiB, Cpus = options.Cpus, Disks = options.Disks, Network = options.Network }, ct, options.Progress)
                 .ConfigureAwait(false);
             long prepareMs = total.ElapsedMilliseconds;
             var phase = Stopwatch.StartNew();

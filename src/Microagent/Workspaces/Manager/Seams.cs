@@ -49,6 +49,8 @@ internal static class ControlRequests
     public static ControlRequest Kill(TimeSpan window) => new() { Type = ControlVerb.Kill, TimeoutMs = (long)window.TotalMilliseconds };
     public static ControlRequest MediationStatus() => new() { Type = ControlVerb.MediationStatus };
     public static ControlRequest SeverMediation() => new() { Type = ControlVerb.SeverMediation };
+    public static ControlRequest NetworkStatus() => new() { Type = ControlVerb.NetworkStatus };
+    public static ControlRequest SeverNetwork() => new() { Type = ControlVerb.SeverNetwork };
 }
 
 /// <summary><see cref="IProcessTable"/> over <c>/proc</c> (<see cref="ProcessTable"/>).</summary>

@@ -13,6 +13,8 @@ namespace Microagent.Workspaces.Manager;
 /// </summary>
 internal sealed class StatusReader(StatePaths paths, IProcessTable processes, IControlClient control, Reconciler reconciler)
 {
+    private readonly NetworkControl _network = new(control, reconciler);
+
     private static readonly TimeSpan FollowInterval = TimeSpan.FromMilliseconds(200);
 
     /// <summary>The status of <paramref name="store"/> as stored now (no reconcile, no probe).</summary>
@@ -37,7 +39,7 @@ internal sealed class StatusReader(StatePaths paths, IProcessTable processes, IC
     /// <summary>The projection plus the mediation channel and, for a running workspace, the supervisor's probe of its target.</summary>
     public async Task<WorkspaceStatus> WithMediationAsync(WorkspaceStore store, CancellationToken ct)
     {
-        var status = Project(store);
+        var status = await _network.WithStateAsync(store, Project(store), ct).ConfigureAwait(false);
         // Running: this boot's channel (start may override it); otherwise the stored one that the next start uses.
         var mediation = status.State.IsActive() && status.Boot is not null ? status.Boot.Mediation : status.Config.Mediation;
         if (mediation is not { Enabled: true }) return status with { Mediation = mediation };
