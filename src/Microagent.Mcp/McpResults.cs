@@ -121,5 +121,7 @@ internal sealed class McpNaming : JsonNamingPolicy
 [JsonSerializable(typeof(Microagent.Images.ImageTagResult))]
 [JsonSerializable(typeof(Microagent.Kernels.KernelCheck))]
 [JsonSerializable(typeof(ProfileList))]
+[JsonSerializable(typeof(SnapshotResult))]
+[JsonSerializable(typeof(SnapshotList))]
 [JsonSerializable(typeof(JsonObject))]
 internal sealed partial class McpJsonContext : JsonSerializerContext;

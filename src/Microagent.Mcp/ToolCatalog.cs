@@ -44,6 +44,7 @@ public sealed partial class ToolCatalog
         c.AddLifecycleTools();
         c.AddImageTools();
         c.AddParityTools();
+        c.AddSnapshotTools();
         c.Limits.CheckToolNames(c._tools.Keys);
         return c;
     }

@@ -25,6 +25,7 @@ internal static class CreateCommand
         var mediation = WorkspaceArgs.Mediation();
         var mediationOptional = WorkspaceArgs.MediationOptional();
         var shell = new Option<string?>("--shell") { Description = "The console shell `connect` opens (an absolute guest path; default /bin/sh)" };
+        var fromSnapshot = new Option<string?>("--from-snapshot") { Description = "Fork SRC:TAG: the source's config, its own disk (an overlay on the snapshot, no copy) and identity; its first start resumes the snapshot" };
         var dryRun = new Option<bool>("--dry-run") { Description = "Print the resolved plan (image, kernel, resources, disks, network) and create nothing" };
         var cmd = new Command("create", """
             Create a named workspace: its own qcow2 disk on the image baseline and a stored config. It does not boot:
@@ -37,13 +38,15 @@ internal static class CreateCommand
               microagent create agent --image python:3.11 --mediation 2048=127.0.0.1:9900
               microagent create lab --image debian:12 --shell /bin/bash --ttl 30m
               microagent create lab --dry-run --json
+              microagent create fork1 --from-snapshot research:before-tests
             """);
         cmd.Arguments.Add(name);
-        foreach (var o in new Option[] { nameOpt, image, setup, exec, env, hostname, profile, memory, cpus, size, ttl, vsock, mediation, mediationOptional, shell, dryRun, file }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { nameOpt, image, setup, exec, env, hostname, profile, memory, cpus, size, ttl, vsock, mediation, mediationOptional, shell, dryRun, file, fromSnapshot }) cmd.Options.Add(o);
         var docker = DockerFlags.AddTo(cmd);
         cmd.SetAction(async (r, ct) =>
         {
             docker.Refuse(r);
+            if (r.GetValue(fromSnapshot) is { } from) return await ForkAsync(r, r.GetValue(name) ?? r.GetValue(nameOpt), from, ct);
             var spec = r.GetValue(file) is { } f ? WorkspaceSpecFile.Load(f) : new WorkspaceSpec();
             spec = spec.With(new WorkspaceSpec
             {
@@ -74,5 +77,17 @@ internal static class CreateCommand
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary><c>create NEW --from-snapshot SRC:TAG</c>.</summary>
+    private static async Task<int> ForkAsync(ParseResult r, string? name, string from, CancellationToken ct)
+    {
+        int colon = from.LastIndexOf(':');
+        if (name is null || colon <= 0 || colon == from.Length - 1)
+            throw Errors.MicroagentException.Invalid("a fork needs a name and --from-snapshot SOURCE:TAG", "e.g. `microagent create fork1 --from-snapshot research:before-tests`");
+        var status = await new WorkspaceManager(GlobalOptions.Paths(r)).ForkAsync(name, from[..colon], from[(colon + 1)..], ct);
+        if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(status, Cli.Json.WorkspaceStatus);
+        else Console.WriteLine($"created {status.Name}, a fork of {from}; `microagent start {status.Name}` resumes the snapshot");
+        return 0;
     }
 }

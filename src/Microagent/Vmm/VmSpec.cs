@@ -25,6 +25,8 @@ public sealed record VmSpec
     public required string SerialLogPath { get; init; }
     /// <summary>The disk is thrown away after the VM: skip flushes (cache=unsafe).</summary>
     public bool Ephemeral { get; init; }
+    /// <summary>Restore a saved VM state (docs/ARCHITECTURE.md "Snapshots"): start with <c>-incoming defer</c> and without the vsock device (it is not migratable; it is added once the state is loaded).</summary>
+    public bool IncomingDefer { get; init; }
     /// <summary>Extra kernel command line arguments.</summary>
     public string ExtraKernelArgs { get; init; } = "";
 }
