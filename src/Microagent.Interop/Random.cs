@@ -6,12 +6,14 @@ namespace Microagent.Interop;
 /// <summary>
 /// Mixing entropy into the kernel's RNG and crediting it: the <c>RNDADDENTROPY</c> ioctl on <c>/dev/urandom</c>
 /// (include/uapi/linux/random.h: <c>_IOW('R', 0x03, int[2])</c> taking <c>struct rand_pool_info { int entropy_count;
-/// int buf_size; __u32 buf[]; }</c>; needs CAP_SYS_ADMIN). A restored or forked guest calls it with host-supplied bytes so
+/// int buf_size; __u32 buf[]; }</c>; needs CAP_SYS_ADMIN), then <c>RNDRESEEDCRNG</c> (<c>_IO('R', 0x07)</c>) so the output
+/// generator is reseeded from it at once, not at its next scheduled reseed. A restored or forked guest calls it with host-supplied bytes so
 /// that clones of one saved VM do not produce the same random stream.
 /// </summary>
 public static unsafe partial class KernelRandom
 {
     private const uint RNDADDENTROPY = 0x40085203;
+    private const uint RNDRESEEDCRNG = 0x5207; // _IO('R', 0x07)
     private const int O_WRONLY = 1, O_CLOEXEC = 0x80000;
 
     [LibraryImport(Libc.Name, EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
@@ -23,7 +25,7 @@ public static unsafe partial class KernelRandom
     [LibraryImport(Libc.Name, EntryPoint = "close", SetLastError = true)]
     private static partial int Close(int fd);
 
-    /// <summary>Mixes <paramref name="seed"/> into the kernel RNG, credited as <c>8 × length</c> bits; throws <see cref="SyscallException"/>.</summary>
+    /// <summary>Mixes <paramref name="seed"/> into the kernel RNG, credited as <c>8 × length</c> bits, and reseeds its output generator; throws <see cref="SyscallException"/>.</summary>
     public static void AddEntropy(ReadOnlySpan<byte> seed)
     {
         if (seed.Length is 0 or > 4096) throw new ArgumentOutOfRangeException(nameof(seed), "1-4096 bytes");
@@ -36,6 +38,8 @@ public static unsafe partial class KernelRandom
         try
         {
             fixed (byte* p = info) Libc.Check(Ioctl(fd, RNDADDENTROPY, p), "ioctl RNDADDENTROPY");
+            // The input pool alone feeds the output generator only at its next scheduled reseed: force it now.
+            Libc.Check(Ioctl(fd, RNDRESEEDCRNG, null), "ioctl RNDRESEEDCRNG");
         }
         finally { Close(fd); }
     }
