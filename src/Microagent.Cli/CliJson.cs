@@ -40,6 +40,9 @@ internal sealed record LogsJson(string? Workspace, string Serial);
 
 internal sealed record VersionJson(string Version, int Protocol);
 
+internal sealed record SnapshotJson(string? Workspace, string Tag, DateTimeOffset Created, long SizeBytes, string? ImageDigest, string? KernelRelease,
+    string KernelSha256, string QemuVersion, string MachineType, int MemoryMiB, int Cpus, string AgentBuild);
+
 /// <summary>Source-generated type information for every <c>--json</c> document (see <see cref="Cli.Json"/>).</summary>
 [JsonSerializable(typeof(WorkspaceStatus))]
 [JsonSerializable(typeof(IReadOnlyList<WorkspaceStatus>))]
@@ -54,6 +57,8 @@ internal sealed record VersionJson(string Version, int Protocol);
 [JsonSerializable(typeof(PruneResult))]
 [JsonSerializable(typeof(InstalledKernel))]
 [JsonSerializable(typeof(ExecJson))]
+[JsonSerializable(typeof(SnapshotJson))]
+[JsonSerializable(typeof(List<SnapshotJson>))]
 [JsonSerializable(typeof(RunJson))]
 [JsonSerializable(typeof(DoctorJson))]
 [JsonSerializable(typeof(ImageJson))]

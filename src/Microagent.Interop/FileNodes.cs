@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 namespace Microagent.Interop;
 
 /// <summary>
-/// mknod(2) for device nodes and FIFOs, lsetxattr(2) for extended attributes (including
+/// mknod(2) for device nodes and FIFOs, link(2) for hard links, lsetxattr(2) for extended attributes (including
 /// <c>security.capability</c>). Neither follows a symbolic link in the final component.
 /// </summary>
 public static unsafe partial class FileNodes
@@ -16,6 +16,12 @@ public static unsafe partial class FileNodes
 
     [LibraryImport(Libc.Name, EntryPoint = "lsetxattr", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int LsetxattrRaw(string path, string name, byte* value, nuint size, int flags);
+
+    [LibraryImport(Libc.Name, EntryPoint = "link", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int LinkRaw(string existing, string newPath);
+
+    /// <summary>link(2): a second name <paramref name="newPath"/> for the file <paramref name="existing"/>. Throws <see cref="SyscallException"/>.</summary>
+    public static void HardLink(string existing, string newPath) => Libc.Check(LinkRaw(existing, newPath), "link");
 
     /// <summary>glibc's gnu_dev_makedev encoding of a device number (sys/sysmacros.h).</summary>
     public static ulong MakeDev(uint major, uint minor)

@@ -128,5 +128,7 @@ internal sealed class McpNaming : JsonNamingPolicy
 [JsonSerializable(typeof(VolumeList))]
 [JsonSerializable(typeof(Microagent.Volumes.VolumeInfo))]
 [JsonSerializable(typeof(Microagent.Volumes.VolumeDeleteResult))]
+[JsonSerializable(typeof(SnapshotResult))]
+[JsonSerializable(typeof(SnapshotList))]
 [JsonSerializable(typeof(JsonObject))]
 internal sealed partial class McpJsonContext : JsonSerializerContext;

@@ -39,9 +39,17 @@ public sealed partial class ToolCatalog
                 ["mediation"] = Schema.String("Mediation channel PORT=HOST:PORT: the agent's guest connections to CID 2 port PORT are proxied to the control plane at HOST:PORT. Required and fail-closed unless mediation_optional. HOST:PORT must be an allowed host target of this server."),
                 ["mediation_optional"] = Schema.Boolean("Make the mediation channel optional and fail-open (development)."),
                 ["volumes"] = VolumesSchema(),
+                ["from_snapshot"] = Schema.String("Fork SOURCE:TAG instead: the source's config, its own disk (an overlay on the snapshot) and identity; its first workspace_start resumes the snapshot."),
             }.With(p => AddNetworkProperties(p)), "name"), McpJson.Context.WorkspaceStatus,
             async call =>
             {
+                if (call.String("from_snapshot") is { } from)
+                {
+                    int colon = from.LastIndexOf(':');
+                    if (colon <= 0 || colon == from.Length - 1)
+                        throw Errors.MicroagentException.Invalid("from_snapshot is SOURCE:TAG", "e.g. research:before-tests");
+                    return await Workspaces.ForkAsync(Name(call), from[..colon], from[(colon + 1)..], call.Cancellation).ConfigureAwait(false);
+                }
                 var spec = new WorkspaceSpec
                 {
                     Name = Name(call),
@@ -76,6 +84,7 @@ public sealed partial class ToolCatalog
                 ["ttl_seconds"] = Schema.Integer("Idle lease for this boot; 0 = permanent.", WorkspaceLimits.TtlSeconds),
                 ["mediation"] = Schema.String("Mediation channel PORT=HOST:PORT for this boot only (HOST:PORT must be an allowed host target)."),
                 ["mediation_optional"] = Schema.Boolean("Make this boot's mediation channel optional and fail-open."),
+                ["from_snapshot"] = Schema.String("Restore this snapshot tag in place instead of booting from disk (the workspace must be stopped)."),
             }.With(p => AddNetworkProperties(p, policy: false)), "name"), McpJson.Context.WorkspaceStatus,
             async call =>
             {
@@ -89,6 +98,7 @@ public sealed partial class ToolCatalog
                     Mediation = Mediation(call),
                     Network = Network(call),
                     Progress = call.Progress,
+                    FromSnapshot = call.String("from_snapshot"),
                 }, call.Cancellation).ConfigureAwait(false);
                 return status;
             });

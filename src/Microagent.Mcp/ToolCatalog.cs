@@ -46,6 +46,7 @@ public sealed partial class ToolCatalog
         c.AddVolumeTools();
         c.AddParityTools();
         c.AddNetworkTools();
+        c.AddSnapshotTools();
         c.Limits.CheckToolNames(c._tools.Keys);
         return c;
     }

@@ -31,6 +31,10 @@ public static class RequestTypes
     public const string Shutdown = "shutdown";
     /// <summary>Set the guest's wall clock to <see cref="Request.ClockUnixNs"/> (after a resume its clock lags by the paused time); answered <c>ok</c>.</summary>
     public const string SetClock = "set-clock";
+    /// <summary>Mix <see cref="Request.Data"/> (host entropy) into the kernel RNG (after a restore or fork clones share its state); answered <c>ok</c>.</summary>
+    public const string Reseed = "reseed";
+    /// <summary>Take <see cref="Request.Hostname"/> and <see cref="Request.MachineId"/> as this guest's identity (a fork of a snapshot); answered <c>ok</c>.</summary>
+    public const string Identity = "identity";
     /// <summary>Set up the guest's network path (<see cref="Request.Network"/>); answered <c>ok</c> or <c>error</c>.</summary>
     public const string Network = "network";
     /// <summary>Relay this connection to the guest's 127.0.0.1:<see cref="Request.ForwardPort"/> (published ports); answered <c>ok</c>, then raw bytes.</summary>
@@ -93,12 +97,16 @@ public sealed class Request
     [JsonPropertyName("type")] public string Type { get; set; } = "";
     /// <summary>Exec parameters when <see cref="Type"/> is <c>exec</c>.</summary>
     [JsonPropertyName("exec")] public ExecRequest? Exec { get; set; }
-    /// <summary>Stdin bytes when <see cref="Type"/> is <c>stdin</c>.</summary>
+    /// <summary>Stdin bytes when <see cref="Type"/> is <c>stdin</c>; host entropy with <c>reseed</c>.</summary>
     [JsonPropertyName("data")] public byte[]? Data { get; set; }
     /// <summary>With <c>stdin</c>: no more input follows; the guest closes the workload's stdin.</summary>
     [JsonPropertyName("eof")] public bool Eof { get; set; }
     /// <summary>With <c>set-clock</c>: the host's wall clock, in nanoseconds since the Unix epoch.</summary>
     [JsonPropertyName("clockUnixNs")] public long? ClockUnixNs { get; set; }
+    /// <summary>With <c>identity</c>: the guest's new hostname.</summary>
+    [JsonPropertyName("hostname")] public string? Hostname { get; set; }
+    /// <summary>With <c>identity</c>: the guest's new machine-id (32 lowercase hex digits).</summary>
+    [JsonPropertyName("machineId")] public string? MachineId { get; set; }
     /// <summary>With <c>network</c>: what to set up (Network.cs).</summary>
     [JsonPropertyName("network")] public NetworkSetup? Network { get; set; }
     /// <summary>With <c>forward</c>: the guest loopback port to relay to.</summary>

@@ -26,6 +26,7 @@ internal static class CreateCommand
         var mediationOptional = WorkspaceArgs.MediationOptional();
         var shell = new Option<string?>("--shell") { Description = "The console shell `connect` opens (an absolute guest path; default /bin/sh)" };
         var disks = WorkspaceArgs.Disks();
+        var fromSnapshot = new Option<string?>("--from-snapshot") { Description = "Fork SRC:TAG: the source's config, its own disk (an overlay on the snapshot, no copy) and identity; its first start resumes the snapshot" };
         var dryRun = new Option<bool>("--dry-run") { Description = "Print the resolved plan (image, kernel, resources, disks, network) and create nothing" };
         var cmd = new Command("create", """
             Create a named workspace: its own qcow2 disk on the image baseline and a stored config. It does not boot:
@@ -44,14 +45,16 @@ internal static class CreateCommand
               microagent create dev --egress-allow github.com --egress-allow .githubusercontent.com --egress-lock-allowlist
               microagent create box --network isolated
               microagent create api --add-host db.internal:10.0.0.5 --egress-allow db.internal --egress-policy policy.yaml
+              microagent create fork1 --from-snapshot research:before-tests
             """);
         cmd.Arguments.Add(name);
-        foreach (var o in new Option[] { nameOpt, image, setup, exec, env, hostname, profile, memory, cpus, size, ttl, vsock, mediation, mediationOptional, shell, dryRun, file }.Concat(disks)) cmd.Options.Add(o);
+        foreach (var o in new Option[] { nameOpt, image, setup, exec, env, hostname, profile, memory, cpus, size, ttl, vsock, mediation, mediationOptional, shell, dryRun, file, fromSnapshot }.Concat(disks)) cmd.Options.Add(o);
         var network = NetworkArgs.AddTo(cmd);
         var docker = DockerFlags.AddTo(cmd);
         cmd.SetAction(async (r, ct) =>
         {
             docker.Refuse(r);
+            if (r.GetValue(fromSnapshot) is { } from) return await ForkAsync(r, r.GetValue(name) ?? r.GetValue(nameOpt), from, ct);
             var spec = r.GetValue(file) is { } f ? WorkspaceSpecFile.Load(f) : new WorkspaceSpec();
             spec = spec.With(new WorkspaceSpec
             {
@@ -84,5 +87,17 @@ internal static class CreateCommand
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary><c>create NEW --from-snapshot SRC:TAG</c>.</summary>
+    private static async Task<int> ForkAsync(ParseResult r, string? name, string from, CancellationToken ct)
+    {
+        int colon = from.LastIndexOf(':');
+        if (name is null || colon <= 0 || colon == from.Length - 1)
+            throw Errors.MicroagentException.Invalid("a fork needs a name and --from-snapshot SOURCE:TAG", "e.g. `microagent create fork1 --from-snapshot research:before-tests`");
+        var status = await new WorkspaceManager(GlobalOptions.Paths(r)).ForkAsync(name, from[..colon], from[(colon + 1)..], ct);
+        if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(status, Cli.Json.WorkspaceStatus);
+        else Console.WriteLine($"created {status.Name}, a fork of {from}; `microagent start {status.Name}` resumes the snapshot");
+        return 0;
     }
 }

@@ -18,11 +18,14 @@ internal static class StartCommand
         var mediationOptional = WorkspaceArgs.MediationOptional();
         var wait = new Option<bool>("--wait") { Description = "Then block until the workspace stops (its workload ended, its lease expired, or it was halted), like `start` followed by `wait`" };
         var waitTimeout = new Option<TimeSpan?>("--wait-timeout") { Description = "With --wait: give up waiting after this long (exit 75; the workspace keeps running): seconds, or 30s, 5m, 1h" };
+        var fromSnapshot = new Option<string?>("--from-snapshot") { Description = "Restore snapshot TAG in place: roll the disk back to it and resume its memory (the workspace must be stopped)" };
         var cmd = new Command("start", """
             Boot a workspace from its disk (memory is not kept across halt/start) and return once the guest serves exec.
             Setup commands run on the first successful boot only; the workload (--exec) runs on every start.
             --profile/--memory/--cpus/--ttl/--vsock/--mediation/--network/--publish override the stored config for this boot only.
             A running or starting workspace is a conflict (exit 1); a failed boot prints the serial-log tail.
+            --from-snapshot TAG restores a snapshot in place instead: the disk rolls back to it and the guest resumes
+            where it was captured (live connections are reset; the clock is set and the RNG reseeded from the host).
 
             Examples:
               microagent start research
@@ -30,10 +33,11 @@ internal static class StartCommand
               microagent start research --network isolated
               microagent start web -p 8080:80
               microagent start job --wait --wait-timeout 10m && microagent result job
+              microagent halt research && microagent start research --from-snapshot before-tests
             """);
         cmd.Arguments.Add(name);
         var network = NetworkArgs.AddTo(cmd, policyFlags: false);
-        foreach (var o in new Option[] { profile, memory, cpus, ttl, vsock, mediation, mediationOptional, wait, waitTimeout }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { profile, memory, cpus, ttl, vsock, mediation, mediationOptional, wait, waitTimeout, fromSnapshot }) cmd.Options.Add(o);
         cmd.SetAction(async (r, ct) =>
         {
             if (r.GetValue(waitTimeout) is not null && !r.GetValue(wait))
@@ -49,6 +53,7 @@ internal static class StartCommand
                 Mediation = WorkspaceArgs.MediationFrom(r, mediation, mediationOptional),
                 Network = network.From(r),
                 Progress = Cli.Progress(r),
+                FromSnapshot = r.GetValue(fromSnapshot),
             }, ct);
             if (r.GetValue(wait))
             {
@@ -59,7 +64,7 @@ internal static class StartCommand
                 return 0;
             }
             if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(status, Cli.Json.WorkspaceStatus);
-            else Console.WriteLine($"{status.Name} is {Render.State(status.State)} (booted in {status.Boot?.BootMs} ms, {status.Boot?.Accelerator})");
+            else Console.WriteLine($"{status.Name} is {Render.State(status.State)} ({(status.Boot?.RestoredFrom is { } from ? $"restored from {from}" : "booted")} in {status.Boot?.BootMs} ms, {status.Boot?.Accelerator})");
             return 0;
         });
         return cmd;

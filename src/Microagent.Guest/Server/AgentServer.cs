@@ -81,6 +81,12 @@ public sealed class AgentServer
             case RequestTypes.NetStats:
                 await NetworkRequests.NetStatsAsync(connection).ConfigureAwait(false);
                 return;
+            case RequestTypes.Reseed:
+                await Send(connection, CloneHygiene.Reseed(request.Data)).ConfigureAwait(false);
+                return;
+            case RequestTypes.Identity:
+                await Send(connection, CloneHygiene.Identity(request.Hostname, request.MachineId)).ConfigureAwait(false);
+                return;
             case RequestTypes.Stdin:
                 await SendError(connection, "invalid", "stdin frame without a streaming exec").ConfigureAwait(false);
                 return;

@@ -99,6 +99,22 @@ public sealed class AgentClient(Func<CancellationToken, Task<Stream>> connect)
         if (response.Type != ResponseTypes.Ok) throw Unexpected(response);
     }
 
+    /// <summary>Mixes <paramref name="seed"/> (host entropy) into the guest kernel's RNG (after a restore or fork); returns once acknowledged.</summary>
+    public Task ReseedAsync(byte[] seed, CancellationToken ct = default) =>
+        RequestOkAsync(new Request { Type = RequestTypes.Reseed, Data = seed }, ct);
+
+    /// <summary>Gives the guest its own hostname and machine-id (a fork of a snapshot); returns once acknowledged.</summary>
+    public Task SetIdentityAsync(string hostname, string machineId, CancellationToken ct = default) =>
+        RequestOkAsync(new Request { Type = RequestTypes.Identity, Hostname = hostname, MachineId = machineId }, ct);
+
+    private async Task RequestOkAsync(Request request, CancellationToken ct)
+    {
+        await using var stream = await connect(ct).ConfigureAwait(false);
+        await Frame.WriteAsync(stream, request, ProtocolJson.Default.Request, ct).ConfigureAwait(false);
+        var response = await ReadAsync(stream, ct).ConfigureAwait(false);
+        if (response.Type != ResponseTypes.Ok) throw Unexpected(response);
+    }
+
     /// <summary>Sets up the guest's network path in <paramref name="mode"/> (agent <c>network</c>; docs/ARCHITECTURE.md "Networking").</summary>
     public async Task SetUpNetworkAsync(string mode, CancellationToken ct = default)
     {

@@ -10,9 +10,10 @@ public static class DiskOverlay
 {
     /// <summary>
     /// Creates <paramref name="overlayPath"/> (mode 0600) as a qcow2 overlay on
-    /// <paramref name="baselinePath"/> (raw). No data is copied; the baseline must never change afterwards.
+    /// <paramref name="baselinePath"/> (raw, or <paramref name="backingFormat"/>: a frozen qcow2 snapshot layer). No data is
+    /// copied; the backing file must never change afterwards.
     /// </summary>
-    public static async Task CreateAsync(string baselinePath, string overlayPath, CancellationToken ct = default)
+    public static async Task CreateAsync(string baselinePath, string overlayPath, CancellationToken ct = default, string backingFormat = "raw")
     {
         string backing = Path.GetFullPath(baselinePath);
         if (!File.Exists(backing))
@@ -24,7 +25,7 @@ public static class DiskOverlay
         try
         {
             await ExternalTool.RunAsync("qemu-img", "qemu-utils",
-                ["create", "-q", "-f", "qcow2", "-F", "raw", "-b", backing, tmp], ct).ConfigureAwait(false);
+                ["create", "-q", "-f", "qcow2", "-F", backingFormat, "-b", backing, tmp], ct).ConfigureAwait(false);
             File.SetUnixFileMode(tmp, UnixFileMode.UserRead | UnixFileMode.UserWrite);
             File.Move(tmp, overlay, overwrite: true);
         }

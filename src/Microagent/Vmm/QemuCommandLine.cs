@@ -25,6 +25,18 @@ public static class QemuCommandLine
     /// <summary>QEMU id of the vsock device (<c>device_del</c> unplugs it by this id; it must be gone before a state save).</summary>
     public const string VsockDeviceId = "vsock";
 
+    /// <summary>QEMU id of the vhost-user chardev the vsock device uses.</summary>
+    public const string VsockChardevId = "vsock0";
+
+    /// <summary>The vsock device's driver under TCG (<c>pc</c>: PCI, hot-pluggable through ACPI; the only one snapshots support).</summary>
+    public const string VsockPciDriver = "vhost-user-vsock-pci";
+
+    /// <summary>
+    /// The vsock device's PCI slot under TCG, pinned: a restored VM gets the device back by <c>device_add</c> after the other
+    /// devices, and a saved state only loads when every device sits where it sat when it was saved.
+    /// </summary>
+    public const string VsockPciSlot = "0x10";
+
     /// <summary>Kernel arguments common to every boot: serial console, quiet, no reboot loops, fast paths for emulated hardware.</summary>
     public const string BaseKernelArgs =
         "console=ttyS0 quiet loglevel=3 panic=-1 reboot=t tsc=reliable no_timer_check " +
@@ -75,11 +87,11 @@ public static class QemuCommandLine
             ]);
         }
         a.AddRange([
-            "-chardev", $"socket,id=vsock0,path={Escape(spec.VhostUserSocketPath)}",
-            "-device", kvm ? $"vhost-user-vsock-device,chardev=vsock0,id={VsockDeviceId}" : $"vhost-user-vsock-pci,chardev=vsock0,id={VsockDeviceId}",
-            "-device", "pvpanic",
-            "-action", "panic=shutdown",
+            "-chardev", $"socket,id={VsockChardevId},path={Escape(spec.VhostUserSocketPath)}",
         ]);
+        if (!spec.IncomingDefer) a.AddRange(["-device", kvm ? $"vhost-user-vsock-device,chardev={VsockChardevId},id={VsockDeviceId}" : $"{VsockPciDriver},chardev={VsockChardevId},id={VsockDeviceId},addr={VsockPciSlot}"]);
+        a.AddRange(["-device", "pvpanic", "-action", "panic=shutdown"]);
+        if (spec.IncomingDefer) a.AddRange(["-incoming", "defer"]);
         return a;
     }
 

@@ -27,6 +27,8 @@ public sealed record VmSpec
     public bool Ephemeral { get; init; }
     /// <summary>Data disks after the root disk, each a virtio-blk device identified by its serial (docs/ARCHITECTURE.md "Images and disks").</summary>
     public IReadOnlyList<VmDisk> Disks { get; init; } = [];
+    /// <summary>Restore a saved VM state (docs/ARCHITECTURE.md "Snapshots"): start with <c>-incoming defer</c> and without the vsock device (it is not migratable; it is added once the state is loaded).</summary>
+    public bool IncomingDefer { get; init; }
     /// <summary>Extra kernel command line arguments.</summary>
     public string ExtraKernelArgs { get; init; } = "";
 }

@@ -36,6 +36,8 @@ public enum ControlVerb
     NetworkStatus,
     /// <summary><c>sever-network</c>: close every egress connection, stop DNS, close the published listeners, refuse new ones; then report as <see cref="NetworkStatus"/>.</summary>
     SeverNetwork,
+    /// <summary><c>snapshot</c>: capture snapshot <see cref="ControlRequest.Tag"/> (docs/ARCHITECTURE.md "Snapshots"); the state stays what it was.</summary>
+    Snapshot,
 }
 
 /// <summary>Wire names of <see cref="ControlVerb"/>; an unknown name reads as <see cref="ControlVerb.Unknown"/> (answered, not dropped).</summary>
@@ -45,7 +47,7 @@ public sealed class ControlVerbJsonConverter : JsonConverter<ControlVerb>
     [
         (ControlVerb.Halt, "halt"), (ControlVerb.Kill, "kill"),
         (ControlVerb.MediationStatus, "mediation-status"), (ControlVerb.SeverMediation, "sever-mediation"),
-        (ControlVerb.Pause, "pause"), (ControlVerb.Resume, "resume"),
+        (ControlVerb.Pause, "pause"), (ControlVerb.Resume, "resume"), (ControlVerb.Snapshot, "snapshot"),
         (ControlVerb.NetworkStatus, "network-status"), (ControlVerb.SeverNetwork, "sever-network"),
     ];
 
@@ -73,6 +75,8 @@ public sealed class ControlRequest
     [JsonPropertyName("timeoutMs")] public long? TimeoutMs { get; set; }
     /// <summary>halt, kill: why, as the caller said it (recorded in the stop's events); pause: the user's reason (the state's detail).</summary>
     [JsonPropertyName("reason")] public string? Reason { get; set; }
+    /// <summary>snapshot: the tag to capture.</summary>
+    [JsonPropertyName("tag")] public string? Tag { get; set; }
 }
 
 /// <summary>Control-socket response (supervisor → CLI/library).</summary>
@@ -88,6 +92,8 @@ public sealed class ControlResponse
     [JsonPropertyName("activeConnections")] public int ActiveConnections { get; set; }
     /// <summary>Last activity.</summary>
     [JsonPropertyName("lastActivity")] public DateTimeOffset? LastActivity { get; set; }
+    /// <summary>snapshot: the tag captured.</summary>
+    [JsonPropertyName("tag")] public string? Tag { get; set; }
     /// <summary>mediation-status and sever-mediation: the channel's readiness (after a probe of the target).</summary>
     [JsonPropertyName("mediation")] public MediationReadiness? Mediation { get; set; }
     /// <summary>network-status and sever-network: the network of this boot.</summary>
@@ -110,6 +116,12 @@ internal static class ControlChannel
     /// <summary>Longest a control connection may take, connect to response.</summary>
     public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
 
+    /// <summary>Longest a <c>snapshot</c> request may take (it saves the guest's memory to disk).</summary>
+    public static readonly TimeSpan SnapshotTimeout = TimeSpan.FromSeconds(120);
+
+    /// <summary>How long a request of <paramref name="verb"/> may take.</summary>
+    public static TimeSpan TimeoutOf(ControlVerb verb) => verb == ControlVerb.Snapshot ? SnapshotTimeout : Timeout;
+
     /// <summary>One frame of at most <see cref="MaxFrameBytes"/>; null when the peer closed before a frame started.</summary>
     public static Task<T?> ReadAsync<T>(Stream stream, JsonTypeInfo<T> info, CancellationToken ct) where T : class =>
         Frame.ReadAsync(stream, info, ct, MaxFrameBytes);
@@ -125,7 +137,7 @@ internal static class ControlClient
     public static async Task<ControlResponse> SendAsync(string socketPath, ControlRequest request, CancellationToken ct)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        timeout.CancelAfter(ControlChannel.Timeout);
+        timeout.CancelAfter(ControlChannel.TimeoutOf(request.Type));
         var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try { await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), timeout.Token).ConfigureAwait(false); }
         catch (SocketException e)
@@ -142,7 +154,7 @@ internal static class ControlClient
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
-            throw MicroagentException.Transient($"the supervisor did not answer on {socketPath} within {ControlChannel.Timeout.TotalSeconds:0} s");
+            throw MicroagentException.Transient($"the supervisor did not answer on {socketPath} within {ControlChannel.TimeoutOf(request.Type).TotalSeconds:0} s");
         }
         catch (ProtocolException e)
         {
@@ -157,7 +169,7 @@ internal interface IControlHandler
     /// <summary>Queues a halt or kill; the supervise loop acts on it.</summary>
     void RequestStop(ControlRequest request);
 
-    /// <summary>Queues a pause or resume for the supervise loop and waits for its answer.</summary>
+    /// <summary>Queues a pause, resume or snapshot for the supervise loop and waits for its answer.</summary>
     Task<ControlResponse> FreezeAsync(ControlRequest request, CancellationToken ct);
 
     /// <summary>The mediation channel's readiness (severed first when <paramref name="sever"/>); null when this boot has none.</summary>
@@ -218,7 +230,7 @@ internal sealed class ControlServer : IAsyncDisposable
             case ControlVerb.Halt or ControlVerb.Kill:
                 handler.RequestStop(request);
                 return new ControlResponse { Ok = true };
-            case ControlVerb.Pause or ControlVerb.Resume:
+            case ControlVerb.Pause or ControlVerb.Resume or ControlVerb.Snapshot:
                 return await handler.FreezeAsync(request, ct).ConfigureAwait(false);
             case ControlVerb.MediationStatus or ControlVerb.SeverMediation:
                 var readiness = await handler.MediationAsync(request.Type == ControlVerb.SeverMediation, ct).ConfigureAwait(false);
@@ -251,6 +263,7 @@ internal sealed class ControlServer : IAsyncDisposable
             using var timeout = new CancellationTokenSource(ControlChannel.Timeout);
             var request = await ControlChannel.ReadAsync(stream, ControlJson.Default.ControlRequest, timeout.Token).ConfigureAwait(false);
             if (request is null) return;
+            timeout.CancelAfter(ControlChannel.TimeoutOf(request.Type));
             var response = await DispatchAsync(_handler, request, timeout.Token).ConfigureAwait(false);
             _handler.Describe(response);
             await ControlChannel.WriteAsync(stream, response, ControlJson.Default.ControlResponse, timeout.Token).ConfigureAwait(false);

@@ -64,6 +64,12 @@ internal sealed record SupervisionOptions
     /// <summary>After the vsock channel ends, how long QEMU may take to exit by itself (then it is an orderly exit, not a channel fault).</summary>
     public TimeSpan ChannelExitGrace { get; init; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// Captures a snapshot (tag, the user paused the guest, where QMP events read meanwhile go); null: this VM cannot
+    /// (docs/ARCHITECTURE.md "Snapshots"). A <see cref="Snapshots.SnapshotRecoveryException"/> means the VM is no longer usable.
+    /// </summary>
+    public Func<string, bool, Action<QmpEvent>, CancellationToken, Task<Snapshots.SnapshotInfo>>? Capture { get; init; }
+
     /// <summary>Free bytes on the filesystem of the workspace directory (<see cref="HostSpace.FreeBytes"/>; a fake in unit tests).</summary>
     public Func<string, long?> FreeBytes { get; init; } = HostSpace.FreeBytes;
 }
@@ -139,6 +145,19 @@ internal sealed class SupervisionLoop(WorkspaceStore store, ISupervisedVm vm, Id
                 if (request.Type is ControlVerb.Pause or ControlVerb.Resume)
                 {
                     queued.Reply.TrySetResult(await FreezeAsync(request, ct).ConfigureAwait(false));
+                    command = commands.WaitToReadAsync(ct).AsTask();
+                    continue;
+                }
+                if (request.Type == ControlVerb.Snapshot)
+                {
+                    var (reply, fatal) = await SnapshotAsync(request.Tag ?? "", ct).ConfigureAwait(false);
+                    queued.Reply.TrySetResult(reply);
+                    if (fatal is not null)
+                    {
+                        await vm.DisposeAsync().ConfigureAwait(false);
+                        Record(WorkspaceState.Failed, WorkloadRunner.Shorten(fatal));
+                        return "failed";
+                    }
                     command = commands.WaitToReadAsync(ct).AsTask();
                     continue;
                 }
@@ -249,6 +268,33 @@ internal sealed class SupervisionLoop(WorkspaceStore store, ISupervisedVm vm, Id
         {
             log($"{ControlVerbJsonConverter.WireName(request.Type)} failed: {e.Message}");
             return new ControlResponse { Ok = false, Error = $"{ControlVerbJsonConverter.WireName(request.Type)} failed: {e.Message}" };
+        }
+    }
+
+    /// <summary>
+    /// A snapshot capture (docs/ARCHITECTURE.md "Snapshots"); the guest's clock is set after it ran again. Returns the answer and,
+    /// when the VM could not be put back, why it must be failed. QEMU dying meanwhile is left to the loop (its exit is recorded).
+    /// </summary>
+    private async Task<(ControlResponse Reply, string? Fatal)> SnapshotAsync(string tag, CancellationToken ct)
+    {
+        if (_hostPaused) return (new ControlResponse { Ok = false, Error = "the host has paused the guest (its disk is full); free space first" }, null);
+        if (options.Capture is not { } capture) return (new ControlResponse { Ok = false, Error = "this VM cannot be snapshotted" }, null);
+        try
+        {
+            var info = await capture(tag, _freeze.IsPaused, e => { _seen.Observe(e); log($"QEMU: {e.Name}"); }, ct).ConfigureAwait(false);
+            if (!_freeze.IsPaused) log(await _freeze.SetClockAsync(ct).ConfigureAwait(false));
+            lease.Touch();
+            return (new ControlResponse { Ok = true, Tag = info.Manifest.Tag }, null);
+        }
+        catch (Snapshots.SnapshotRecoveryException e)
+        {
+            log(e.Message);
+            return (new ControlResponse { Ok = false, Error = e.Message }, e.Message);
+        }
+        catch (Exception e) when (e is MicroagentException or IOException or OperationCanceledException && !ct.IsCancellationRequested)
+        {
+            log($"snapshot '{tag}' failed: {e.Message}");
+            return (new ControlResponse { Ok = false, Error = $"snapshot failed: {e.Message}" }, null);
         }
     }
 

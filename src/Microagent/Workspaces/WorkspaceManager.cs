@@ -35,7 +35,7 @@ public sealed record WorkspaceManagerOptions
 /// gets <see cref="WorkspaceBusyException"/> (<c>conflict</c>); once it has the lock it sees the first caller's result
 /// (e.g. <see cref="WorkspaceExistsException"/> for a second create). Reads (status, list, exec, cp) take no lock.
 /// </summary>
-public sealed class WorkspaceManager
+public sealed partial class WorkspaceManager
 {
     /// <summary>Environment variable naming the microagent executable used for supervisors.</summary>
     public const string BinaryVariable = "MICROAGENT_BIN";
@@ -47,6 +47,7 @@ public sealed class WorkspaceManager
     private readonly WorkspaceCopier _copier;
     private readonly PauseControl _pause;
     private readonly NetworkControl _network;
+    private readonly IControlClient _control;
 
     /// <summary>Creates a manager over <paramref name="paths"/> (default: <c>$MICROAGENT_STATE_DIR</c> or <c>~/.microagent</c>).</summary>
     public WorkspaceManager(StatePaths? paths = null, WorkspaceManagerOptions? options = null)
@@ -67,6 +68,7 @@ public sealed class WorkspaceManager
         _copier = new WorkspaceCopier(paths, _status, Agent);
         _pause = new PauseControl(control, _reconciler);
         _network = new NetworkControl(control, _reconciler);
+        _control = control;
     }
 
     /// <summary>The state directory.</summary>
@@ -164,10 +166,27 @@ public sealed class WorkspaceManager
         using var held = await LockAsync(store, ct).ConfigureAwait(false);
         var config = StatusReader.ReadConfigOrThrow(store);
         _reconciler.Reconcile(store);
+        if (options.FromSnapshot is { } tag) EnsureCanRestoreInPlace(store, tag);
         WorkspaceStateMachine.EnsureCanStart(store.Name, store.ReadState().State);
 
+        var boot = BootOf(config, options);
+        WorkspaceValidator.Boot(boot.MemoryMiB, boot.Cpus, boot.TtlSeconds, boot.Mediation, boot.Vsock);
+        string readyPath = store.HybridSocketPath + "_" + ProtocolInfo.ReadyPort;
+        if (readyPath.Length > 107)
+            throw new WorkspaceSpecException($"workspace path is too long for a unix socket ({readyPath.Length} bytes, limit 107): {store.Dir}",
+                "use a shorter state directory or workspace name") { Field = "name" };
+        // A shared disk held by another running workspace is refused here, before anything boots; the supervisor then holds the locks.
+        foreach (var l in Volumes.DataDisks.Lock(Paths, store.Name, config.Disks)) l.Dispose();
+        await PrepareRestoreAsync(store, boot, options.FromSnapshot, ct).ConfigureAwait(false);
+        await _launcher.StartAsync(store, config, boot, options.Progress, ct).ConfigureAwait(false);
+        return await _status.WithMediationAsync(store, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>What a start with <paramref name="options"/> boots with.</summary>
+    private static BootRecord BootOf(WorkspaceConfig config, StartOptions options)
+    {
         var profile = options.Profile is { } p ? WorkspaceProfile.Parse(p) : null;
-        var boot = new BootRecord
+        return new BootRecord
         {
             MemoryMiB = options.MemoryMiB ?? profile?.MemoryMiB ?? config.MemoryMiB,
             Cpus = options.Cpus ?? profile?.Cpus ?? config.Cpus,
@@ -178,15 +197,6 @@ public sealed class WorkspaceManager
             OwnerPid = options.OwnerPid,
             Ephemeral = options.Ephemeral,
         };
-        WorkspaceValidator.Boot(boot.MemoryMiB, boot.Cpus, boot.TtlSeconds, boot.Mediation, boot.Vsock);
-        string readyPath = store.HybridSocketPath + "_" + ProtocolInfo.ReadyPort;
-        if (readyPath.Length > 107)
-            throw new WorkspaceSpecException($"workspace path is too long for a unix socket ({readyPath.Length} bytes, limit 107): {store.Dir}",
-                "use a shorter state directory or workspace name") { Field = "name" };
-        // A shared disk held by another running workspace is refused here, before anything boots; the supervisor then holds the locks.
-        foreach (var l in Volumes.DataDisks.Lock(Paths, store.Name, config.Disks)) l.Dispose();
-        await _launcher.StartAsync(store, config, boot, options.Progress, ct).ConfigureAwait(false);
-        return await _status.WithMediationAsync(store, ct).ConfigureAwait(false);
     }
 
     // ---- exec / cp -------------------------------------------------------------------------------------
@@ -329,6 +339,7 @@ public sealed class WorkspaceManager
         if (!Directory.Exists(store.Dir)) return new DeleteResult(store.Name, false, false);
         using var held = await LockAsync(store, ct).ConfigureAwait(false);
         if (!Directory.Exists(store.Dir)) return new DeleteResult(store.Name, false, false);
+        EnsureNoForksDepend(store);
         bool stopped = false;
         if (store.Exists)
         {

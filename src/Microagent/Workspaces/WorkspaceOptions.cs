@@ -144,6 +144,8 @@ public sealed record StartOptions
     public bool Ephemeral { get; init; }
     /// <summary>Phase messages for a progress display.</summary>
     [JsonIgnore] public IProgress<string>? Progress { get; init; }
+    /// <summary>Restore this snapshot tag in place instead of booting from disk (docs/ARCHITECTURE.md "Snapshots").</summary>
+    public string? FromSnapshot { get; init; }
 }
 
 /// <summary>One command to run in a running workspace.</summary>

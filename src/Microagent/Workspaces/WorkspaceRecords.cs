@@ -84,6 +84,8 @@ public sealed record BootRecord
     public long? BootMs { get; init; }
     /// <summary>When the guest became ready.</summary>
     public DateTimeOffset? ReadyAt { get; init; }
+    /// <summary>This boot resumed a snapshot (<c>WORKSPACE:TAG</c>) instead of booting from disk (docs/ARCHITECTURE.md "Snapshots").</summary>
+    public string? RestoredFrom { get; init; }
 }
 
 /// <summary>A workspace's runtime state (<c>state.json</c>), written atomically on every change.</summary>

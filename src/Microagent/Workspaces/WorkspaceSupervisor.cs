@@ -64,8 +64,13 @@ public sealed class WorkspaceSupervisor : IControlHandler
             var cap = new GuestConnectionCap(_store, GuestConnectionCap.FromEnvironment(), Log);
             var assets = await BootAssets.PrepareAsync(_store.Paths, null, ct).ConfigureAwait(false);
             Log($"boot assets ready at {_clock.ElapsedMilliseconds} ms (kernel verified, initramfs, {assets.Accelerator.Accelerator.ToString().ToLowerInvariant()})");
-            var vm = _vm = await WorkspaceVm.BootAsync(_store.Dir, assets, _store.DiskPath, boot.MemoryMiB, boot.Cpus, config.Hostname, ephemeral: boot.Ephemeral, ct,
-                cap.Max, cap.OnRefused, Volumes.DataDisks.ToVm(config.Disks)).ConfigureAwait(false);
+            string agentBuild = await Snapshots.AgentBuild.CurrentAsync(ct).ConfigureAwait(false);
+            var restore = Snapshots.PendingRestore.Read(_store.Dir);
+            if (restore is not null) Snapshots.PendingRestore.Clear(_store.Dir); // tried once: a failed restore leaves a disk that boots cold
+            var vm = _vm = restore is not null
+                ? await Snapshots.SnapshotRestore.RestoreAsync(_store, config, restore, assets, boot, cap, Log, ct).ConfigureAwait(false)
+                : await WorkspaceVm.BootAsync(_store.Dir, assets, _store.DiskPath, boot.MemoryMiB, boot.Cpus, config.Hostname, ephemeral: boot.Ephemeral, ct,
+                    cap.Max, cap.OnRefused, Volumes.DataDisks.ToVm(config.Disks)).ConfigureAwait(false);
             boot = boot with
             {
                 Accelerator = assets.Accelerator.Accelerator.ToString().ToLowerInvariant(),
@@ -74,9 +79,10 @@ public sealed class WorkspaceSupervisor : IControlHandler
                 AgentVersion = vm.Hello.AgentVersion,
                 BootMs = _clock.ElapsedMilliseconds,
                 ReadyAt = DateTimeOffset.UtcNow,
+                RestoredFrom = restore?.Label,
             };
             _store.Update(r => r with { QemuPid = vm.QemuPid, GuestReady = true, Boot = boot });
-            Log($"guest ready in {boot.BootMs} ms (QEMU {vm.QemuPid}, {boot.Accelerator}, kernel {boot.KernelRelease})");
+            Log($"guest ready in {boot.BootMs} ms (QEMU {vm.QemuPid}, {boot.Accelerator}, kernel {boot.KernelRelease}{(restore is null ? "" : $", restored from {restore.Label}")})");
             string networkMode = (boot.Network ?? NetworkConfig.Default).Mode;
             await vm.Agent.SetUpNetworkAsync(networkMode, ct).ConfigureAwait(false);
             Log($"network {networkMode} set up at {_clock.ElapsedMilliseconds} ms");
@@ -104,7 +110,15 @@ public sealed class WorkspaceSupervisor : IControlHandler
             _store.Transition(WorkspaceState.Running, "the guest agent serves exec", r => r with { ExecReady = true, LastActivity = DateTimeOffset.UtcNow });
 
             Task<WorkloadResult>? workload = config.Exec is { } cmd ? WorkloadRunner.RunWorkloadAsync(vm.Agent, config, cmd, Log, ct) : null;
-            var loop = new SupervisionLoop(_store, vm, _lease, _commands.Reader, new SupervisionOptions { OwnerPid = boot.OwnerPid }, Log);
+            var context = new Snapshots.CaptureContext(config.ImageDigest, assets.Kernel.Sha256, boot.KernelRelease, assets.Qemu.Version.ToString(3),
+                boot.MemoryMiB, boot.Cpus, agentBuild);
+            var loop = new SupervisionLoop(_store, vm, _lease, _commands.Reader, new SupervisionOptions
+            {
+                OwnerPid = boot.OwnerPid,
+                Capture = vm.CanSnapshot
+                    ? (tag, paused, other, c) => new Snapshots.SnapshotCapture(_store, vm, context, other, Log).CaptureAsync(tag, paused, c)
+                    : null,
+            }, Log);
             finalState = await loop.RunAsync(workload, ct).ConfigureAwait(false);
             return 0;
         }

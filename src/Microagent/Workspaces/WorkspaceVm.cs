@@ -13,7 +13,7 @@ namespace Microagent.Workspaces;
 /// One booted workspace VM: QEMU, our vhost-user-vsock backend, and an <see cref="AgentClient"/> to the
 /// guest agent. Invariant: after <see cref="DisposeAsync"/> no QEMU process and no socket of this VM remain.
 /// </summary>
-public sealed class WorkspaceVm : IAsyncDisposable, ISupervisedVm
+public sealed partial class WorkspaceVm : IAsyncDisposable, ISupervisedVm
 {
     /// <summary>Longest a boot may take before it is declared failed (TCG on a loaded 2-core machine is slow).</summary>
     public static readonly TimeSpan BootTimeout = TimeSpan.FromSeconds(90);
@@ -114,8 +114,7 @@ public sealed class WorkspaceVm : IAsyncDisposable, ISupervisedVm
         File.SetUnixFileMode(readyPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         ready.Listen(4);
 
-        var backend = new VhostUserVsockBackend(new VsockBackendOptions(spec.VhostUserSocketPath, layout.HybridSocket, ProtocolInfo.GuestCid,
-            MaxGuestConnections: maxGuestConnections, OnGuestConnectionRefused: onGuestConnectionRefused));
+        var backend = NewBackend(spec, layout, maxGuestConnections, onGuestConnectionRefused);
         QemuProcess? qemu = null;
         QmpClient? qmp = null;
         try
@@ -127,7 +126,7 @@ public sealed class WorkspaceVm : IAsyncDisposable, ISupervisedVm
             if (File.Exists(spec.QmpSocketPath)) File.SetUnixFileMode(spec.QmpSocketPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
             // The supervisor follows QEMU's events for the whole boot (docs/ARCHITECTURE.md "Faults"); QEMU serves one QMP client.
             qmp = await QmpClient.ConnectAsync(spec.QmpSocketPath, ct).ConfigureAwait(false);
-            return new WorkspaceVm(layout, backend, qemu, qmp, hello);
+            return new WorkspaceVm(layout, backend, qemu, qmp, hello) { BootHostname = hostname, CanSnapshot = assets.Accelerator.Accelerator != Accelerator.Kvm, RootDisk = rootDisk };
         }
         catch
         {
@@ -141,6 +140,14 @@ public sealed class WorkspaceVm : IAsyncDisposable, ISupervisedVm
             File.Delete(readyPath);
         }
     }
+
+    /// <summary>
+    /// The vsock backend of a VM: it serves the next vhost-user session after one ends in order, since a snapshot unplugs the
+    /// device and plugs it back (docs/ARCHITECTURE.md "Snapshots").
+    /// </summary>
+    private static VhostUserVsockBackend NewBackend(VmSpec spec, WorkspaceLayout layout, int maxGuestConnections, Action<int>? onGuestConnectionRefused) =>
+        new(new VsockBackendOptions(spec.VhostUserSocketPath, layout.HybridSocket, ProtocolInfo.GuestCid, AcceptReconnect: true,
+            MaxGuestConnections: maxGuestConnections, OnGuestConnectionRefused: onGuestConnectionRefused));
 
     private static async Task<Hello> WaitForHelloAsync(Socket ready, QemuProcess qemu, string serialLog, CancellationToken ct)
     {
@@ -230,6 +237,7 @@ public sealed class WorkspaceVm : IAsyncDisposable, ISupervisedVm
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         await _qemu.DisposeAsync().ConfigureAwait(false);
+        SettleDisk();
         await _qmp.DisposeAsync().ConfigureAwait(false);
         await _backend.DisposeAsync().ConfigureAwait(false);
         foreach (string f in new[] { _layout.VhostUserSocket, _layout.HybridSocket, _layout.QmpSocket })

@@ -32,8 +32,14 @@ public sealed record SnapshotManifest
     public int MemoryMiB { get; init; }
     /// <summary>vCPUs.</summary>
     public int Cpus { get; init; }
-    /// <summary>The guest agent's build (its hello's version).</summary>
+    /// <summary>The guest agent's build (<see cref="AgentBuild"/>: its version and the sha256 of its binary).</summary>
     public string AgentVersion { get; init; } = "";
+    /// <summary>The workspace it was taken of.</summary>
+    public string? Workspace { get; init; }
+    /// <summary>The frozen disk layer (a file name under the workspace's <c>layers/</c>): restores and forks put a new overlay on it.</summary>
+    public string? DiskLayer { get; init; }
+    /// <summary>The hostname on the saved VM's kernel command line (a restored QEMU is started with the same arguments).</summary>
+    public string? BootHostname { get; init; }
 }
 
 /// <summary>
@@ -84,4 +90,5 @@ public sealed class SnapshotMismatchException(string workspace, string tag, stri
 [JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(SnapshotManifest))]
+[JsonSerializable(typeof(PendingRestore))]
 internal sealed partial class SnapshotJson : JsonSerializerContext;

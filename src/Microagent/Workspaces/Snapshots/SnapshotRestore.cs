@@ -1,0 +1,55 @@
+using System.Security.Cryptography;
+using Microagent.Errors;
+using Microagent.Protocol;
+
+namespace Microagent.Workspaces.Snapshots;
+
+/// <summary>
+/// The supervisor's restore (docs/ARCHITECTURE.md "Snapshots"): the boot a <see cref="PendingRestore"/> asks for instead of a cold
+/// boot. The disk is already an overlay on the snapshot's frozen layer (the manager made it). After the guest answers: its wall
+/// clock is set from the host, its kernel RNG reseeded with host entropy and, for a fork, its own hostname and a new machine-id
+/// applied. In-flight guest connections of the saved VM do not survive: the agent's listener keeps listening and the host's
+/// first connection is retried.
+/// </summary>
+internal static class SnapshotRestore
+{
+    /// <summary>Bytes of host entropy given to a restored guest.</summary>
+    public const int SeedBytes = 64;
+
+    /// <summary>Restores <paramref name="pending"/> into a VM in <paramref name="store"/>'s directory; says what was applied through <paramref name="log"/>.</summary>
+    public static async Task<WorkspaceVm> RestoreAsync(WorkspaceStore store, WorkspaceConfig config, PendingRestore pending, BootAssets assets, BootRecord boot,
+        GuestConnectionCap cap, Action<string> log, CancellationToken ct)
+    {
+        string sourceDir = Path.GetDirectoryName(Path.GetDirectoryName(pending.SnapshotDir)!)!;
+        var snapshot = new SnapshotStore(sourceDir).Get(pending.Source, pending.Tag);
+        var m = snapshot.Manifest;
+        if (m.MemoryMiB != boot.MemoryMiB || m.Cpus != boot.Cpus)
+            throw new SnapshotMismatchException(store.Name, m.Tag, m.MemoryMiB != boot.MemoryMiB ? "memory" : "vCPUs",
+                m.MemoryMiB != boot.MemoryMiB ? $"{m.MemoryMiB} MiB" : $"{m.Cpus}", m.MemoryMiB != boot.MemoryMiB ? $"{boot.MemoryMiB} MiB" : $"{boot.Cpus}");
+        var hello = new Hello { AgentVersion = m.AgentVersion, Kernel = m.KernelRelease ?? "" };
+        var vm = await WorkspaceVm.RestoreAsync(store.Dir, assets, store.DiskPath, Path.Combine(snapshot.Directory, SnapshotStore.MemoryFile),
+            m.MemoryMiB, m.Cpus, m.BootHostname ?? config.Hostname, hello, ct, cap.Max, cap.OnRefused).ConfigureAwait(false);
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            timeout.CancelAfter(TimeSpan.FromSeconds(30));
+            await vm.Agent.SetClockAsync(DateTimeOffset.UtcNow, timeout.Token).ConfigureAwait(false);
+            await vm.Agent.ReseedAsync(RandomNumberGenerator.GetBytes(SeedBytes), timeout.Token).ConfigureAwait(false);
+            if (pending.Fork)
+            {
+                await vm.Agent.SetIdentityAsync(config.Hostname, NewMachineId(), timeout.Token).ConfigureAwait(false);
+                log($"fork of {pending.Label}: hostname {config.Hostname}, new machine-id");
+            }
+            log($"restored from snapshot {pending.Label}: guest clock set, RNG reseeded");
+            return vm;
+        }
+        catch (Exception e) when (e is MicroagentException or IOException or OperationCanceledException && !ct.IsCancellationRequested)
+        {
+            await vm.DisposeAsync().ConfigureAwait(false);
+            throw MicroagentException.Permanent($"the restored guest did not take the clock, entropy or identity: {e.Message}", "boot from disk: `microagent start NAME`", e);
+        }
+    }
+
+    /// <summary>A fresh machine-id (machine-id(5): 32 lowercase hex digits, a v4 UUID without dashes).</summary>
+    public static string NewMachineId() => Guid.NewGuid().ToString("N");
+}
