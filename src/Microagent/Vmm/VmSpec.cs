@@ -1,7 +1,7 @@
 namespace Microagent.Vmm;
 
 /// <summary>Everything QEMU needs to boot one workspace VM.</summary>
-public sealed record VmSpec
+internal sealed record VmSpec
 {
     /// <summary>Verified kernel image.</summary>
     public required string KernelPath { get; init; }

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using Microagent.Access;
 using Microagent.Agent;
+using Microagent.Diagnostics;
 using Microagent.Errors;
 using Microagent.Images;
 using Microagent.Mediation;
@@ -45,12 +46,15 @@ public sealed class WorkspaceManager
     private readonly StatusReader _status;
     private readonly WorkspaceCopier _copier;
     private readonly PauseControl _pause;
+    // Real supervisors only (the public constructor): the first create or start checks the host (HostPrerequisites).
+    private readonly bool _checkHost;
 
     /// <summary>Creates a manager over <paramref name="paths"/> (default: <c>$MICROAGENT_STATE_DIR</c> or <c>~/.microagent</c>).</summary>
     public WorkspaceManager(StatePaths? paths = null, WorkspaceManagerOptions? options = null)
         : this(paths ?? new StatePaths(), options ?? new WorkspaceManagerOptions(),
             SystemProcessTable.Instance, DetachedSupervisorSpawner.Instance, SocketControlClient.Instance, SupervisorLauncher.DefaultStartTimeout)
     {
+        _checkHost = true;
     }
 
     /// <summary>A manager over the given process table, supervisor spawner and control client (unit tests pass fakes).</summary>
@@ -76,6 +80,7 @@ public sealed class WorkspaceManager
     {
         ArgumentNullException.ThrowIfNull(spec);
         var (store, profile, memory, cpus, size, ttl, hostname) = ResolveCreate(spec);
+        if (_checkHost) await HostPrerequisites.EnsureAsync(Paths, ct).ConfigureAwait(false);
 
         StatePaths.EnsureDirectory(Paths.Workspaces);
         using var held = await LockAsync(store, ct).ConfigureAwait(false);
@@ -173,6 +178,7 @@ public sealed class WorkspaceManager
         if (readyPath.Length > 107)
             throw new WorkspaceSpecException($"workspace path is too long for a unix socket ({readyPath.Length} bytes, limit 107): {store.Dir}",
                 "use a shorter state directory or workspace name") { Field = "name" };
+        if (_checkHost) await HostPrerequisites.EnsureAsync(Paths, ct).ConfigureAwait(false);
         await _launcher.StartAsync(store, config, boot, options.Progress, ct).ConfigureAwait(false);
         return await _status.WithMediationAsync(store, ct).ConfigureAwait(false);
     }
