@@ -17,7 +17,8 @@ public sealed record WorkspaceManagerOptions
 {
     /// <summary>
     /// The <c>microagent</c> executable that runs supervisors (<c>microagent __supervise NAME</c>). Null: <c>$MICROAGENT_BIN</c>,
-    /// else this process when it is microagent, else <c>microagent</c> beside the guest agent (<c>bin/</c>).
+    /// else this process when it is microagent, else the <c>Microagent</c> package's native <c>microagent</c> beside this
+    /// program (<c>runtimes/linux-x64/native/</c>), else <c>microagent</c> beside the guest agent (<c>bin/</c>).
     /// </summary>
     public string? SupervisorExecutable { get; init; }
     /// <summary>How long a changing verb waits for another command's per-workspace lock before failing with <c>conflict</c>.</summary>
