@@ -11,7 +11,7 @@ AGENT := $(BIN)/microagent-agent
 CLI := $(BIN)/microagent
 IMAGE := build/images/default
 
-.PHONY: install build demo test unit e2e bench clean check-dotnet mcp-client
+.PHONY: install build pack demo test unit e2e bench clean check-dotnet mcp-client
 
 check-dotnet:
 	@command -v $(DOTNET) >/dev/null || { echo "make: the .NET SDK (dotnet) is required: https://learn.microsoft.com/dotnet/core/install/linux-debian" >&2; exit 1; }
@@ -46,6 +46,17 @@ $(IMAGE)/index.json: scripts/build-default-image.sh $(wildcard /bin/busybox)
 $(CLI): $(SRC_INPUTS)
 	$(DOTNET) publish src/Microagent.Cli -c $(CONFIG) -o build/cli -v quiet -nologo
 	@mkdir -p $(BIN) && rm -rf $(BIN)/lib && install -m 0755 build/cli/microagent $@
+
+# The NuGet package `Microagent` (docs/ARCHITECTURE.md "Package"): the library with its Interop and Protocol assemblies,
+# XML docs, and bin/microagent, bin/microagent-agent and the default image as native assets. Its own target: `make build`
+# and `make test` never pack.
+PACKAGES := build/packages
+pack: build
+	@rm -f $(PACKAGES)/Microagent.*.nupkg
+	$(DOTNET) pack src/Microagent -c $(CONFIG) -o $(PACKAGES) -v quiet -nologo \
+	  -p:MicroagentNativeDir=$(CURDIR)/$(BIN)/ -p:MicroagentImageDir=$(CURDIR)/$(IMAGE)/ \
+	  -p:RepositoryCommit=$$(git rev-parse HEAD 2>/dev/null) -p:RepositoryUrl=$$(git remote get-url origin 2>/dev/null)
+	@ls $(PACKAGES)/Microagent.*.nupkg
 
 # The official MCP TypeScript SDK client used by the MCP end-to-end tests (versions pinned in package-lock.json).
 mcp-client: tests/mcp/node_modules/.package-lock.json

@@ -6,7 +6,7 @@ namespace Microagent.Guest;
 /// Diagnostics to the console (PID 1: /dev/console once /dev is mounted; otherwise stderr), every line
 /// prefixed <c>microagent-agent:</c>. Never throws.
 /// </summary>
-public static class Log
+internal static class Log
 {
     private static readonly object Gate = new();
     private static Stream? _console;

@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 namespace Microagent.Interop;
 
 /// <summary>clock_settime(2) on CLOCK_REALTIME (include/uapi/linux/time.h; struct timespec on x86-64: two 64-bit fields).</summary>
-public static partial class Clock
+internal static partial class Clock
 {
     private const int CLOCK_REALTIME = 0;
 

@@ -7,7 +7,7 @@ namespace Microagent.Interop;
 /// calling thread's credentials (glibc broadcasts to every thread), which is what a one-shot spawn
 /// thread needs. Syscall numbers: arch/x86/entry/syscalls/syscall_64.tbl.
 /// </summary>
-public static unsafe partial class Credentials
+internal static unsafe partial class Credentials
 {
     private const long SYS_setresuid = 117;
     private const long SYS_setresgid = 119;

@@ -4,7 +4,7 @@ namespace Microagent.Interop;
 /// errno values used by the product, in one place (Linux x86_64: include/uapi/asm-generic/errno-base.h and
 /// include/uapi/asm-generic/errno.h). Callers compare against these, never against literals.
 /// </summary>
-public static class Errno
+internal static class Errno
 {
     /// <summary>Operation not permitted.</summary>
     public const int EPERM = 1;

@@ -4,7 +4,7 @@ using System.Runtime.InteropServices;
 namespace Microagent.Interop;
 
 /// <summary>eventfd(2): create, signal (write a u64) and wait (read the u64 counter).</summary>
-public static partial class EventFd
+internal static partial class EventFd
 {
     /// <summary>EFD_CLOEXEC.</summary>
     public const int EFD_CLOEXEC = 0x80000;

@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 namespace Microagent.Interop;
 
 /// <summary>read(2), write(2), close(2), pipe2(2), fcntl(2) F_GETFD on <see cref="SafeFileDescriptor"/>s.</summary>
-public static unsafe partial class FileDescriptors
+internal static unsafe partial class FileDescriptors
 {
     /// <summary>O_CLOEXEC for pipe2/open flags.</summary>
     public const int O_CLOEXEC = 0x80000;

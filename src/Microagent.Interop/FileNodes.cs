@@ -6,7 +6,7 @@ namespace Microagent.Interop;
 /// mknod(2) for device nodes and FIFOs, link(2) for hard links, lsetxattr(2) for extended attributes (including
 /// <c>security.capability</c>). Neither follows a symbolic link in the final component.
 /// </summary>
-public static unsafe partial class FileNodes
+internal static unsafe partial class FileNodes
 {
     /// <summary>File type bits (include/uapi/linux/stat.h).</summary>
     public const uint S_IFIFO = 0x1000, S_IFCHR = 0x2000, S_IFBLK = 0x6000;

@@ -4,7 +4,7 @@ using System.Text;
 namespace Microagent.Interop;
 
 /// <summary>sethostname(2).</summary>
-public static unsafe partial class Hostname
+internal static unsafe partial class Hostname
 {
     [LibraryImport(Libc.Name, EntryPoint = "sethostname", SetLastError = true)]
     private static partial int SetHostnameRaw(byte* name, nuint len);

@@ -6,7 +6,7 @@ namespace Microagent.Interop;
 /// Shared pieces of the libc binding. Every P/Invoke in the product lives in this project, one file
 /// per syscall family; no other project uses <c>unsafe</c> or <c>DllImport</c>.
 /// </summary>
-public static partial class Libc
+internal static partial class Libc
 {
     /// <summary>glibc, resolved by the loader (host and guest both use glibc).</summary>
     internal const string Name = "libc";
@@ -26,7 +26,7 @@ public static partial class Libc
 }
 
 /// <summary>A system call failed; carries the call's name and errno.</summary>
-public sealed class SyscallException : IOException
+internal sealed class SyscallException : IOException
 {
     /// <summary>Creates the exception from a call name and errno.</summary>
     public SyscallException(string call, int errno)

@@ -6,7 +6,7 @@ namespace Microagent.Interop;
 /// A shared read/write mapping of a file descriptor (mmap(2) MAP_SHARED, munmap(2)). Callers get bounds-checked
 /// spans; nothing outside this project touches the pointer. A span must not be used after <see cref="Dispose"/>.
 /// </summary>
-public sealed unsafe partial class MemoryMapping : IDisposable
+internal sealed unsafe partial class MemoryMapping : IDisposable
 {
     private const int PROT_READ = 1;
     private const int PROT_WRITE = 2;

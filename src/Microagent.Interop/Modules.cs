@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 namespace Microagent.Interop;
 
 /// <summary>finit_module(2) (x86_64 syscall 313; arch/x86/entry/syscalls/syscall_64.tbl).</summary>
-public static unsafe partial class Modules
+internal static unsafe partial class Modules
 {
     private const long SYS_finit_module = 313;
 

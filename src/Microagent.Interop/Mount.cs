@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 namespace Microagent.Interop;
 
 /// <summary>mount(2), umount2(2), chroot(2), chdir(2), sync(2) (include/uapi/linux/mount.h).</summary>
-public static partial class Mount
+internal static partial class Mount
 {
     /// <summary>MS_RDONLY.</summary>
     public const ulong MS_RDONLY = 1;

@@ -7,7 +7,7 @@ namespace Microagent.Interop;
 /// messages to the kernel (port id 0), receive replies with a timeout. Message encoding lives with its caller
 /// (Microagent.Guest/Network/Netlink*.cs); only the descriptors are here.
 /// </summary>
-public static unsafe partial class Netlink
+internal static unsafe partial class Netlink
 {
     /// <summary>AF_NETLINK (include/linux/socket.h).</summary>
     public const int AF_NETLINK = 16;

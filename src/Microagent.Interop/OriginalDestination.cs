@@ -8,7 +8,7 @@ namespace Microagent.Interop;
 /// getsockopt(SOL_IP, SO_ORIGINAL_DST) (include/uapi/linux/netfilter_ipv4.h): where a connection that netfilter redirected
 /// to a local listener was going, as <c>struct sockaddr_in</c> (family u16, port be16, address 4 bytes, zero 8 bytes).
 /// </summary>
-public static class OriginalDestination
+internal static class OriginalDestination
 {
     private const int SOL_IP = 0;
     private const int SO_ORIGINAL_DST = 80;

@@ -7,7 +7,7 @@ namespace Microagent.Interop;
 /// .NET has no API for. None of them follows a symbolic link in the final component
 /// (link(2) does not dereference <c>oldpath</c> on Linux).
 /// </summary>
-public static unsafe partial class Ownership
+internal static unsafe partial class Ownership
 {
     private const int AT_FDCWD = -100;
     private const int AT_SYMLINK_NOFOLLOW = 0x100;

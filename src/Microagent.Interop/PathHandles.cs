@@ -9,7 +9,7 @@ namespace Microagent.Interop;
 /// <param name="Gid">Owner gid.</param>
 /// <param name="Size">Size in bytes.</param>
 /// <param name="ModifiedSeconds">Modification time, seconds since the epoch.</param>
-public readonly record struct FileStat(uint Mode, uint Uid, uint Gid, long Size, long ModifiedSeconds)
+internal readonly record struct FileStat(uint Mode, uint Uid, uint Gid, long Size, long ModifiedSeconds)
 {
     private const uint S_IFMT = 0xF000, S_IFDIR = 0x4000, S_IFREG = 0x8000, S_IFLNK = 0xA000;
 
@@ -29,7 +29,7 @@ public readonly record struct FileStat(uint Mode, uint Uid, uint Gid, long Size,
 /// through <c>/proc/self/fd</c>. A path used through <see cref="ProcPath"/> resolves to exactly the pinned inode, whatever
 /// was renamed or swapped for a symlink at its old name since it was opened.
 /// </summary>
-public static unsafe partial class PathHandles
+internal static unsafe partial class PathHandles
 {
     private const int O_RDONLY = 0, O_NOCTTY = 0x100, O_NONBLOCK = 0x800, O_DIRECTORY = 0x10000, O_NOFOLLOW = 0x20000,
         O_CLOEXEC = 0x80000, O_PATH = 0x200000;

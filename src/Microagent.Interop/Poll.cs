@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 namespace Microagent.Interop;
 
 /// <summary>poll(2) (include/uapi/asm-generic/poll.h).</summary>
-public static unsafe partial class Poll
+internal static unsafe partial class Poll
 {
     /// <summary>POLLIN.</summary>
     public const short POLLIN = 0x1;

@@ -10,7 +10,7 @@ namespace Microagent.Interop;
 /// generator is reseeded from it at once, not at its next scheduled reseed. A restored or forked guest calls it with host-supplied bytes so
 /// that clones of one saved VM do not produce the same random stream.
 /// </summary>
-public static unsafe partial class KernelRandom
+internal static unsafe partial class KernelRandom
 {
     private const uint RNDADDENTROPY = 0x40085203;
     private const uint RNDRESEEDCRNG = 0x5207; // _IO('R', 0x07)

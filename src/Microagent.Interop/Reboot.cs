@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 namespace Microagent.Interop;
 
 /// <summary>reboot(2) (include/uapi/linux/reboot.h).</summary>
-public static partial class Reboot
+internal static partial class Reboot
 {
     /// <summary>LINUX_REBOOT_CMD_POWER_OFF.</summary>
     public const int RB_POWER_OFF = 0x4321fedc;

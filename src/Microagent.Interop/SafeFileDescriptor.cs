@@ -9,7 +9,7 @@ namespace Microagent.Interop;
 /// (see <see cref="FdLease"/>) is done, so a blocked read never races a close that could recycle the number.
 /// A handle made with <c>ownsHandle: false</c> never closes its descriptor.
 /// </summary>
-public sealed class SafeFileDescriptor : SafeHandleMinusOneIsInvalid
+internal sealed class SafeFileDescriptor : SafeHandleMinusOneIsInvalid
 {
     /// <summary>An invalid handle (-1); used by the marshaller and for "no descriptor".</summary>
     public SafeFileDescriptor() : base(ownsHandle: true) => SetHandle(-1);

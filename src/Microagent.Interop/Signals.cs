@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 namespace Microagent.Interop;
 
 /// <summary>kill(2) and signal numbers (x86_64, include/uapi/asm-generic/signal.h).</summary>
-public static partial class Signals
+internal static partial class Signals
 {
     /// <summary>SIGKILL.</summary>
     public const int SIGKILL = 9;

@@ -6,7 +6,7 @@ namespace Microagent.Interop;
 /// recvmsg(2)/sendmsg(2) on stream sockets with SCM_RIGHTS ancillary data (unix(7), cmsg(3)).
 /// Layouts are Linux x86_64 (<c>struct msghdr</c>, <c>struct cmsghdr</c>, <c>struct iovec</c>).
 /// </summary>
-public static unsafe partial class SocketMessages
+internal static unsafe partial class SocketMessages
 {
     /// <summary>Most descriptors one message may carry (vhost-user: VHOST_MEMORY_BASELINE_NREGIONS).</summary>
     public const int MaxFds = 8;

@@ -7,7 +7,7 @@ namespace Microagent.Interop;
 /// socket(2), bind(2), listen(2), accept4(2), connect(2) for any address family, on raw blocking
 /// descriptors. Family-specific files (<see cref="UnixSockets"/>, <see cref="Vsock"/>) only build the sockaddr.
 /// </summary>
-public static unsafe partial class Sockets
+internal static unsafe partial class Sockets
 {
     internal const int SOCK_STREAM = 1;
     internal const int SOCK_CLOEXEC = 0x80000;

@@ -7,7 +7,7 @@ namespace Microagent.Interop;
 /// posix_spawn(3) with file actions and attributes (glibc, include/spawn.h). glibc reports exec
 /// failures (ENOENT, EACCES, ...) as the return value, so no fork happens in managed code.
 /// </summary>
-public static unsafe partial class Spawn
+internal static unsafe partial class Spawn
 {
     /// <summary>POSIX_SPAWN_SETSIGDEF.</summary>
     private const short POSIX_SPAWN_SETSIGDEF = 0x04;

@@ -7,7 +7,7 @@ namespace Microagent.Interop;
 /// Blocking AF_UNIX stream sockets on raw descriptors (struct sockaddr_un, include/uapi/linux/un.h).
 /// Used where the descriptor is read with recvmsg (SCM_RIGHTS) and must stay in blocking mode.
 /// </summary>
-public static class UnixSockets
+internal static class UnixSockets
 {
     private const int AF_UNIX = 1;
     private const int SunPathLength = 108;

@@ -6,7 +6,7 @@ namespace Microagent.Interop;
 /// AF_VSOCK stream sockets (struct sockaddr_vm, include/uapi/linux/vm_sockets.h). .NET <c>Socket</c> cannot
 /// create them (dotnet/runtime#58327), so descriptors are made here and wrapped by the caller.
 /// </summary>
-public static class Vsock
+internal static class Vsock
 {
     /// <summary>AF_VSOCK (include/linux/socket.h).</summary>
     public const int AF_VSOCK = 40;

@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 namespace Microagent.Interop;
 
 /// <summary>waitpid(2), prctl(PR_SET_CHILD_SUBREAPER), and decoding of raw wait statuses (bits/waitstatus.h).</summary>
-public static unsafe partial class Wait
+internal static unsafe partial class Wait
 {
     private const int PR_SET_CHILD_SUBREAPER = 36;
 

@@ -6,7 +6,7 @@ namespace Microagent.Interop;
 /// Streaming zstd decompression through the system <c>libzstd.so.1</c> (Debian package libzstd1;
 /// API of <c>zstd.h</c>: ZSTD_createDStream, ZSTD_decompressStream). One instance per stream; not thread-safe.
 /// </summary>
-public sealed unsafe partial class ZstdDecompressor : IDisposable
+internal sealed unsafe partial class ZstdDecompressor : IDisposable
 {
     private const string Lib = "libzstd.so.1";
 

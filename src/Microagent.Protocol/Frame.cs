@@ -10,7 +10,7 @@ namespace Microagent.Protocol;
 /// Invariant: a frame longer than <see cref="MaxFrameBytes"/> is rejected before any allocation,
 /// so a lying peer cannot make the reader allocate unbounded memory.
 /// </summary>
-public static class Frame
+internal static class Frame
 {
     /// <summary>Largest accepted payload (16 MiB).</summary>
     public const int MaxFrameBytes = 16 * 1024 * 1024;
@@ -95,7 +95,7 @@ public static class Frame
 }
 
 /// <summary>The peer sent something that is not a valid frame or message.</summary>
-public sealed class ProtocolException : Exception
+internal sealed class ProtocolException : Exception
 {
     /// <summary>Creates the exception.</summary>
     public ProtocolException(string message, Exception? inner = null) : base(message, inner) { }

@@ -3,7 +3,7 @@ using System.Text.Json.Serialization;
 namespace Microagent.Protocol;
 
 /// <summary>Protocol constants shared by host and guest.</summary>
-public static class ProtocolInfo
+internal static class ProtocolInfo
 {
     /// <summary>Wire protocol version; bumped on incompatible change.</summary>
     public const int Version = 1;
@@ -19,7 +19,7 @@ public static class ProtocolInfo
 }
 
 /// <summary>Request kinds (the <c>type</c> field of <see cref="Request"/>).</summary>
-public static class RequestTypes
+internal static class RequestTypes
 {
     /// <summary>Liveness check; answered with a <c>pong</c> response.</summary>
     public const string Ping = "ping";
@@ -46,7 +46,7 @@ public static class RequestTypes
 }
 
 /// <summary>Response kinds (the <c>type</c> field of <see cref="Response"/>).</summary>
-public static class ResponseTypes
+internal static class ResponseTypes
 {
     /// <summary>Sent once by the guest on the ready port after boot.</summary>
     public const string Hello = "hello";
@@ -67,7 +67,7 @@ public static class ResponseTypes
 }
 
 /// <summary>Exec output modes.</summary>
-public static class ExecModes
+internal static class ExecModes
 {
     /// <summary>One result frame carrying captured stdout/stderr.</summary>
     public const string Single = "single";
@@ -76,7 +76,7 @@ public static class ExecModes
 }
 
 /// <summary>How an exec ended.</summary>
-public static class ExecStatuses
+internal static class ExecStatuses
 {
     /// <summary>The process exited; <see cref="ExecResult.ExitCode"/> is its code.</summary>
     public const string Exited = "exited";
@@ -89,7 +89,7 @@ public static class ExecStatuses
 }
 
 /// <summary>One request from host to guest. Exactly the field named by <see cref="Type"/> is set.</summary>
-public sealed class Request
+internal sealed class Request
 {
     /// <summary>Protocol version of the sender.</summary>
     [JsonPropertyName("v")] public int Version { get; set; } = ProtocolInfo.Version;
@@ -116,7 +116,7 @@ public sealed class Request
 }
 
 /// <summary>Structured exec: argv is executed directly (no implied shell).</summary>
-public sealed class ExecRequest
+internal sealed class ExecRequest
 {
     /// <summary>Program and arguments; argv[0] is looked up in PATH from <see cref="Env"/> when it has no slash.</summary>
     [JsonPropertyName("argv")] public string[] Argv { get; set; } = [];
@@ -139,7 +139,7 @@ public sealed class ExecRequest
 }
 
 /// <summary>One frame from guest to host.</summary>
-public sealed class Response
+internal sealed class Response
 {
     /// <summary>Protocol version of the sender.</summary>
     [JsonPropertyName("v")] public int Version { get; set; } = ProtocolInfo.Version;
@@ -158,7 +158,7 @@ public sealed class Response
 }
 
 /// <summary>The outcome of one exec.</summary>
-public sealed class ExecResult
+internal sealed class ExecResult
 {
     /// <summary>One of <see cref="ExecStatuses"/>.</summary>
     [JsonPropertyName("status")] public string Status { get; set; } = "";
@@ -185,7 +185,7 @@ public sealed class ExecResult
 }
 
 /// <summary>Sent by the agent when it is ready to serve exec.</summary>
-public sealed class Hello
+internal sealed class Hello
 {
     /// <summary>Agent build version.</summary>
     [JsonPropertyName("agentVersion")] public string AgentVersion { get; set; } = "";
@@ -198,7 +198,7 @@ public sealed class Hello
 }
 
 /// <summary>A request the guest could not serve.</summary>
-public sealed class ProtocolError
+internal sealed class ProtocolError
 {
     /// <summary>Error kind (docs/ARCHITECTURE.md "Errors": invalid, unsupported, ...).</summary>
     [JsonPropertyName("kind")] public string Kind { get; set; } = "";
@@ -210,4 +210,4 @@ public sealed class ProtocolError
 [JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(Request))]
 [JsonSerializable(typeof(Response))]
-public sealed partial class ProtocolJson : JsonSerializerContext;
+internal sealed partial class ProtocolJson : JsonSerializerContext;

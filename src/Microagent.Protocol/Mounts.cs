@@ -9,14 +9,14 @@ namespace Microagent.Protocol;
 // Disks are found by serial, never by /dev/vdX order. A restored VM gets the same requests again.
 
 /// <summary>Limits of <see cref="MountRequest"/>.</summary>
-public static class MountInfo
+internal static class MountInfo
 {
     /// <summary>Longest virtio-blk serial (VIRTIO_BLK_ID_BYTES).</summary>
     public const int MaxSerialBytes = 20;
 }
 
 /// <summary>Mount the block device whose virtio serial is <see cref="Serial"/> at <see cref="Target"/>.</summary>
-public sealed class MountRequest
+internal sealed class MountRequest
 {
     /// <summary>The device's virtio-blk serial (QEMU <c>-device virtio-blk-*,serial=</c>).</summary>
     [JsonPropertyName("serial")] public string Serial { get; set; } = "";

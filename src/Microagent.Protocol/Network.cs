@@ -15,7 +15,7 @@ namespace Microagent.Protocol;
 //   counters (host → guest AgentPort): Request{type:"net-stats"} → Response{type:"net-stats", netStats}.
 
 /// <summary>vsock ports and modes of the guest's network path.</summary>
-public static class NetworkInfo
+internal static class NetworkInfo
 {
     /// <summary>Host vsock port (CID 2) the agent connects to for each captured outbound TCP connection.</summary>
     public const uint EgressPort = 1026;
@@ -31,7 +31,7 @@ public static class NetworkInfo
 }
 
 /// <summary>First frame of an egress connection: where the guest program tried to connect.</summary>
-public sealed class EgressRequest
+internal sealed class EgressRequest
 {
     /// <summary>Original destination IPv4 address (from SO_ORIGINAL_DST), dotted quad.</summary>
     [JsonPropertyName("ip")] public string Ip { get; set; } = "";
@@ -42,7 +42,7 @@ public sealed class EgressRequest
 }
 
 /// <summary>The host's answer to an <see cref="EgressRequest"/>, sent after it dialled (allowed) or decided not to.</summary>
-public sealed class EgressVerdict
+internal sealed class EgressVerdict
 {
     /// <summary>True when the host dialled the destination and will relay bytes.</summary>
     [JsonPropertyName("allowed")] public bool Allowed { get; set; }
@@ -51,21 +51,21 @@ public sealed class EgressVerdict
 }
 
 /// <summary>One DNS message (RFC 1035 §4, without the TCP length prefix), query or answer.</summary>
-public sealed class DnsExchange
+internal sealed class DnsExchange
 {
     /// <summary>The raw DNS message.</summary>
     [JsonPropertyName("message")] public byte[] Message { get; set; } = [];
 }
 
 /// <summary>What the host asks the agent to set up after boot (and again after a restore).</summary>
-public sealed class NetworkSetup
+internal sealed class NetworkSetup
 {
     /// <summary><see cref="NetworkInfo.ModeUser"/> or <see cref="NetworkInfo.ModeIsolated"/>.</summary>
     [JsonPropertyName("mode")] public string Mode { get; set; } = NetworkInfo.ModeUser;
 }
 
 /// <summary>Packets the guest could not send because no host path carries them (other UDP, ICMP, IPv6), and captured flows.</summary>
-public sealed class NetStats
+internal sealed class NetStats
 {
     /// <summary>Packets dropped because nothing carries them (UDP other than DNS, ICMP, IPv6, …).</summary>
     [JsonPropertyName("droppedPackets")] public long DroppedPackets { get; set; }
@@ -80,4 +80,4 @@ public sealed class NetStats
 [JsonSerializable(typeof(EgressRequest))]
 [JsonSerializable(typeof(EgressVerdict))]
 [JsonSerializable(typeof(DnsExchange))]
-public sealed partial class NetworkJson : JsonSerializerContext;
+internal sealed partial class NetworkJson : JsonSerializerContext;

@@ -42,7 +42,7 @@ public sealed class StatePaths
     public string Tmp => Path.Combine(Root, "tmp");
 
     /// <summary>Creates <paramref name="path"/> (and parents under the root) with mode 0700.</summary>
-    public static string EnsureDirectory(string path)
+    internal static string EnsureDirectory(string path)
     {
         try
         {
@@ -58,7 +58,7 @@ public sealed class StatePaths
     }
 
     /// <summary>Writes <paramref name="contents"/> to <paramref name="path"/> atomically (temp file + rename), mode 0600.</summary>
-    public static void WriteAtomic(string path, ReadOnlySpan<byte> contents)
+    internal static void WriteAtomic(string path, ReadOnlySpan<byte> contents)
     {
         string dir = Path.GetDirectoryName(path)!;
         EnsureDirectory(dir);
@@ -84,5 +84,5 @@ public sealed class StatePaths
     }
 
     /// <summary>Writes text atomically, mode 0600.</summary>
-    public static void WriteAtomic(string path, string contents) => WriteAtomic(path, System.Text.Encoding.UTF8.GetBytes(contents));
+    internal static void WriteAtomic(string path, string contents) => WriteAtomic(path, System.Text.Encoding.UTF8.GetBytes(contents));
 }

@@ -3,7 +3,7 @@ using Microagent.Interop;
 namespace Microagent.Guest.Exec;
 
 /// <summary>Delivers the raw wait status of children started through it.</summary>
-public interface IChildWaiter
+internal interface IChildWaiter
 {
     /// <summary>
     /// Runs <paramref name="start"/> (returns a child pid, or a value ≤ 0 when nothing was started) and
@@ -18,7 +18,7 @@ public interface IChildWaiter
 /// Invariant: a child is registered under <see cref="_gate"/> in the same critical section that
 /// started it, and routing takes <see cref="_gate"/>, so an exit can never be routed before its waiter exists.
 /// </summary>
-public sealed class ReapAllWaiter : IChildWaiter
+internal sealed class ReapAllWaiter : IChildWaiter
 {
     private readonly object _gate = new();
     private readonly Dictionary<int, TaskCompletionSource<int>> _waiters = new();
@@ -92,7 +92,7 @@ public sealed class ReapAllWaiter : IChildWaiter
 /// Waits for each child by its own pid on a small dedicated thread. For hosts where this process is
 /// not the reaper of everything (unit tests inside a test host that runs other children).
 /// </summary>
-public sealed class PerChildWaiter : IChildWaiter
+internal sealed class PerChildWaiter : IChildWaiter
 {
     /// <inheritdoc />
     public (int Pid, Task<int>? Exit) Start(Func<int> start)

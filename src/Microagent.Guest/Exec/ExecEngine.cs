@@ -10,7 +10,7 @@ namespace Microagent.Guest.Exec;
 /// session, stdin fed from inline bytes or a stream, stdout/stderr captured or streamed, timeout kills
 /// the whole process group.
 /// </summary>
-public sealed class ExecEngine
+internal sealed class ExecEngine
 {
     /// <summary>Environment every exec starts from; request entries replace entries with the same key.</summary>
     public static readonly string[] DefaultEnvironment =

@@ -1,7 +1,7 @@
 namespace Microagent.Guest.Exec;
 
 /// <summary>Resolved credentials for an exec <c>user</c> field (<c>name</c>, <c>uid</c> or <c>uid:gid</c>).</summary>
-public sealed record UserSpec(uint Uid, uint Gid, uint[] Groups, string? Home)
+internal sealed record UserSpec(uint Uid, uint Gid, uint[] Groups, string? Home)
 {
     /// <summary>
     /// Resolves <paramref name="user"/> against passwd/group files under <paramref name="etc"/>.
@@ -59,7 +59,7 @@ public sealed record UserSpec(uint Uid, uint Gid, uint[] Groups, string? Home)
 }
 
 /// <summary>The exec could not be started; becomes a <c>failed_to_start</c> result.</summary>
-public sealed class ExecStartException(string message, int exitCode = 126) : Exception(message)
+internal sealed class ExecStartException(string message, int exitCode = 126) : Exception(message)
 {
     /// <summary>127 for not found, 126 otherwise.</summary>
     public int ExitCode { get; } = exitCode;

@@ -10,7 +10,7 @@ namespace Microagent.Guest.Init;
 /// the target. Every mount is remembered so power-off unmounts it: an ext4 left "needs recovery" could not be attached
 /// read-only afterwards.
 /// </summary>
-public static class DataDisks
+internal static class DataDisks
 {
     private static readonly TimeSpan DeviceWait = TimeSpan.FromSeconds(10);
     private static readonly object Gate = new();

@@ -8,7 +8,7 @@ namespace Microagent.Guest.Init;
 /// <see cref="ModulesList"/>; mount the root disk named on the kernel command line; switch root into it;
 /// complete the standard mounts; set the hostname. Each step throws with its reason on failure.
 /// </summary>
-public static class InitSequence
+internal static class InitSequence
 {
     /// <summary>Module paths inside the initramfs, one per line, in load order (written by the host's initramfs builder).</summary>
     public const string ModulesList = "/etc/microagent/modules";

@@ -6,7 +6,7 @@ namespace Microagent.Guest.Init;
 /// <c>microagent.rootflags=</c> (none), <c>microagent.hostname=</c> (workspace),
 /// <c>microagent.selftest=1</c> (run one local exec after switch root, print it, power off).
 /// </summary>
-public sealed record KernelCmdline(string Root, string RootFsType, string? RootFlags, string Hostname, bool SelfTest)
+internal sealed record KernelCmdline(string Root, string RootFsType, string? RootFlags, string Hostname, bool SelfTest)
 {
     /// <summary>Parses a command line; unknown words are ignored.</summary>
     public static KernelCmdline Parse(string cmdline)

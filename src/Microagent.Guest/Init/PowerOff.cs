@@ -3,7 +3,7 @@ using Microagent.Interop;
 namespace Microagent.Guest.Init;
 
 /// <summary>Orderly power-off of the VM from PID 1.</summary>
-public static class PowerOff
+internal static class PowerOff
 {
     private const int WNOHANG = 1;
     private static int _started;

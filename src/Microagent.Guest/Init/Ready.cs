@@ -5,7 +5,7 @@ using Microagent.Protocol;
 namespace Microagent.Guest.Init;
 
 /// <summary>Announces readiness: one <c>hello</c> frame to the host (CID 2) on <see cref="ProtocolInfo.ReadyPort"/>.</summary>
-public static class Ready
+internal static class Ready
 {
     /// <summary>Builds the hello message.</summary>
     public static Response BuildHello(long agentInitMs) => new()

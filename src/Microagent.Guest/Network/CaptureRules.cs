@@ -11,7 +11,7 @@ namespace Microagent.Guest.Network;
 /// </code>
 /// The batch first adds then deletes the table, so it replaces an earlier copy (a restore, a second request) in one commit.
 /// </summary>
-public static class CaptureRules
+internal static class CaptureRules
 {
     /// <summary>The table's name.</summary>
     public const string Table = "microagent";

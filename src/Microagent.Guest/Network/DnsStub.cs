@@ -11,7 +11,7 @@ namespace Microagent.Guest.Network;
 /// answer comes back unchanged. The stub reads no more of a message than its header: when the host cannot be reached it
 /// answers SERVFAIL (the query with QR set and RCODE 2, RFC 1035 §4.1.1) so the client fails at once.
 /// </summary>
-public static class DnsStub
+internal static class DnsStub
 {
     /// <summary>Loopback port (standard DNS).</summary>
     public const int Port = 53;

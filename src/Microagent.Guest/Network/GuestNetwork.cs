@@ -12,7 +12,7 @@ namespace Microagent.Guest.Network;
 /// and counted; the capture rules (<see cref="CaptureRules"/>) send outbound IPv4 TCP to <see cref="TransparentListener"/> and
 /// DNS to <see cref="DnsStub"/>; /etc/resolv.conf names the stub. Idempotent: a second request (a restore) re-applies.
 /// </summary>
-public static class GuestNetwork
+internal static class GuestNetwork
 {
     /// <summary>The dummy interface (the dummy module creates <c>dummy0</c> when it loads).</summary>
     public const string DummyDevice = "dummy0";

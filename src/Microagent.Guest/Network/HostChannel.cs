@@ -5,7 +5,7 @@ using Microagent.Interop;
 namespace Microagent.Guest.Network;
 
 /// <summary>New vsock connections from the agent to the host's network broker (CID 2; Microagent.Protocol/Network.cs).</summary>
-public static class HostChannel
+internal static class HostChannel
 {
     /// <summary>Connects to host port <paramref name="port"/> (blocking connect on a pool thread); the socket owns the descriptor.</summary>
     public static Task<Socket> ConnectAsync(uint port) => Task.Run(() => Sockets.Adopt(Vsock.Connect(Vsock.VMADDR_CID_HOST, port)));
@@ -15,7 +15,7 @@ public static class HostChannel
 }
 
 /// <summary>Counters of the guest's network path since boot (answered by <c>net-stats</c>).</summary>
-public static class NetCounters
+internal static class NetCounters
 {
     private static long _captured;
     private static long _dns;

@@ -3,7 +3,7 @@ using Microagent.Interop;
 namespace Microagent.Guest.Network;
 
 /// <summary>Sends a buffer of netlink requests and waits for the kernel's acknowledgement of each (docs/ARCHITECTURE.md "Networking").</summary>
-public static class NetlinkChannel
+internal static class NetlinkChannel
 {
     /// <summary>
     /// Sends <paramref name="w"/> on a new socket of <paramref name="protocol"/>; throws <see cref="SyscallException"/> naming

@@ -6,7 +6,7 @@ namespace Microagent.Guest.Network;
 /// Reads the kernel's answers to acknowledged requests (include/uapi/linux/netlink.h): each is an NLMSG_ERROR message
 /// (type 2) whose payload starts with <c>int error</c> (0 = success, else -errno) followed by the request's header.
 /// </summary>
-public static class NetlinkReplies
+internal static class NetlinkReplies
 {
     /// <summary>NLMSG_ERROR.</summary>
     public const ushort NLMSG_ERROR = 2;

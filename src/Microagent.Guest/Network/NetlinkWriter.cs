@@ -8,7 +8,7 @@ namespace Microagent.Guest.Network;
 /// u32 pid} in host order (little-endian on x86_64), a family header, then attributes <c>struct nlattr</c> {u16 len, u16 type}
 /// each padded to NLA_ALIGNTO (4). Several messages may follow each other in one buffer (a batch).
 /// </summary>
-public sealed class NetlinkWriter
+internal sealed class NetlinkWriter
 {
     /// <summary>NLM_F_REQUEST.</summary>
     public const ushort NLM_F_REQUEST = 0x1;

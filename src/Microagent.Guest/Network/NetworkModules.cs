@@ -9,7 +9,7 @@ namespace Microagent.Guest.Network;
 /// <c>user</c> network is asked for, after the switch into the root disk hides the initramfs, so each file is opened before
 /// the switch and kept open (the initramfs stays in memory underneath; finit_module reads the open file).
 /// </summary>
-public static class NetworkModules
+internal static class NetworkModules
 {
     /// <summary>Module paths inside the initramfs, one per line, in load order.</summary>
     public const string ListPath = "/etc/microagent/modules-net";

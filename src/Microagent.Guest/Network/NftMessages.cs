@@ -7,7 +7,7 @@ namespace Microagent.Guest.Network;
 /// rule messages, each <c>struct nfgenmsg</c> {u8 family, u8 version, be16 res_id} then attributes. Every u32 attribute is
 /// big-endian; register data is raw bytes in network order. Written by hand because the images carry no <c>nft</c>.
 /// </summary>
-public static class NftMessages
+internal static class NftMessages
 {
     /// <summary>NFPROTO_IPV4 (include/uapi/linux/netfilter.h).</summary>
     public const byte NFPROTO_IPV4 = 2;

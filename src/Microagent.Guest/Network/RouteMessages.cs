@@ -8,7 +8,7 @@ namespace Microagent.Guest.Network;
 /// rtnetlink requests the agent sends (include/uapi/linux/rtnetlink.h, if_link.h, if_addr.h; rtnetlink(7)): create a link
 /// of a kind, set a link up, add an address, add a default route through a device. Every integer is host order.
 /// </summary>
-public static class RouteMessages
+internal static class RouteMessages
 {
     /// <summary>RTM_NEWLINK.</summary>
     public const ushort RTM_NEWLINK = 16;

@@ -9,7 +9,7 @@ namespace Microagent.Guest.Network;
 /// becomes shutdown(SHUT_WR) toward the other, and the copy the other way goes on. A reset or error on either side aborts
 /// both (the peer that is still open sees a reset). Ends when both directions are done.
 /// </summary>
-public static class Splice
+internal static class Splice
 {
     /// <summary>Bytes in one direction's buffer.</summary>
     public const int BufferBytes = 64 * 1024;

@@ -10,7 +10,7 @@ namespace Microagent.Guest.Network;
 /// connection, its original destination (SO_ORIGINAL_DST) goes to the host broker as Frame(EgressRequest) on a new vsock
 /// connection; if the verdict allows it, bytes are spliced both ways; otherwise the guest connection is reset.
 /// </summary>
-public static class TransparentListener
+internal static class TransparentListener
 {
     /// <summary>Loopback port of the listener.</summary>
     public const int Port = 15001;

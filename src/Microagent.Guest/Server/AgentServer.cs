@@ -8,7 +8,7 @@ namespace Microagent.Guest.Server;
 /// Serves one request per connection (docs/ARCHITECTURE.md "Host-guest protocol"). Invariant: nothing a peer
 /// sends can throw out of <see cref="HandleAsync"/> — the agent is PID 1 and its exit panics the kernel.
 /// </summary>
-public sealed class AgentServer
+internal sealed class AgentServer
 {
     private readonly ExecEngine _engine;
     private readonly Action _shutdown;

@@ -4,7 +4,7 @@ using Microagent.Interop;
 namespace Microagent.Guest.Server;
 
 /// <summary>Accept loops that hand each connection to <see cref="AgentServer.HandleAsync"/>.</summary>
-public static class Listeners
+internal static class Listeners
 {
     /// <summary>Dev mode: serves on a unix socket at <paramref name="path"/> until <paramref name="ct"/> fires.</summary>
     public static async Task ServeUnixAsync(string path, AgentServer server, CancellationToken ct)

@@ -7,7 +7,7 @@ namespace Microagent.Guest.Server;
 /// sockets adopted from a descriptor (it cannot read their peer address, so it believes they are not
 /// connected); send/receive work regardless. Reads and writes may run concurrently (full duplex).
 /// </summary>
-public sealed class SocketStream(Socket socket) : Stream
+internal sealed class SocketStream(Socket socket) : Stream
 {
     /// <summary>The socket underneath (for a raw relay after the framed request, and its half-close).</summary>
     public Socket Socket => socket;

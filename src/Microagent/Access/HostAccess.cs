@@ -217,7 +217,7 @@ public sealed class HostPath : IDisposable
     public string RealPath { get; }
 
     /// <summary>Type, mode, owner, size and mtime of the pinned file.</summary>
-    public FileStat Stat { get; }
+    internal FileStat Stat { get; }
 
     /// <summary>A path the kernel resolves to exactly the pinned inode (for a directory, append <c>/.</c> or a name).</summary>
     public string ProcPath => PathHandles.ProcPath(Descriptor);

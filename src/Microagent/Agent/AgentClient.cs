@@ -7,7 +7,7 @@ namespace Microagent.Agent;
 /// Host side of the host ↔ guest protocol: one connection per request, frames as in <see cref="Frame"/>.
 /// The transport is injected (hybrid vsock in a VM, a unix socket for an agent running on the host in tests).
 /// </summary>
-public sealed class AgentClient(Func<CancellationToken, Task<Stream>> connect)
+internal sealed class AgentClient(Func<CancellationToken, Task<Stream>> connect)
 {
     private const int StdinChunkBytes = 64 * 1024;
 

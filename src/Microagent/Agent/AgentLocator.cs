@@ -1,9 +1,10 @@
 using Microagent.Errors;
+using Microagent.Tools;
 
 namespace Microagent.Agent;
 
 /// <summary>Finds the NativeAOT guest agent binary that goes into the initramfs as /init.</summary>
-public static class AgentLocator
+internal static class AgentLocator
 {
     /// <summary>Overrides the agent binary location.</summary>
     public const string EnvironmentVariable = "MICROAGENT_AGENT";
@@ -11,7 +12,10 @@ public static class AgentLocator
     /// <summary>File name of the agent binary.</summary>
     public const string FileName = "microagent-agent";
 
-    /// <summary>$MICROAGENT_AGENT, else next to this assembly, else one directory up (bin/microagent is NativeAOT: its base directory is bin/).</summary>
+    /// <summary>
+    /// $MICROAGENT_AGENT, else next to this program, its <c>runtimes/linux-x64/native/</c> (the NuGet package's native
+    /// asset) or one directory up (<see cref="NativeBinaries.SearchDirectories"/>).
+    /// </summary>
     public static string Find()
     {
         string? env = Environment.GetEnvironmentVariable(EnvironmentVariable);
@@ -20,10 +24,8 @@ public static class AgentLocator
             if (File.Exists(env)) return Path.GetFullPath(env);
             throw MicroagentException.NotFound($"{EnvironmentVariable}={env} does not exist", $"unset {EnvironmentVariable} or point it at a built agent");
         }
-        string baseDir = AppContext.BaseDirectory;
-        foreach (string candidate in new[] { Path.Combine(baseDir, FileName), Path.Combine(baseDir, "..", FileName) })
-            if (File.Exists(candidate)) return Path.GetFullPath(candidate);
-        throw MicroagentException.NotFound("the guest agent binary (microagent-agent) was not found next to microagent",
-            "run `make build` (it publishes the NativeAOT agent into bin/)");
+        return NativeBinaries.Find(FileName) ?? throw MicroagentException.NotFound(
+            $"the guest agent binary (microagent-agent) was not found next to {AppContext.BaseDirectory} nor in its runtimes/{NativeBinaries.RuntimeIdentifier}/native/",
+            $"reference the Microagent package (it carries the agent), set {EnvironmentVariable}, or run `make build` in a checkout (it publishes the agent into bin/)");
     }
 }

@@ -4,6 +4,7 @@ using Microagent.Errors;
 using Microagent.Images;
 using Microagent.Kernels;
 using Microagent.Vmm;
+using Microagent.Workspaces;
 
 namespace Microagent.Diagnostics;
 
@@ -39,22 +40,37 @@ public sealed record DoctorReport(IReadOnlyList<DoctorCheck> Checks, Accelerator
 /// <summary>Examines this host: QEMU, accelerator (with a real probe), kernel, agent, image tools, state dir.</summary>
 public sealed class Doctor(StatePaths paths)
 {
-    private const string Install = "run scripts/install.sh (or `make demo`)";
+    /// <summary>What the remediation of a missing host package says (the same text at first use and in <c>doctor</c>).</summary>
+    internal const string Install = "install qemu-system-x86 and qemu-utils (QEMU 10 or newer: on Debian 12 from bookworm-backports), e2fsprogs and kmod "
+        + "with apt-get, or run scripts/install.sh in a microagent checkout";
+
+    /// <summary>
+    /// The checks of what the host must provide that need no VM: QEMU (version read once and cached), e2fsprogs, kmod and a
+    /// kernel (installed, or a default kernel package the first start installs). A <see cref="WorkspaceManager"/> runs these
+    /// at its first create, start or run and fails with their remediation; <see cref="RunAsync"/> runs them and more.
+    /// Never throws for a broken host: failures become checks.
+    /// </summary>
+    public Task<DoctorReport> CheckPrerequisitesAsync(CancellationToken ct = default)
+    {
+        ct.ThrowIfCancellationRequested();
+        var checks = new List<DoctorCheck>();
+        QemuChecks(checks, paths.Cache);
+        checks.Add(ToolCheck("e2fsprogs", "mke2fs", versionArg: null));
+        checks.Add(ToolCheck("kmod", "depmod", versionArg: null));
+        try
+        {
+            if (KernelCheck(checks, new KernelStore(paths)) is { } kernel)
+                checks.Add(new("kernel", CheckStatus.Ok, $"{kernel.Version} installed"));
+        }
+        catch (MicroagentException e) { checks.Add(new("kernel", CheckStatus.Fail, e.Message, e.Remediation)); }
+        return Task.FromResult(new DoctorReport(checks, null, paths.Root, null));
+    }
 
     /// <summary>Runs every check. Never throws for a broken host: failures become checks.</summary>
     public async Task<DoctorReport> RunAsync(CancellationToken ct = default)
     {
         var checks = new List<DoctorCheck>();
-        QemuInstallation? qemu = null;
-        try
-        {
-            qemu = QemuInstallation.Locate();
-            checks.Add(new("qemu", CheckStatus.Ok, $"QEMU {qemu.Version} at {qemu.SystemBinary}; qemu-img at {qemu.ImgBinary}"));
-            checks.Add(qemu.QbootRom is null
-                ? new("qboot", CheckStatus.Warn, "qboot.rom not found: TCG boots use SeaBIOS (slower)", Install)
-                : new("qboot", CheckStatus.Ok, qemu.QbootRom));
-        }
-        catch (MicroagentException e) { checks.Add(new("qemu", CheckStatus.Fail, e.Message, e.Remediation)); }
+        QemuInstallation? qemu = QemuChecks(checks, cacheDir: null);
 
         checks.Add(ToolCheck("e2fsprogs", "mke2fs", "-V"));
         checks.Add(ToolCheck("kmod", "depmod", "--version"));
@@ -70,15 +86,8 @@ public sealed class Doctor(StatePaths paths)
         var store = new KernelStore(paths);
         try
         {
-            kernel = store.GetDefault();
-            if (kernel is null)
-            {
-                string? deb = KernelStore.FindDefaultDeb();
-                checks.Add(deb is null
-                    ? new("kernel", CheckStatus.Fail, "no kernel installed and no default kernel package found", Install)
-                    : new("kernel", CheckStatus.Warn, $"no kernel installed yet; the first run installs {Path.GetFileName(deb)}", "or run `microagent kernel install` now"));
-            }
-            else
+            kernel = KernelCheck(checks, store);
+            if (kernel is not null)
             {
                 await store.VerifyAsync(kernel, ct).ConfigureAwait(false);
                 checks.Add(new("kernel", CheckStatus.Ok, $"{kernel.Version} sha256 {kernel.Sha256[..16]}… verified"));
@@ -93,7 +102,7 @@ public sealed class Doctor(StatePaths paths)
 
         string? layout = ImageStore.FindDefaultImageLayout();
         checks.Add(layout is null
-            ? new("default-image", CheckStatus.Fail, "the embedded default image (OCI layout) was not found", "run `make build`")
+            ? new("default-image", CheckStatus.Fail, "the embedded default image (OCI layout) was not found", "reference the Microagent package (it carries the image), or run `make build` in a checkout")
             : new("default-image", CheckStatus.Ok, layout));
 
         AcceleratorChoice? accel = null;
@@ -141,10 +150,39 @@ public sealed class Doctor(StatePaths paths)
         catch (MicroagentException e) { return new("state-dir", CheckStatus.Fail, e.Message, e.Remediation); }
     }
 
-    private static DoctorCheck ToolCheck(string name, string tool, string versionArg)
+    /// <summary>Adds the qemu and qboot checks; returns the installation when QEMU is usable.</summary>
+    private static QemuInstallation? QemuChecks(List<DoctorCheck> checks, string? cacheDir)
+    {
+        try
+        {
+            var qemu = QemuInstallation.Locate(cacheDir);
+            checks.Add(new("qemu", CheckStatus.Ok, $"QEMU {qemu.Version} at {qemu.SystemBinary}; qemu-img at {qemu.ImgBinary}"));
+            checks.Add(qemu.QbootRom is null
+                ? new("qboot", CheckStatus.Warn, "qboot.rom not found: TCG boots use SeaBIOS (slower)", Install)
+                : new("qboot", CheckStatus.Ok, qemu.QbootRom));
+            return qemu;
+        }
+        catch (MicroagentException e) { checks.Add(new("qemu", CheckStatus.Fail, e.Message, e.Remediation)); return null; }
+    }
+
+    /// <summary>The default kernel, or null after adding a check that says none is installed (warn: the first start installs the default package; fail: there is none).</summary>
+    private static InstalledKernel? KernelCheck(List<DoctorCheck> checks, KernelStore store)
+    {
+        var kernel = store.GetDefault();
+        if (kernel is not null) return kernel;
+        string? deb = KernelStore.FindDefaultDeb();
+        checks.Add(deb is null
+            ? new("kernel", CheckStatus.Fail, "no kernel installed and no default kernel package found",
+                "run scripts/install.sh in a microagent checkout (it downloads the Debian cloud kernel package), or `microagent kernel install PATH` (KernelStore.InstallAsync) with a linux-image-*.deb or vmlinuz")
+            : new("kernel", CheckStatus.Warn, $"no kernel installed yet; the first run installs {Path.GetFileName(deb)}", "or run `microagent kernel install` now"));
+        return null;
+    }
+
+    private static DoctorCheck ToolCheck(string name, string tool, string? versionArg)
     {
         string? path = QemuInstallation.FindOnPath(tool) ?? new[] { "/usr/sbin/" + tool, "/sbin/" + tool }.FirstOrDefault(File.Exists);
         if (path is null) return new(name, CheckStatus.Fail, $"{tool} not found", Install);
+        if (versionArg is null) return new(name, CheckStatus.Ok, path);
         try
         {
             var psi = new ProcessStartInfo(path, versionArg) { RedirectStandardError = true, RedirectStandardOutput = true };

@@ -6,7 +6,7 @@ namespace Microagent.Diagnostics;
 /// What the <c>user</c> network needs (docs/ARCHITECTURE.md "Networking"): the guest captures outbound TCP and DNS with nf_tables,
 /// so the installed kernel must provide these modules (built in, or as modules the initramfs can carry). <c>isolated</c> needs none.
 /// </summary>
-public static class NetworkCheck
+internal static class NetworkCheck
 {
     /// <summary>Modules the guest's capture uses: nf_tables with its redirect and NAT expressions, conntrack (for the original destination) and the dummy interface.</summary>
     public static readonly IReadOnlyList<string> RequiredModules = ["nf_tables", "nft_redir", "nft_nat", "nf_conntrack", "dummy"];

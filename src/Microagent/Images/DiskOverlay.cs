@@ -6,7 +6,7 @@ using Microagent.Tools;
 namespace Microagent.Images;
 
 /// <summary>Per-workspace copy-on-write disks: a qcow2 overlay whose backing file is a sealed raw baseline.</summary>
-public static class DiskOverlay
+internal static class DiskOverlay
 {
     /// <summary>
     /// Creates <paramref name="overlayPath"/> (mode 0600) as a qcow2 overlay on

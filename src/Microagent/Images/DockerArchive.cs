@@ -13,7 +13,7 @@ namespace Microagent.Images;
 /// compressed; Docker 25+ stores them under <c>blobs/sha256/</c>) into an OCI layout as an OCI
 /// manifest, and returns that manifest's descriptor. The first image of the archive is used.
 /// </summary>
-public static class DockerArchive
+internal static class DockerArchive
 {
     private const long MaxJson = 4 << 20;
     private const int MaxEntries = 100_000;

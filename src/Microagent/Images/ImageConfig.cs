@@ -21,10 +21,10 @@ public sealed record Baseline(string ImageRef, string ManifestDigest, string Pat
 }
 
 /// <summary>A name pointing at a baseline in the cache (<c>images/refs.json</c>).</summary>
-public sealed record ImageRefRecord(string Reference, string Platform, string ManifestDigest, DateTimeOffset UpdatedAt);
+internal sealed record ImageRefRecord(string Reference, string Platform, string ManifestDigest, DateTimeOffset UpdatedAt);
 
 /// <summary>All names known to the cache.</summary>
-public sealed record ImageRefs(List<ImageRefRecord> Refs);
+internal sealed record ImageRefs(List<ImageRefRecord> Refs);
 
 [JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
 [JsonSerializable(typeof(Baseline))]

@@ -218,7 +218,8 @@ public sealed partial class ImageStore
     }
 
     /// <summary>
-    /// The default image's OCI layout: <c>$MICROAGENT_DEFAULT_IMAGE</c>, else
+    /// The default image's OCI layout: <c>$MICROAGENT_DEFAULT_IMAGE</c>, else <c>microagent-images/default</c> where the
+    /// package's native pieces are (<see cref="NativeBinaries.SearchDirectories"/>), else
     /// <c>&lt;app&gt;/../share/microagent/images/default</c>, else the first <c>build/images/default</c>
     /// found walking up from the application directory; null if none exists.
     /// </summary>
@@ -226,6 +227,8 @@ public sealed partial class ImageStore
     {
         static bool IsLayout(string d) => File.Exists(Path.Combine(d, "oci-layout"));
         if (Environment.GetEnvironmentVariable(DefaultImageVariable) is { Length: > 0 } env && IsLayout(env)) return Path.GetFullPath(env);
+        foreach (string dir in NativeBinaries.SearchDirectories())
+            if (Path.Combine(dir, "microagent-images", "default") is var packaged && IsLayout(packaged)) return Path.GetFullPath(packaged);
         string share = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "..", "share", "microagent", "images", "default"));
         if (IsLayout(share)) return share;
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)

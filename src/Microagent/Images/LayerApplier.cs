@@ -23,7 +23,7 @@ public sealed record LayerLimits(long MaxEntries = 2_000_000, long MaxTotalBytes
 /// unlinked, never opened through. Hard-link targets must be existing non-directories in the root.
 /// A path may appear only once per layer (directories may repeat).
 /// </summary>
-public sealed class LayerApplier
+internal sealed class LayerApplier
 {
     private const string WhiteoutPrefix = ".wh.";
     private const string OpaqueWhiteout = ".wh..wh..opq";

@@ -5,7 +5,7 @@ using Microagent.Errors;
 namespace Microagent.Images;
 
 /// <summary>A content descriptor (image-spec <c>descriptor.md</c>).</summary>
-public sealed record OciDescriptor(string MediaType, string Digest, long Size, IReadOnlyDictionary<string, string> Annotations,
+internal sealed record OciDescriptor(string MediaType, string Digest, long Size, IReadOnlyDictionary<string, string> Annotations,
     string? Architecture, string? Os)
 {
     /// <summary>Hex part of a <c>sha256:</c> digest.</summary>
@@ -13,11 +13,11 @@ public sealed record OciDescriptor(string MediaType, string Digest, long Size, I
 }
 
 /// <summary>An image resolved from a layout: its manifest, config, and layers in application order.</summary>
-public sealed record OciImage(string ManifestDigest, OciDescriptor ConfigDescriptor, IReadOnlyList<OciDescriptor> Layers,
+internal sealed record OciImage(string ManifestDigest, OciDescriptor ConfigDescriptor, IReadOnlyList<OciDescriptor> Layers,
     IReadOnlyList<string> DiffIds, ImageConfig Config);
 
 /// <summary>Platform names as OCI uses them (image-spec <c>image-index.md</c>, Go's GOARCH values).</summary>
-public static class Platforms
+internal static class Platforms
 {
     /// <summary>Workspaces are x86_64 VMs: the architecture images are pulled for unless told otherwise.</summary>
     public const string DefaultArchitecture = "amd64";
@@ -49,7 +49,7 @@ public static class Platforms
 /// <c>index.json</c>, <c>blobs/sha256/&lt;hex&gt;</c>. Every blob read is checked against its
 /// descriptor's digest and size; only sha256 digests are accepted.
 /// </summary>
-public sealed class OciLayout
+internal sealed class OciLayout
 {
     private const long MaxJsonBlob = 4 << 20;
 
@@ -255,7 +255,7 @@ public sealed class OciLayout
 /// Read-only stream that hashes what passes through and, at end of stream, checks the total size
 /// and sha256 against the expected descriptor, throwing an <see cref="ErrorKind.Invalid"/> error on mismatch.
 /// </summary>
-public sealed class VerifyingStream : Stream
+internal sealed class VerifyingStream : Stream
 {
     private readonly Stream _inner;
     private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);

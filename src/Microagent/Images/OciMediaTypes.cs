@@ -4,7 +4,7 @@ namespace Microagent.Images;
 /// Media types of the OCI image spec (image-spec <c>media-types.md</c>) and their Docker
 /// schema 2 equivalents, which registries still serve.
 /// </summary>
-public static class OciMediaTypes
+internal static class OciMediaTypes
 {
     /// <summary>OCI image index.</summary>
     public const string ImageIndex = "application/vnd.oci.image.index.v1+json";

@@ -8,7 +8,7 @@ namespace Microagent.Images;
 /// <c>LIBARCHIVE.xattr.URL-ENCODED-NAME=base64</c> (bsdtar). Records are "LEN KEY=VALUE\n" where LEN
 /// counts the whole record, so values may hold any byte.
 /// </summary>
-public static class PaxXattrs
+internal static class PaxXattrs
 {
     /// <summary>Key prefix used by GNU tar, Go and Docker.</summary>
     public const string SchilyPrefix = "SCHILY.xattr.";

@@ -4,7 +4,7 @@ using Microagent.Interop;
 namespace Microagent.Images;
 
 /// <summary>Read-only stream decompressing zstd (one or more concatenated frames) from an inner stream with the system libzstd.</summary>
-public sealed class ZstdStream : Stream
+internal sealed class ZstdStream : Stream
 {
     private readonly Stream _inner;
     private readonly ZstdDecompressor _zstd;

@@ -13,7 +13,7 @@ namespace Microagent.Kernels;
 /// Invariants: output is deterministic (inodes numbered from 1 in write order, mtime 0, uid/gid 0);
 /// every parent directory is written before its children (the kernel does not create parents).
 /// </summary>
-public sealed class CpioWriter : IDisposable
+internal sealed class CpioWriter : IDisposable
 {
     /// <summary>Magic of the newc format (no checksum).</summary>
     public const string Magic = "070701";

@@ -11,7 +11,7 @@ namespace Microagent.Kernels;
 /// <c>/etc/microagent/modules</c>: one in-initramfs module path per line, in load order.
 /// Results are cached as <c>initramfs/&lt;key&gt;.cpio</c>, key = sha256 over every input.
 /// </summary>
-public sealed class InitramfsBuilder
+internal sealed class InitramfsBuilder
 {
     /// <summary>Bump when the archive layout changes, so cached archives are rebuilt.</summary>
     public const int BuilderVersion = 2;

@@ -8,7 +8,7 @@ namespace Microagent.Kernels;
 /// <c>/lib/modules/&lt;version&gt;/</c>) and <c>modules.builtin</c> (one path per line of a module
 /// compiled into the kernel image). Module names compare with <c>-</c> and <c>_</c> equal.
 /// </summary>
-public sealed class ModulesDep
+internal sealed class ModulesDep
 {
     /// <summary>Modules the guest needs, in no particular order: PCI and MMIO transports, the root disk, vsock.</summary>
     public static readonly IReadOnlyList<string> Required = ["virtio_pci", "virtio_mmio", "virtio_blk", "vmw_vsock_virtio_transport"];

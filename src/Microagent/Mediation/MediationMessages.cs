@@ -98,4 +98,4 @@ public sealed class MediationProtocolException(string message) : Exception(messa
 [JsonSerializable(typeof(WorkResult))]
 [JsonSerializable(typeof(LifecycleSignal))]
 [JsonSerializable(typeof(ConstraintAck))]
-public sealed partial class MediationJson : JsonSerializerContext;
+internal sealed partial class MediationJson : JsonSerializerContext;

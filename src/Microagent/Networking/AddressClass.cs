@@ -10,7 +10,7 @@ namespace Microagent.Networking;
 /// RFC 5771 (multicast), RFC 4193 (ULA), RFC 4291 (IPv6 loopback, link-local, multicast, IPv4-mapped), plus every address of
 /// the host's own interfaces. IPv4-mapped and IPv4-compatible IPv6 forms are judged as the IPv4 address they carry.
 /// </summary>
-public static class AddressClass
+internal static class AddressClass
 {
     /// <summary>Publicly routable (nothing below matched).</summary>
     public const string Public = "public";

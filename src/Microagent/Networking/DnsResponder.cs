@@ -9,7 +9,7 @@ namespace Microagent.Networking;
 /// <param name="Rule">The rule (<see cref="EgressPolicy"/>) or why the answer is an error.</param>
 /// <param name="Name">The name asked for.</param>
 /// <param name="Addresses">The addresses answered.</param>
-public sealed record DnsOutcome(byte[] Answer, string Verdict, string Rule, string? Name, IReadOnlyList<IPAddress> Addresses);
+internal sealed record DnsOutcome(byte[] Answer, string Verdict, string Rule, string? Name, IReadOnlyList<IPAddress> Addresses);
 
 /// <summary>
 /// The broker's DNS (docs/ARCHITECTURE.md "Networking"): answers A from <c>--add-host</c> entries, else from the host's own
@@ -18,7 +18,7 @@ public sealed record DnsOutcome(byte[] Answer, string Verdict, string Rule, stri
 /// name reaches an inside address only through the host's own answer. With the test guard on, only <c>--add-host</c> entries
 /// inside 127.0.0.0/8 are answered and the host resolver is never asked.
 /// </summary>
-public sealed class DnsResponder(EgressPolicy policy, Func<string, CancellationToken, Task<IPAddress[]>>? resolve = null, Action<string>? log = null)
+internal sealed class DnsResponder(EgressPolicy policy, Func<string, CancellationToken, Task<IPAddress[]>>? resolve = null, Action<string>? log = null)
 {
     private readonly Func<string, CancellationToken, Task<IPAddress[]>> _resolve = resolve ?? ((n, ct) => Dns.GetHostAddressesAsync(n, AddressFamily.InterNetwork, ct));
 

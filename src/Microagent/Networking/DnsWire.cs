@@ -12,10 +12,10 @@ namespace Microagent.Networking;
 /// <param name="Type">QTYPE (<see cref="DnsWire.TypeA"/>, <see cref="DnsWire.TypeAaaa"/>, ...).</param>
 /// <param name="Class">QCLASS (1 = IN).</param>
 /// <param name="QuestionBytes">The question section as received (name + type + class), copied into the answer.</param>
-public sealed record DnsQuery(ushort Id, ushort Flags, string Name, ushort Type, ushort Class, byte[] QuestionBytes);
+internal sealed record DnsQuery(ushort Id, ushort Flags, string Name, ushort Type, ushort Class, byte[] QuestionBytes);
 
 /// <summary>A query that cannot be parsed; <see cref="Id"/> is set when the header was readable (to answer FORMERR).</summary>
-public sealed class DnsFormatException(string message, ushort? id = null) : Exception(message)
+internal sealed class DnsFormatException(string message, ushort? id = null) : Exception(message)
 {
     /// <summary>The header ID, when at least the header was there.</summary>
     public ushort? Id { get; } = id;
@@ -28,7 +28,7 @@ public sealed class DnsFormatException(string message, ushort? id = null) : Exce
 /// to the question (§4.1.4: 0xC00C). AAAA is TYPE 28 (RFC 3596 §2.1). Only standard queries (OPCODE 0) with QDCOUNT 1
 /// are answered; anything after the question (EDNS OPT in the additional section, RFC 6891) is ignored.
 /// </summary>
-public static class DnsWire
+internal static class DnsWire
 {
     /// <summary>Header length (§4.1.1).</summary>
     public const int HeaderBytes = 12;

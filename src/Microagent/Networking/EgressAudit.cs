@@ -37,7 +37,7 @@ public sealed record EgressRecord
 /// A refused or answered request is written at once; an allowed connection when it ends (with its byte counts). The file
 /// is bounded (<see cref="MaxBytes"/>): past it records are counted, not written, so a guest cannot fill the host disk.
 /// </summary>
-public sealed class EgressAudit(string path, Action<string>? log = null)
+internal sealed class EgressAudit(string path, Action<string>? log = null)
 {
     /// <summary>Largest audit file; beyond it records are dropped (and the drop is logged once).</summary>
     public const long MaxBytes = 64L << 20;

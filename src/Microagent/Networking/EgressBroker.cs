@@ -26,7 +26,7 @@ public sealed record EgressCounters(int Active, long Allowed, long Refused, long
 /// <see cref="NetworkConfig.MaxTotalBytes"/> in all (the connection that crosses it is torn down; later ones are refused).
 /// Every decision is audited. <see cref="Sever"/> closes everything and refuses from then on.
 /// </summary>
-public sealed class EgressBroker : IAsyncDisposable
+internal sealed class EgressBroker : IAsyncDisposable
 {
     /// <summary>How long a guest may take to send its request frame.</summary>
     public static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(10);

@@ -7,7 +7,7 @@ namespace Microagent.Networking;
 /// <param name="Allowed">Dial (connect) or answer (DNS).</param>
 /// <param name="Rule">Which rule decided (<see cref="EgressPolicy"/> lists them).</param>
 /// <param name="Name">The name the host knows the address by (its own resolution or --add-host); null when none.</param>
-public sealed record EgressDecision(bool Allowed, string Rule, string? Name = null);
+internal sealed record EgressDecision(bool Allowed, string Rule, string? Name = null);
 
 /// <summary>
 /// The egress policy of one workspace (docs/ARCHITECTURE.md "Networking"): the one place that says whether a destination
@@ -26,7 +26,7 @@ public sealed record EgressDecision(bool Allowed, string Rule, string? Name = nu
 /// </list>
 /// A name may be answered (DNS) unless the allowlist is locked and no name rule covers it (<c>not-allowlisted</c> → REFUSED).
 /// </summary>
-public sealed class EgressPolicy
+internal sealed class EgressPolicy
 {
     private readonly List<EgressRule> _rules;
     private readonly Func<IReadOnlySet<IPAddress>> _hostAddresses;
@@ -107,7 +107,7 @@ public sealed class EgressPolicy
 /// environment (the test harness sets it) the broker dials and resolves nothing outside 127.0.0.0/8, so no test sends
 /// traffic off the host; a refusal is logged as an error.
 /// </summary>
-public static class LoopbackGuard
+internal static class LoopbackGuard
 {
     /// <summary>The environment variable.</summary>
     public const string Variable = "MICROAGENT_EGRESS_LOOPBACK_ONLY";

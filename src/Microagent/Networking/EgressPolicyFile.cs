@@ -11,7 +11,7 @@ namespace Microagent.Networking;
 /// <c>addHosts</c> (list of NAME:IP, or a map NAME: IP), <c>maxConns</c>, <c>maxTotalBytes</c>. Unknown keys are errors.
 /// Walked as YAML nodes (no reflection: NativeAOT-safe).
 /// </summary>
-public static class EgressPolicyFile
+internal static class EgressPolicyFile
 {
     private const string Keys = "keys: allow, lockAllowlist, addHosts, maxConns, maxTotalBytes";
 

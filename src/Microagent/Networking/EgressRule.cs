@@ -5,7 +5,7 @@ using Microagent.Workspaces;
 namespace Microagent.Networking;
 
 /// <summary>DNS names as the policy compares them: lowercase, no trailing dot, RFC 1035 §2.3.1 labels (plus '_').</summary>
-public static class DnsName
+internal static class DnsName
 {
     /// <summary>The normal form of <paramref name="name"/>, or null when it is not a DNS name.</summary>
     public static string? Normalize(string name)
@@ -27,7 +27,7 @@ public static class DnsName
 }
 
 /// <summary>The kind of an allow entry.</summary>
-public enum EgressRuleKind
+internal enum EgressRuleKind
 {
     /// <summary>One name, exactly.</summary>
     Host,
@@ -43,7 +43,7 @@ public enum EgressRuleKind
 /// One <c>--egress-allow</c> entry: <c>HOST</c>, <c>.SUFFIX</c>, <c>IP</c> or <c>CIDR</c> (docs/ARCHITECTURE.md "Networking").
 /// Names match names the host resolved itself (or <c>--add-host</c>), never what a guest claims in SNI or Host.
 /// </summary>
-public sealed record EgressRule(EgressRuleKind Kind, string Text, IPAddress? Network = null, int PrefixLength = 0)
+internal sealed record EgressRule(EgressRuleKind Kind, string Text, IPAddress? Network = null, int PrefixLength = 0)
 {
     /// <summary>Parses an entry; <see cref="WorkspaceSpecException"/> (field egress_allow) when it is none of the four forms.</summary>
     public static EgressRule Parse(string text)

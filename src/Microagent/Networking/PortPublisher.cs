@@ -12,7 +12,7 @@ namespace Microagent.Networking;
 /// connection to the agent port carrying <c>Request{type:"forward", forwardPort}</c> (<c>AgentClient.ForwardAsync</c>); after the
 /// agent's <c>ok</c> bytes flow both ways (<see cref="ByteRelay"/>). Listeners close on halt, kill and <see cref="Sever"/>.
 /// </summary>
-public sealed class PortPublisher : IAsyncDisposable
+internal sealed class PortPublisher : IAsyncDisposable
 {
     private readonly Func<int, CancellationToken, Task<Stream>> _forward;
     private readonly Action _onActivity;

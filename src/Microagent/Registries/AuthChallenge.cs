@@ -4,7 +4,7 @@ namespace Microagent.Registries;
 /// One <c>WWW-Authenticate</c> challenge (RFC 7235 §4.1; the registry token flow of the distribution
 /// spec, <c>docs/spec/auth/token.md</c>): a scheme (<c>Bearer</c>, <c>Basic</c>) and its parameters.
 /// </summary>
-public sealed record AuthChallenge(string Scheme, IReadOnlyDictionary<string, string> Parameters)
+internal sealed record AuthChallenge(string Scheme, IReadOnlyDictionary<string, string> Parameters)
 {
     /// <summary>A parameter by case-insensitive name, or null.</summary>
     public string? this[string name] => Parameters.TryGetValue(name, out var v) ? v : null;

@@ -5,7 +5,7 @@ using Microagent.Images;
 
 namespace Microagent.Registries;
 
-public sealed partial class RegistryClient
+internal sealed partial class RegistryClient
 {
     /// <summary>Suffix of a blob that is still being downloaded (docs/ARCHITECTURE.md "Images and disks").</summary>
     public const string PartialSuffix = ".partial";

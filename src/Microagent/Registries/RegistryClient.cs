@@ -13,10 +13,10 @@ namespace Microagent.Registries;
 /// <param name="MaxAttempts">Tries per request on transient failures (connection errors, 408, 429, 5xx).</param>
 /// <param name="Timeout">Per-request timeout (default 60 s) until the response headers, and again for reading a small body
 /// (manifest, token, error); token requests get it too. Blob bodies stream without one.</param>
-public sealed record RegistryOptions(IReadOnlyCollection<string>? InsecureRegistries = null, int MaxAttempts = 4, TimeSpan? Timeout = null);
+internal sealed record RegistryOptions(IReadOnlyCollection<string>? InsecureRegistries = null, int MaxAttempts = 4, TimeSpan? Timeout = null);
 
 /// <summary>A fetched manifest or index: its exact bytes, media type and sha256 digest.</summary>
-public sealed record FetchedManifest(byte[] Bytes, string MediaType, string Digest);
+internal sealed record FetchedManifest(byte[] Bytes, string MediaType, string Digest);
 
 /// <summary>
 /// Client for the OCI distribution API v2 (distribution-spec <c>spec.md</c>): manifests by tag or
@@ -26,7 +26,7 @@ public sealed record FetchedManifest(byte[] Bytes, string MediaType, string Dige
 /// insecure. Redirects are followed (the Authorization header is not forwarded to another host).
 /// Invariant: credentials and tokens never appear in exceptions or messages.
 /// </summary>
-public sealed partial class RegistryClient : IDisposable
+internal sealed partial class RegistryClient : IDisposable
 {
     /// <summary>Manifest media types asked for, in preference order.</summary>
     public static readonly string[] ManifestAccept =

@@ -3,7 +3,7 @@ using System.Globalization;
 namespace Microagent.Tools;
 
 /// <summary>The one way a byte count is written for people: binary units, one decimal (<c>12.3 MiB</c>).</summary>
-public static class ByteSize
+internal static class ByteSize
 {
     /// <summary>"12.3 MiB" style, culture-invariant.</summary>
     public static string Format(long bytes) => bytes switch

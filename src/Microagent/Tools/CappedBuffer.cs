@@ -4,7 +4,7 @@ namespace Microagent.Tools;
 /// A write-only sink that keeps the first <c>limit</c> bytes and counts the rest. Invariant: memory use never
 /// exceeds the limit, whatever a (possibly hostile) writer sends — for diagnostics such as a guest's stderr.
 /// </summary>
-public sealed class CappedBuffer(int limit = 64 * 1024) : Stream
+internal sealed class CappedBuffer(int limit = 64 * 1024) : Stream
 {
     private readonly MemoryStream _kept = new();
 

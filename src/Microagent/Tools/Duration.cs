@@ -8,7 +8,7 @@ namespace Microagent.Tools;
 /// plain seconds (<c>30</c>, <c>1.5</c>) or a number with a unit, <c>ms</c>, <c>s</c>, <c>m</c> or <c>h</c> (<c>300ms</c>,
 /// <c>30s</c>, <c>5m</c>, <c>1h</c>). See docs/ARCHITECTURE.md "Command line".
 /// </summary>
-public static class Duration
+internal static class Duration
 {
     /// <summary>The accepted forms, for messages and help text.</summary>
     public const string Forms = "seconds (30, 1.5) or a number with a unit: 300ms, 30s, 5m, 1h";

@@ -4,14 +4,14 @@ using Microagent.Errors;
 namespace Microagent.Tools;
 
 /// <summary>Result of one external tool run.</summary>
-public sealed record ToolResult(int ExitCode, string Stdout, string Stderr);
+internal sealed record ToolResult(int ExitCode, string Stdout, string Stderr);
 
 /// <summary>
 /// Runs host tools (dpkg-deb, depmod, mke2fs, qemu-img, xz, ...) with an argument list (never a
 /// shell string). A missing tool or a failing run becomes a typed <see cref="MicroagentException"/>
 /// carrying the tool's stderr.
 /// </summary>
-public static class ExternalTool
+internal static class ExternalTool
 {
     /// <summary>Remediation for a tool that is not installed.</summary>
     public const string InstallRemediation = "install the host dependencies with scripts/install.sh";

@@ -4,7 +4,7 @@ namespace Microagent.Tools;
 /// An exclusive lock held as an open lock file (<see cref="FileShare.None"/>). Other processes and
 /// other instances in this process wait; the lock is released when disposed or when the process dies.
 /// </summary>
-public sealed class FileLock : IDisposable
+internal sealed class FileLock : IDisposable
 {
     private readonly FileStream _stream;
 

@@ -3,7 +3,7 @@ using System.Security.Cryptography;
 namespace Microagent.Tools;
 
 /// <summary>SHA-256 helpers; digests are lowercase hex.</summary>
-public static class Hashing
+internal static class Hashing
 {
     /// <summary>Lowercase hex SHA-256 of a file's contents.</summary>
     public static async Task<string> Sha256FileAsync(string path, CancellationToken ct = default)

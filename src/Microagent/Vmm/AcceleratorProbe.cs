@@ -11,7 +11,7 @@ namespace Microagent.Vmm;
 /// "VFS: Unable to mount root fs" ran its whole init under KVM. The outcome is cached per
 /// (QEMU version, kernel hash, host kernel release); <c>MICROAGENT_ACCEL=tcg|kvm</c> overrides it.
 /// </summary>
-public sealed class AcceleratorProbe(StatePaths paths)
+internal sealed class AcceleratorProbe(StatePaths paths)
 {
     /// <summary>Environment variable forcing the accelerator (<c>tcg</c> or <c>kvm</c>).</summary>
     public const string OverrideVariable = "MICROAGENT_ACCEL";

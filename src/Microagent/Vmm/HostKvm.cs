@@ -5,7 +5,7 @@ namespace Microagent.Vmm;
 /// <param name="DeviceAccessible">/dev/kvm can be opened read-write by this user.</param>
 /// <param name="PvmOnly">KVM comes from the kvm_pvm module (nested, paravirtualized): stock guest kernels cannot run on it.</param>
 /// <param name="CpuVirtualization">The CPU advertises VMX or SVM.</param>
-public sealed record HostKvm(bool DevicePresent, bool DeviceAccessible, bool PvmOnly, bool CpuVirtualization)
+internal sealed record HostKvm(bool DevicePresent, bool DeviceAccessible, bool PvmOnly, bool CpuVirtualization)
 {
     /// <summary>Path of the KVM device.</summary>
     public const string DevicePath = "/dev/kvm";

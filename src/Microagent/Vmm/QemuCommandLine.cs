@@ -11,7 +11,7 @@ namespace Microagent.Vmm;
 /// <c>guest-panic</c> (docs/ARCHITECTURE.md "Faults"). Disk errors keep QEMU's defaults: <c>werror=enospc</c> stops the VM on a
 /// full host disk (the supervisor records it and continues the guest later), other errors are reported to the guest.
 /// </summary>
-public static class QemuCommandLine
+internal static class QemuCommandLine
 {
     /// <summary>
     /// The machine type under TCG, pinned (not the <c>pc</c> alias, which moves with QEMU upgrades): a saved VM state is only

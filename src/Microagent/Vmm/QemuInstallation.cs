@@ -5,7 +5,7 @@ using Microagent.Errors;
 namespace Microagent.Vmm;
 
 /// <summary>The QEMU binaries and firmware this host provides.</summary>
-public sealed partial record QemuInstallation(string SystemBinary, string ImgBinary, Version Version, string? QbootRom)
+internal sealed partial record QemuInstallation(string SystemBinary, string ImgBinary, Version Version, string? QbootRom)
 {
     /// <summary>Oldest supported QEMU major version (vhost-user-vsock + memfd backends as used here).</summary>
     public const int MinimumMajor = 10;

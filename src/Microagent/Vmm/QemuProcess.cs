@@ -10,7 +10,7 @@ namespace Microagent.Vmm;
 /// parent-death signal fires when the creating thread exits, so a pool thread must not create it);
 /// <see cref="DisposeAsync"/> kills it and waits for it.
 /// </summary>
-public sealed class QemuProcess : IAsyncDisposable
+internal sealed class QemuProcess : IAsyncDisposable
 {
     private const int StderrLimit = 64 * 1024;
     private readonly TaskCompletionSource<int> _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -15,7 +15,7 @@ namespace Microagent.Vmm;
 /// QEMU rate-limits the noisy ones). One command at a time. QEMU serves one QMP client per socket, so a process that
 /// follows events must send its commands through the same client.
 /// </summary>
-public sealed class QmpClient : IAsyncDisposable
+internal sealed class QmpClient : IAsyncDisposable
 {
     private readonly Socket _socket;
     private readonly StreamReader _reader;

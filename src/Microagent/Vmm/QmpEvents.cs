@@ -7,7 +7,7 @@ namespace Microagent.Vmm;
 // qapi/block-core.json — BLOCK_IO_ERROR). An event message is {"event": NAME, "data": {...}, "timestamp": {...}}.
 
 /// <summary>Event names (qapi/run-state.json, qapi/block-core.json).</summary>
-public static class QmpEventNames
+internal static class QmpEventNames
 {
     /// <summary>The VM stopped (no data; <c>query-status</c> says why: io-error, guest-panicked, paused, ...).</summary>
     public const string Stop = "STOP";
@@ -24,7 +24,7 @@ public static class QmpEventNames
 }
 
 /// <summary><c>ShutdownCause</c> values (qapi/run-state.json) that the supervisor tells apart.</summary>
-public static class ShutdownCauses
+internal static class ShutdownCauses
 {
     /// <summary>The guest powered itself off (ACPI or a power-off request).</summary>
     public const string GuestShutdown = "guest-shutdown";
@@ -41,7 +41,7 @@ public static class ShutdownCauses
 }
 
 /// <summary><c>RunState</c> values (qapi/run-state.json) as <c>query-status</c> reports them.</summary>
-public static class RunStates
+internal static class RunStates
 {
     /// <summary>Running.</summary>
     public const string Running = "running";
@@ -58,7 +58,7 @@ public static class RunStates
 /// <summary>One QMP event: its name and data (null when it has none).</summary>
 /// <param name="Name">Event name (<see cref="QmpEventNames"/>).</param>
 /// <param name="Data">The event's <c>data</c> member.</param>
-public sealed record QmpEvent(string Name, JsonObject? Data)
+internal sealed record QmpEvent(string Name, JsonObject? Data)
 {
     /// <summary>The event in a QMP message, or null when the message is not an event.</summary>
     public static QmpEvent? FromMessage(JsonObject message) =>

@@ -11,7 +11,7 @@ namespace Microagent.Vmm;
 /// layer is frozen by <c>blockdev-snapshot-sync</c> (a new overlay on top takes the writes). Waiting uses QMP events read
 /// through <see cref="WaitEvent"/>.
 /// </summary>
-public static class QmpSnapshot
+internal static class QmpSnapshot
 {
     /// <summary>Reads QMP events until one named <paramref name="name"/> satisfying the predicate arrives; throws <see cref="IOException"/> when QEMU is gone.</summary>
     public delegate Task<QmpEvent> WaitEvent(string name, Func<QmpEvent, bool> match, CancellationToken ct);

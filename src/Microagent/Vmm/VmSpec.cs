@@ -1,7 +1,7 @@
 namespace Microagent.Vmm;
 
 /// <summary>Everything QEMU needs to boot one workspace VM.</summary>
-public sealed record VmSpec
+internal sealed record VmSpec
 {
     /// <summary>Verified kernel image.</summary>
     public required string KernelPath { get; init; }
@@ -38,4 +38,4 @@ public sealed record VmSpec
 /// <param name="Format">raw or qcow2.</param>
 /// <param name="ReadOnly">QEMU opens it read-only and the guest sees a read-only device.</param>
 /// <param name="Serial">virtio-blk serial (at most 20 bytes) the guest finds it by.</param>
-public sealed record VmDisk(string Path, string Format, bool ReadOnly, string Serial);
+internal sealed record VmDisk(string Path, string Format, bool ReadOnly, string Serial);

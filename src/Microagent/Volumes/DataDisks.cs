@@ -37,7 +37,7 @@ public sealed record AttachedDisk
 /// files at start, and mounts every disk in the guest over the agent protocol once it said hello (the same call re-applies
 /// them after a restore). Each rule lives here once, for the CLI, MCP and library callers.
 /// </summary>
-public static class DataDisks
+internal static class DataDisks
 {
     /// <summary>Subdirectory of a workspace holding its bundle overlays.</summary>
     public const string OverlayDir = "disks";

@@ -8,7 +8,7 @@ namespace Microagent.Volumes;
 /// (flock: released when the supervisor dies). Read-write takes it exclusively, read-only shared, so one writer excludes every
 /// other user and readers share. QEMU's own image locking stands behind it.
 /// </summary>
-public sealed class DiskLock : IDisposable
+internal sealed class DiskLock : IDisposable
 {
     private readonly FileStream _stream;
 

@@ -7,7 +7,7 @@ namespace Microagent.Volumes;
 /// starts at byte 1024, <c>s_magic</c> 0xEF53 is the little-endian u16 at offset 0x38 in it) and a qcow2 image by its magic
 /// (QEMU <c>docs/interop/qcow2.txt</c>: "QFI\xfb").
 /// </summary>
-public static class Ext4Probe
+internal static class Ext4Probe
 {
     private const int SuperblockOffset = 1024;
     private const int MagicOffset = 0x38;

@@ -25,7 +25,7 @@ public static partial class VolumeName
 /// <param name="Name">Volume name.</param>
 /// <param name="SizeMiB">Filesystem size.</param>
 /// <param name="CreatedAt">When it was created.</param>
-public sealed record VolumeRecord(string Name, int SizeMiB, DateTimeOffset CreatedAt);
+internal sealed record VolumeRecord(string Name, int SizeMiB, DateTimeOffset CreatedAt);
 
 /// <summary>A named volume and who uses it.</summary>
 /// <param name="Name">Volume name.</param>

@@ -11,7 +11,7 @@ namespace Microagent.Vsock;
 /// (port in decimal, no sign, no spaces) and, once the guest accepted, reads <c>OK &lt;hostport&gt;\n</c>; both lines are ASCII
 /// and at most <see cref="MaxLineLength"/> bytes. The client side, and the parsing the muxer uses.
 /// </summary>
-public static class HybridVsock
+internal static class HybridVsock
 {
     /// <summary>Longest handshake line accepted either way.</summary>
     internal const int MaxLineLength = 64;

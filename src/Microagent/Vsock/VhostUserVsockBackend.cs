@@ -19,7 +19,7 @@ namespace Microagent.Vsock;
 /// <see cref="MicroagentException"/> whose message says why when the session ends any other way: the front-end closed the
 /// socket while a ring was running, a malformed message or header, a socket error, a queue worker throwing.
 /// </remarks>
-public sealed class VhostUserVsockBackend : IAsyncDisposable
+internal sealed class VhostUserVsockBackend : IAsyncDisposable
 {
     private const int EventCapacity = 4096;
 

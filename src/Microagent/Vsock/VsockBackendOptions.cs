@@ -15,7 +15,7 @@ namespace Microagent.Vsock;
 /// descriptors.
 /// </param>
 /// <param name="OnGuestConnectionRefused">Called (on the device loop, with the cap; keep it cheap) for each request refused by the cap.</param>
-public sealed record VsockBackendOptions(string VhostUserSocketPath, string HybridSocketPath, ulong GuestCid = 3, bool AcceptReconnect = false,
+internal sealed record VsockBackendOptions(string VhostUserSocketPath, string HybridSocketPath, ulong GuestCid = 3, bool AcceptReconnect = false,
     int MaxGuestConnections = VsockBackendOptions.DefaultMaxGuestConnections, Action<int>? OnGuestConnectionRefused = null)
 {
     /// <summary>The default of <see cref="MaxGuestConnections"/>: a few hundred, three descriptors each on the host.</summary>

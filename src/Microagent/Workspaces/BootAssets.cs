@@ -8,7 +8,7 @@ namespace Microagent.Workspaces;
 /// Everything a boot needs that does not depend on the workspace or its disk: QEMU, a verified kernel, its initramfs (with
 /// the guest agent), the accelerator. The root disk is the caller's (a workspace overlay on its image baseline).
 /// </summary>
-public sealed record BootAssets(QemuInstallation Qemu, InstalledKernel Kernel, string InitrdPath, AcceleratorChoice Accelerator)
+internal sealed record BootAssets(QemuInstallation Qemu, InstalledKernel Kernel, string InitrdPath, AcceleratorChoice Accelerator)
 {
     /// <summary>Locates or builds each asset; the kernel is verified against its recorded sha256 every time.</summary>
     public static async Task<BootAssets> PrepareAsync(StatePaths paths, IProgress<string>? progress, CancellationToken ct)

@@ -16,7 +16,7 @@ namespace Microagent.Workspaces;
 
 /// <summary>What a control request asks. On the wire: the names below (kebab-case, as the channel has always used).</summary>
 [JsonConverter(typeof(ControlVerbJsonConverter))]
-public enum ControlVerb
+internal enum ControlVerb
 {
     /// <summary>A name this supervisor does not know (an older or newer peer).</summary>
     Unknown,
@@ -41,7 +41,7 @@ public enum ControlVerb
 }
 
 /// <summary>Wire names of <see cref="ControlVerb"/>; an unknown name reads as <see cref="ControlVerb.Unknown"/> (answered, not dropped).</summary>
-public sealed class ControlVerbJsonConverter : JsonConverter<ControlVerb>
+internal sealed class ControlVerbJsonConverter : JsonConverter<ControlVerb>
 {
     private static readonly (ControlVerb Verb, string Name)[] Names =
     [
@@ -67,7 +67,7 @@ public sealed class ControlVerbJsonConverter : JsonConverter<ControlVerb>
 }
 
 /// <summary>Control-socket request (CLI/library → supervisor).</summary>
-public sealed class ControlRequest
+internal sealed class ControlRequest
 {
     /// <summary>The verb.</summary>
     [JsonPropertyName("type")] public ControlVerb Type { get; set; }
@@ -80,7 +80,7 @@ public sealed class ControlRequest
 }
 
 /// <summary>Control-socket response (supervisor → CLI/library).</summary>
-public sealed class ControlResponse
+internal sealed class ControlResponse
 {
     /// <summary>The request was accepted.</summary>
     [JsonPropertyName("ok")] public bool Ok { get; set; }

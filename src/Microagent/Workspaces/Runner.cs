@@ -10,7 +10,7 @@ namespace Microagent.Workspaces;
 /// even SIGKILL of the caller: the supervisor watches its owner), the VM is gone afterwards and the workspace
 /// directory is removed unless <see cref="RunOptions.Keep"/>.
 /// </summary>
-public sealed class Runner(StatePaths paths)
+internal sealed class Runner(StatePaths paths)
 {
     /// <summary>Captured (not streamed) output is capped per stream so the result fits one protocol frame (<see cref="WorkspaceLimits.SingleModeOutputCap"/>).</summary>
     public const long SingleModeOutputCap = WorkspaceLimits.SingleModeOutputCap;

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using Microagent.Access;
 using Microagent.Agent;
+using Microagent.Diagnostics;
 using Microagent.Errors;
 using Microagent.Images;
 using Microagent.Mediation;
@@ -17,7 +18,8 @@ public sealed record WorkspaceManagerOptions
 {
     /// <summary>
     /// The <c>microagent</c> executable that runs supervisors (<c>microagent __supervise NAME</c>). Null: <c>$MICROAGENT_BIN</c>,
-    /// else this process when it is microagent, else <c>microagent</c> beside the guest agent (<c>bin/</c>).
+    /// else this process when it is microagent, else the <c>Microagent</c> package's native <c>microagent</c> beside this
+    /// program (<c>runtimes/linux-x64/native/</c>), else <c>microagent</c> beside the guest agent (<c>bin/</c>).
     /// </summary>
     public string? SupervisorExecutable { get; init; }
     /// <summary>How long a changing verb waits for another command's per-workspace lock before failing with <c>conflict</c>.</summary>
@@ -48,12 +50,15 @@ public sealed partial class WorkspaceManager
     private readonly PauseControl _pause;
     private readonly NetworkControl _network;
     private readonly IControlClient _control;
+    // Real supervisors only (the public constructor): the first create or start checks the host (HostPrerequisites).
+    private readonly bool _checkHost;
 
     /// <summary>Creates a manager over <paramref name="paths"/> (default: <c>$MICROAGENT_STATE_DIR</c> or <c>~/.microagent</c>).</summary>
     public WorkspaceManager(StatePaths? paths = null, WorkspaceManagerOptions? options = null)
         : this(paths ?? new StatePaths(), options ?? new WorkspaceManagerOptions(),
             SystemProcessTable.Instance, DetachedSupervisorSpawner.Instance, SocketControlClient.Instance, SupervisorLauncher.DefaultStartTimeout)
     {
+        _checkHost = true;
     }
 
     /// <summary>A manager over the given process table, supervisor spawner and control client (unit tests pass fakes).</summary>
@@ -82,6 +87,7 @@ public sealed partial class WorkspaceManager
         ArgumentNullException.ThrowIfNull(spec);
         var (store, profile, memory, cpus, size, ttl, hostname) = ResolveCreate(spec);
         var network = (spec.Network ?? new NetworkSpec()).Resolve();
+        if (_checkHost) await HostPrerequisites.EnsureAsync(Paths, ct).ConfigureAwait(false);
 
         StatePaths.EnsureDirectory(Paths.Workspaces);
         using var held = await LockAsync(store, ct).ConfigureAwait(false);
@@ -177,6 +183,7 @@ public sealed partial class WorkspaceManager
                 "use a shorter state directory or workspace name") { Field = "name" };
         // A shared disk held by another running workspace is refused here, before anything boots; the supervisor then holds the locks.
         foreach (var l in Volumes.DataDisks.Lock(Paths, store.Name, config.Disks)) l.Dispose();
+        if (_checkHost) await HostPrerequisites.EnsureAsync(Paths, ct).ConfigureAwait(false);
         await PrepareRestoreAsync(store, boot, options.FromSnapshot, ct).ConfigureAwait(false);
         await _launcher.StartAsync(store, config, boot, options.Progress, ct).ConfigureAwait(false);
         return await _status.WithMediationAsync(store, ct).ConfigureAwait(false);

@@ -187,7 +187,7 @@ public sealed record WorkspaceExecResult(string Status, int ExitCode, int? Signa
     public string? Note { get; init; }
 
     /// <summary>Maps a protocol result.</summary>
-    public static WorkspaceExecResult From(ExecResult r) =>
+    internal static WorkspaceExecResult From(ExecResult r) =>
         new(r.Status, Runner.ExitCodeOf(r), r.Signal, r.Stdout, r.Stderr, r.StdoutTruncated, r.StderrTruncated, r.DurationMs, r.Error)
         {
             OomKilled = r.OomKilled, Note = r.Note,

@@ -89,7 +89,7 @@ public sealed record BootRecord
 }
 
 /// <summary>A workspace's runtime state (<c>state.json</c>), written atomically on every change.</summary>
-public sealed record WorkspaceStateRecord
+internal sealed record WorkspaceStateRecord
 {
     /// <summary>Workspace name.</summary>
     public required string Name { get; init; }

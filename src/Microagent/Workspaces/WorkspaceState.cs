@@ -28,7 +28,7 @@ public enum WorkspaceState
 }
 
 /// <summary>snake_case JSON for <see cref="WorkspaceState"/>.</summary>
-public sealed class WorkspaceStateJsonConverter() : JsonStringEnumConverter<WorkspaceState>(JsonNamingPolicy.SnakeCaseLower, allowIntegerValues: false);
+internal sealed class WorkspaceStateJsonConverter() : JsonStringEnumConverter<WorkspaceState>(JsonNamingPolicy.SnakeCaseLower, allowIntegerValues: false);
 
 /// <summary>
 /// The workspace state machine (docs/ARCHITECTURE.md "Workspace lifecycle"): every transition is checked here and every fallback
@@ -51,7 +51,7 @@ public static class WorkspaceStateMachine
     };
 
     /// <summary>Whether <paramref name="from"/> → <paramref name="to"/> is a legal transition.</summary>
-    public static bool CanTransition(WorkspaceState from, WorkspaceState to) => Allowed[from].Contains(to);
+    internal static bool CanTransition(WorkspaceState from, WorkspaceState to) => Allowed[from].Contains(to);
 
     /// <summary>
     /// The state to record when a writer wants <paramref name="wanted"/> but the workspace is in <paramref name="from"/>
@@ -67,7 +67,7 @@ public static class WorkspaceStateMachine
     /// </list>
     /// Invariant: the result is <paramref name="from"/> or a legal target of it.
     /// </summary>
-    public static WorkspaceState Settle(WorkspaceState from, WorkspaceState wanted)
+    internal static WorkspaceState Settle(WorkspaceState from, WorkspaceState wanted)
     {
         if (from == wanted || CanTransition(from, wanted)) return wanted;
         if (from == WorkspaceState.Starting && wanted == WorkspaceState.Halted) return WorkspaceState.Stopped;
@@ -76,7 +76,7 @@ public static class WorkspaceStateMachine
     }
 
     /// <summary>Throws <see cref="WorkspaceStateException"/> unless <paramref name="from"/> → <paramref name="to"/> is legal.</summary>
-    public static void EnsureTransition(string name, WorkspaceState from, WorkspaceState to)
+    internal static void EnsureTransition(string name, WorkspaceState from, WorkspaceState to)
     {
         if (!CanTransition(from, to))
             throw new WorkspaceStateException(name, from, $"workspace '{name}' cannot go from {from.WireName()} to {to.WireName()}", null);
@@ -86,7 +86,7 @@ public static class WorkspaceStateMachine
     /// Throws unless a workspace in <paramref name="state"/> may be started: starting/running/stopping/paused are a
     /// <c>conflict</c>; quarantined needs halt, stop or kill first.
     /// </summary>
-    public static void EnsureCanStart(string name, WorkspaceState state)
+    internal static void EnsureCanStart(string name, WorkspaceState state)
     {
         switch (state)
         {

@@ -6,7 +6,7 @@ using Microagent.Errors;
 namespace Microagent.Workspaces;
 
 /// <summary>Workspace name rules: what may be a directory name and a hostname label, nothing that escapes the state dir.</summary>
-public static partial class WorkspaceName
+internal static partial class WorkspaceName
 {
     /// <summary>Longest name (unix socket paths under the workspace directory are limited to 107 bytes).</summary>
     public const int MaxLength = 48;

@@ -14,7 +14,7 @@ namespace Microagent.Workspaces;
 /// from its start until it exits (<see cref="SupervisionLoop"/> decides the end).
 /// Invariant: when it returns, no QEMU and no socket of the workspace remain and the state is an end state.
 /// </summary>
-public sealed class WorkspaceSupervisor : IControlHandler
+internal sealed class WorkspaceSupervisor : IControlHandler
 {
     /// <summary>The hidden CLI verb that runs a supervisor.</summary>
     public const string HiddenVerb = "__supervise";

@@ -5,7 +5,7 @@ using Microagent.Vmm;
 namespace Microagent.Workspaces;
 
 /// <summary>The snapshot side of a workspace VM (docs/ARCHITECTURE.md "Snapshots"): the QMP steps of a capture, and a restore instead of a boot.</summary>
-public sealed partial class WorkspaceVm
+internal sealed partial class WorkspaceVm
 {
     /// <summary>How long a restored guest's agent may take to answer once its vsock device is back.</summary>
     public static readonly TimeSpan AgentReturnTimeout = TimeSpan.FromSeconds(30);

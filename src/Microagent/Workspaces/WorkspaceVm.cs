@@ -13,7 +13,7 @@ namespace Microagent.Workspaces;
 /// One booted workspace VM: QEMU, our vhost-user-vsock backend, and an <see cref="AgentClient"/> to the
 /// guest agent. Invariant: after <see cref="DisposeAsync"/> no QEMU process and no socket of this VM remain.
 /// </summary>
-public sealed partial class WorkspaceVm : IAsyncDisposable, ISupervisedVm
+internal sealed partial class WorkspaceVm : IAsyncDisposable, ISupervisedVm
 {
     /// <summary>Longest a boot may take before it is declared failed (TCG on a loaded 2-core machine is slow).</summary>
     public static readonly TimeSpan BootTimeout = TimeSpan.FromSeconds(90);

@@ -13,7 +13,7 @@ public sealed class BootedVm : IAsyncLifetime
 {
     private readonly string _dir = Path.Combine(MicroagentCli.StateDir, "workspaces", "vsock-e2e");
 
-    public WorkspaceVm Vm { get; private set; } = null!;
+    internal WorkspaceVm Vm { get; private set; } = null!;
 
     public async Task InitializeAsync()
     {

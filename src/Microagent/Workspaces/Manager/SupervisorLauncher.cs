@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net.Sockets;
 using Microagent.Agent;
 using Microagent.Errors;
+using Microagent.Tools;
 
 namespace Microagent.Workspaces.Manager;
 
@@ -27,12 +28,16 @@ internal sealed class SupervisorLauncher(
     private static readonly TimeSpan KillWait = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(25);
 
-    /// <summary>The supervisor executable: the configured one, <c>$MICROAGENT_BIN</c>, this process when it is microagent, or <c>microagent</c> beside the agent.</summary>
+    /// <summary>
+    /// The supervisor executable: the configured one, <c>$MICROAGENT_BIN</c>, this process when it is microagent, the
+    /// package's native <c>microagent</c> (<see cref="NativeBinaries"/>), or <c>microagent</c> beside the agent.
+    /// </summary>
     public string LocateExecutable()
     {
         if (options.SupervisorExecutable is { } configured) return configured;
         if (Environment.GetEnvironmentVariable(WorkspaceManager.BinaryVariable) is { Length: > 0 } env) return env;
         if (Environment.ProcessPath is { } self && Path.GetFileName(self) == "microagent") return self;
+        if (NativeBinaries.Find("microagent") is { } packaged) return packaged;
         try
         {
             string beside = Path.Combine(Path.GetDirectoryName(AgentLocator.Find())!, "microagent");
@@ -40,7 +45,7 @@ internal sealed class SupervisorLauncher(
         }
         catch (MicroagentException) { }
         throw MicroagentException.NotFound("the microagent executable (which runs workspace supervisors) was not found",
-            $"set {WorkspaceManager.BinaryVariable} to bin/microagent, or WorkspaceManagerOptions.SupervisorExecutable");
+            $"reference the Microagent package (it carries the executable), set {WorkspaceManager.BinaryVariable} to bin/microagent, or WorkspaceManagerOptions.SupervisorExecutable");
     }
 
     /// <summary>

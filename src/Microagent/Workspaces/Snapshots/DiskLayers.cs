@@ -8,7 +8,7 @@ namespace Microagent.Workspaces.Snapshots;
 /// disk (<c>root.qcow2</c>), restored disks and forks are overlays on one of them. A layer is kept while any snapshot, any
 /// workspace's disk or any fork waiting for its first start needs it.
 /// </summary>
-public static class DiskLayers
+internal static class DiskLayers
 {
     /// <summary>The layers directory of a workspace.</summary>
     public static string Dir(string workspaceDir) => Path.Combine(workspaceDir, "layers");

@@ -7,7 +7,7 @@ namespace Microagent.Workspaces.Snapshots;
 /// "Snapshots"): written by <c>start --from-snapshot</c> just before the supervisor is launched, or by <c>create --from-snapshot</c>
 /// (a fork: its first start resumes the snapshot, then takes its own identity). The supervisor removes it once it has tried.
 /// </summary>
-public sealed record PendingRestore
+internal sealed record PendingRestore
 {
     /// <summary>File name inside the workspace directory.</summary>
     public const string FileName = "restore.json";
