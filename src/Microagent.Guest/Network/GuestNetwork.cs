@@ -46,11 +46,18 @@ public static class GuestNetwork
 
     private static void SetUpUser()
     {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         NetworkModules.LoadAll();
+        long modulesMs = clock.ElapsedMilliseconds;
         var link = new NetlinkWriter();
         RouteMessages.AddLink(link, 1, DummyDevice, "dummy");
-        RouteMessages.SetUp(link, 2, DummyDevice);
         NetlinkChannel.Execute(Netlink.NETLINK_ROUTE, link, $"create {DummyDevice}", e => e == Errno.EEXIST);
+        // No IPv6 link-local address: it would send router solicitations and MLD reports into the drop counter unasked.
+        try { File.WriteAllText($"/proc/sys/net/ipv6/conf/{DummyDevice}/addr_gen_mode", "1"); }
+        catch (IOException e) { Log.Error($"{DummyDevice} addr_gen_mode: {e.Message}"); }
+        var up = new NetlinkWriter();
+        RouteMessages.SetUp(up, 1, DummyDevice);
+        NetlinkChannel.Execute(Netlink.NETLINK_ROUTE, up, $"set {DummyDevice} up");
 
         int index = InterfaceIndex(DummyDevice);
         var addr = new NetlinkWriter();
@@ -66,8 +73,10 @@ public static class GuestNetwork
             DnsStub.Start();
             _listening = true;
         }
+        long linksMs = clock.ElapsedMilliseconds - modulesMs;
         NetlinkChannel.Execute(Netlink.NETLINK_NETFILTER, CaptureRules.Build(TransparentListener.Port, DnsStub.Port), "nf_tables capture rules");
         WriteResolvConf();
+        Log.Info($"network user: modules {modulesMs} ms, device and routes {linksMs} ms, capture rules {clock.ElapsedMilliseconds - modulesMs - linksMs} ms");
     }
 
     private static void TearDownUser()
