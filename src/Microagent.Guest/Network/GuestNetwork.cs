@@ -35,6 +35,9 @@ public static class GuestNetwork
         {
             if (mode is not (NetworkInfo.ModeUser or NetworkInfo.ModeIsolated))
                 throw new ArgumentException($"unknown network mode '{mode}' (user or isolated)");
+            // Dev mode (--listen-unix) runs on a host: never load modules or rewrite routes, firewall or resolv.conf there.
+            if (Environment.ProcessId != 1)
+                throw new NotSupportedException("the network is set up only by the agent as PID 1 of a workspace VM");
             var lo = new NetlinkWriter();
             RouteMessages.SetUp(lo, 1, "lo");
             NetlinkChannel.Execute(Netlink.NETLINK_ROUTE, lo, "set lo up");
