@@ -35,6 +35,9 @@ internal static class GuestNetwork
         {
             if (mode is not (NetworkInfo.ModeUser or NetworkInfo.ModeIsolated))
                 throw new ArgumentException($"unknown network mode '{mode}' (user or isolated)");
+            // Dev mode (--listen-unix) runs on a host: never load modules or rewrite routes, firewall or resolv.conf there.
+            if (Environment.ProcessId != 1)
+                throw new NotSupportedException("the network is set up only by the agent as PID 1 of a workspace VM");
             var lo = new NetlinkWriter();
             RouteMessages.SetUp(lo, 1, "lo");
             NetlinkChannel.Execute(Netlink.NETLINK_ROUTE, lo, "set lo up");
@@ -46,11 +49,18 @@ internal static class GuestNetwork
 
     private static void SetUpUser()
     {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         NetworkModules.LoadAll();
+        long modulesMs = clock.ElapsedMilliseconds;
         var link = new NetlinkWriter();
         RouteMessages.AddLink(link, 1, DummyDevice, "dummy");
-        RouteMessages.SetUp(link, 2, DummyDevice);
         NetlinkChannel.Execute(Netlink.NETLINK_ROUTE, link, $"create {DummyDevice}", e => e == Errno.EEXIST);
+        // No IPv6 link-local address: it would send router solicitations and MLD reports into the drop counter unasked.
+        try { File.WriteAllText($"/proc/sys/net/ipv6/conf/{DummyDevice}/addr_gen_mode", "1"); }
+        catch (IOException e) { Log.Error($"{DummyDevice} addr_gen_mode: {e.Message}"); }
+        var up = new NetlinkWriter();
+        RouteMessages.SetUp(up, 1, DummyDevice);
+        NetlinkChannel.Execute(Netlink.NETLINK_ROUTE, up, $"set {DummyDevice} up");
 
         int index = InterfaceIndex(DummyDevice);
         var addr = new NetlinkWriter();
@@ -66,8 +76,10 @@ internal static class GuestNetwork
             DnsStub.Start();
             _listening = true;
         }
+        long linksMs = clock.ElapsedMilliseconds - modulesMs;
         NetlinkChannel.Execute(Netlink.NETLINK_NETFILTER, CaptureRules.Build(TransparentListener.Port, DnsStub.Port), "nf_tables capture rules");
         WriteResolvConf();
+        Log.Info($"network user: modules {modulesMs} ms, device and routes {linksMs} ms, capture rules {clock.ElapsedMilliseconds - modulesMs - linksMs} ms");
     }
 
     private static void TearDownUser()

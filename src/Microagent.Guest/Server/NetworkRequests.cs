@@ -26,6 +26,11 @@ internal static class NetworkRequests
             await Send(connection, Error("invalid", e.Message)).ConfigureAwait(false);
             return;
         }
+        catch (NotSupportedException e)
+        {
+            await Send(connection, Error("unsupported", e.Message)).ConfigureAwait(false);
+            return;
+        }
         catch (Exception e)
         {
             Log.Error($"network {setup.Mode}: {e.Message}");

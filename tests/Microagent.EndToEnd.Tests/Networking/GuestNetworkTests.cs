@@ -115,3 +115,24 @@ public sealed class GuestNetworkFlushTests(FlushedVm fixture) : IClassFixture<Fl
         Assert.Equal(0, (await fixture.Vm.Agent.NetStatsAsync()).CapturedConnections);
     }
 }
+
+/// <summary>An isolated guest: loopback only, nothing captured, no resolver written, no path to the host broker.</summary>
+public sealed class IsolatedNetworkTests(IsolatedVm fixture) : IClassFixture<IsolatedVm>
+{
+    [Fact]
+    public async Task Isolated_has_loopback_only_and_captures_nothing()
+    {
+        var (exit, _, stderr) = await fixture.ShAsync($"printf x | nc {StandInBroker.Address} {StandInBroker.EchoPort}");
+        Assert.NotEqual(0, exit);
+        Assert.Contains("unreachable", stderr, StringComparison.OrdinalIgnoreCase);
+        var (_, ifaces, _) = await fixture.ShAsync("ls /sys/class/net | tr '\\n' ' '");
+        Assert.Equal("lo ", ifaces);
+        Assert.DoesNotContain("nameserver 127.0.0.1", (await fixture.ShAsync("cat /etc/resolv.conf 2>/dev/null || true")).Out);
+        var (loop, _, _) = await fixture.ShAsync("ping -c 1 -W 2 127.0.0.1");
+        Assert.Equal(0, loop); // loopback is up
+        Assert.Empty(fixture.Broker.EgressRequests);
+        NetStats stats = await fixture.Vm.Agent.NetStatsAsync();
+        Assert.Equal(0, stats.CapturedConnections);
+        Assert.Equal(0, stats.DroppedPackets);
+    }
+}

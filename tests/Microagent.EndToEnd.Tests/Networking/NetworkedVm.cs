@@ -7,15 +7,17 @@ using Microagent.Workspaces;
 
 namespace Microagent.EndToEnd.Tests.Networking;
 
-/// <summary>A real VM booted through the library with its network set up in <c>user</c> mode, and a <see cref="StandInBroker"/>.</summary>
+/// <summary>A real VM booted through the library with its network set up (<c>user</c> unless a subclass says), and a <see cref="StandInBroker"/>.</summary>
 public class NetworkedVm : IAsyncLifetime
 {
     private readonly string _name;
     private readonly string _dir;
+    private readonly string _mode;
 
-    protected NetworkedVm(string name)
+    protected NetworkedVm(string name, string mode = NetworkInfo.ModeUser)
     {
         _name = name;
+        _mode = mode;
         _dir = Path.Combine(MicroagentCli.StateDir, "workspaces", name);
     }
 
@@ -40,7 +42,7 @@ public class NetworkedVm : IAsyncLifetime
         await DiskOverlay.CreateAsync(baseline.Path, disk);
         Vm = await WorkspaceVm.BootAsync(_dir, new BootAssets(qemu, kernel, initrd, accelerator), disk, memoryMiB: 512, cpus: 2, _name, ephemeral: true, CancellationToken.None);
         Broker = new StandInBroker(Vm.HybridSocketPath);
-        await Vm.Agent.SetUpNetworkAsync(NetworkInfo.ModeUser);
+        await Vm.Agent.SetUpNetworkAsync(_mode);
     }
 
     /// <summary>Runs <paramref name="script"/> with sh as root; (exit code, stdout, stderr).</summary>
@@ -64,3 +66,6 @@ public class NetworkedVm : IAsyncLifetime
 
 /// <summary>A second VM for the test that tears its own network down as root.</summary>
 public sealed class FlushedVm() : NetworkedVm("net-guest-flush");
+
+/// <summary>A VM whose network is <c>isolated</c> from its first request.</summary>
+public sealed class IsolatedVm() : NetworkedVm("net-guest-isolated", NetworkInfo.ModeIsolated);

@@ -185,6 +185,7 @@ public sealed class KernelStoreTests : IDisposable
             $"{mods}/drivers/virtio/virtio.ko\n{mods}/drivers/virtio/virtio_pci.ko\n{mods}/drivers/virtio/virtio_mmio.ko\n" +
             $"{mods}/drivers/block/virtio_blk.ko\n{mods}/net/vmw_vsock/vsock.ko\n{mods}/net/vmw_vsock/vmw_vsock_virtio_transport.ko\n",
             Encoding.UTF8.GetString(entries["etc/microagent/modules"].Data));
+        Assert.Empty(entries["etc/microagent/modules-net"].Data); // the fake kernel has no nf_tables: no user-network modules
         Assert.Equal("virtio_mmio (xz)", Encoding.UTF8.GetString(entries[$"lib/modules/{Version}/kernel/drivers/virtio/virtio_mmio.ko"].Data));
         Assert.Equal("virtio_blk (zstd)", Encoding.UTF8.GetString(entries[$"lib/modules/{Version}/kernel/drivers/block/virtio_blk.ko"].Data));
 
@@ -237,8 +238,18 @@ public sealed class KernelStoreTests : IDisposable
         File.Copy("/bin/true", agent);
         string initramfs = await new InitramfsBuilder(_paths).EnsureAsync(k, agent);
         _out.WriteLine($"initramfs: {sw.ElapsedMilliseconds} ms, {new FileInfo(initramfs).Length} bytes");
-        var names = CpioReader.Read(File.ReadAllBytes(initramfs)).Select(e => e.Name).ToList();
+        var entries = CpioReader.Read(File.ReadAllBytes(initramfs)).ToList();
+        var names = entries.Select(e => e.Name).ToList();
         foreach (string m in (string[])["virtio_pci.ko", "virtio_mmio.ko", "virtio_blk.ko", "vmw_vsock_virtio_transport.ko", "vsock.ko"])
             Assert.Contains(names, n => n.EndsWith("/" + m, StringComparison.Ordinal));
+
+        // The user network's modules are listed apart (loaded only on request), dependencies first, every file present.
+        string[] net = Encoding.UTF8.GetString(entries.Single(e => e.Name == "etc/microagent/modules-net").Data).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        int At(string m) => Array.FindIndex(net, l => l.EndsWith("/" + m, StringComparison.Ordinal));
+        foreach (string m in (string[])["nfnetlink.ko", "nf_tables.ko", "nf_conntrack.ko", "nf_nat.ko", "nft_chain_nat.ko", "nft_redir.ko", "dummy.ko"])
+            Assert.True(At(m) >= 0, $"{m} missing from modules-net: {string.Join(' ', net)}");
+        Assert.True(At("nfnetlink.ko") < At("nf_tables.ko") && At("nf_tables.ko") < At("nft_redir.ko") && At("nf_nat.ko") < At("nft_redir.ko"));
+        Assert.All(net, l => Assert.Contains(l.TrimStart('/'), names));
+        Assert.DoesNotContain(Encoding.UTF8.GetString(entries.Single(e => e.Name == "etc/microagent/modules").Data), "nf_tables");
     }
 }
