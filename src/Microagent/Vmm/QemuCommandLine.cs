@@ -22,6 +22,14 @@ internal static class QemuCommandLine
     /// <summary>The vCPU model under TCG.</summary>
     public const string TcgCpuModel = "max";
 
+    /// <summary>
+    /// TCG translation buffer in MiB (<c>-accel tcg,tb-size=</c>). QEMU's default is a 1 GiB buffer that only ever fills: an idle
+    /// workspace kept ~70 MiB of it resident, mostly code translated once during boot. 48 MiB caps that with no measurable cost
+    /// in QEMU CPU time for boot, first exec, steady execs or a busybox-heavy loop; 32 cost ~10 % on the loop and 16 thrashed on
+    /// every exec (docs/ARCHITECTURE.md "Kernels and boot"; README "Host binary footprint").
+    /// </summary>
+    public const int TcgTranslationBufferMiB = 48;
+
     /// <summary>QEMU id of the vsock device (<c>device_del</c> unplugs it by this id; it must be gone before a state save).</summary>
     public const string VsockDeviceId = "vsock";
 
@@ -62,7 +70,7 @@ internal static class QemuCommandLine
         }
         else
         {
-            a.AddRange(["-accel", "tcg", "-cpu", TcgCpuModel, "-M", $"{TcgMachineType},memory-backend=mem"]);
+            a.AddRange(["-accel", $"tcg,tb-size={TcgTranslationBufferMiB}", "-cpu", TcgCpuModel, "-M", $"{TcgMachineType},memory-backend=mem"]);
             if (qemu.QbootRom is not null) a.AddRange(["-bios", qemu.QbootRom]);
         }
         a.AddRange([

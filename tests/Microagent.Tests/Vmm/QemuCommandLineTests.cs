@@ -20,7 +20,7 @@ public sealed class QemuCommandLineTests
     public void Tcg_uses_pc_with_qboot_and_a_shared_memfd()
     {
         var args = QemuCommandLine.Build(Spec(), new AcceleratorChoice(Accelerator.Tcg, "test", true, "pvm-only"), Qemu);
-        Assert.Equal("tcg", Value(args, "-accel"));
+        Assert.Equal($"tcg,tb-size={QemuCommandLine.TcgTranslationBufferMiB}", Value(args, "-accel"));
         Assert.Equal("pc-i440fx-10.0,memory-backend=mem", Value(args, "-M")); // pinned, not the moving "pc" alias
         Assert.Equal("/usr/share/qemu/qboot.rom", Value(args, "-bios"));
         Assert.Equal("memory-backend-memfd,id=mem,size=512M,share=on", Value(args, "-object"));
