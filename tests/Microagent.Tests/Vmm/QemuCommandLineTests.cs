@@ -26,10 +26,21 @@ public sealed class QemuCommandLineTests
         Assert.Equal("memory-backend-memfd,id=mem,size=512M,share=on", Value(args, "-object"));
         Assert.Equal("512M", Value(args, "-m"));
         Assert.Equal("2", Value(args, "-smp"));
-        Assert.Contains("vhost-user-vsock-pci,chardev=vsock0,id=vsock", args);
+        Assert.Contains("vhost-user-vsock-pci,chardev=vsock0,id=vsock,addr=0x10", args); // pinned slot: a restore plugs it back there
         Assert.Contains("virtio-blk-pci,drive=root", args);
         Assert.Contains("-no-reboot", args);
         Assert.Contains("-nodefaults", args);
+        Assert.DoesNotContain("-incoming", args);
+    }
+
+    [Fact]
+    public void A_restore_starts_without_the_vsock_device_and_waits_for_an_incoming_state()
+    {
+        var args = QemuCommandLine.Build(Spec() with { IncomingDefer = true }, new AcceleratorChoice(Accelerator.Tcg, "test", true, "pvm-only"), Qemu);
+        Assert.Equal("defer", Value(args, "-incoming"));
+        Assert.DoesNotContain(args, a => a.Contains("vhost-user-vsock", StringComparison.Ordinal));
+        Assert.Contains(args, a => a.StartsWith("socket,id=vsock0,path=", StringComparison.Ordinal)); // the chardev device_add will use
+        Assert.Equal("pc-i440fx-10.0,memory-backend=mem", Value(args, "-M"));
     }
 
     [Fact]

@@ -13,7 +13,7 @@ public sealed record SnapshotInfo(SnapshotManifest Manifest, string Directory, l
 
 /// <summary>
 /// The snapshots of one workspace on disk (docs/ARCHITECTURE.md "Snapshots"): <c>&lt;ws&gt;/snapshots/&lt;tag&gt;/</c> holding
-/// <c>manifest.json</c>, <c>memory.state</c> and <c>disk.qcow2</c>, directories 0700 and files 0600. A capture writes into a
+/// <c>manifest.json</c> and <c>memory.state</c> (the disk is a frozen layer under <c>layers/</c>, <see cref="DiskLayers"/>), directories 0700 and files 0600. A capture writes into a
 /// staging directory (<c>.staging-…</c>) and <see cref="Commit"/> renames it into place, so a capture that fails half-way
 /// leaves the previous snapshot of that tag as it was (and the staging directory is removed, now or by the next capture).
 /// </summary>
