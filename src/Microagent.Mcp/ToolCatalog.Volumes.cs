@@ -32,9 +32,9 @@ public sealed partial class ToolCatalog
             Schema.Object(new JsonObject
             {
                 ["name"] = Schema.String("Volume name: letters, digits, '.', '_' or '-'."),
-                ["size_mib"] = Schema.Integer($"Size in MiB (default {VolumeStore.DefaultSizeMiB}).", VolumeStore.MinSizeMiB, VolumeStore.MaxSizeMiB),
+                ["volume_size_mib"] = Schema.Integer($"Size of the volume in MiB (default {VolumeStore.DefaultSizeMiB}).", VolumeStore.MinSizeMiB, VolumeStore.MaxSizeMiB),
             }, "name"), McpJson.Context.VolumeInfo,
-            async call => await new VolumeStore(_paths).CreateAsync(Name(call), (int?)call.Integer("size_mib", VolumeStore.MinSizeMiB, VolumeStore.MaxSizeMiB), call.Cancellation)
+            async call => await new VolumeStore(_paths).CreateAsync(Name(call), (int?)call.Integer("volume_size_mib", VolumeStore.MinSizeMiB, VolumeStore.MaxSizeMiB), call.Cancellation)
                 .ConfigureAwait(false));
 
         Add("volume_list", "List named volumes", ToolHints.Query, "Named volumes with their size, the workspaces that attach them, and whether a running one has it now.",

@@ -141,9 +141,14 @@ public sealed record DiskRequest(string Kind, string Name, string Source, string
     /// <summary>A host directory is never shared into a workspace (isolation: a VM boundary; there is no shared filesystem).</summary>
     private static void RefuseHostDirectory(string source, string text)
     {
-        if (!Directory.Exists(source)) return;
-        throw new WorkspaceSpecException(
-            $"'{source}' is a host directory: host directories are not shared into a workspace (it is a VM with its own kernel and disks; no shared filesystem crosses that boundary)",
+        const string Why = "host directories are not shared into a workspace (it is a VM with its own kernel and disks; no shared filesystem crosses that boundary)";
+        string? message = null;
+        if (Directory.Exists(source)) message = $"'{source}' is a host directory: {Why}";
+        // A path that is not there and not named like a disk file is most likely a directory bind mount, Docker style.
+        else if (KindOf(source) == DiskKinds.Image && !File.Exists(source) && !ImageSuffixes.Any(s => source.EndsWith(s, StringComparison.OrdinalIgnoreCase)))
+            message = $"'{source}' does not exist and is not named like an ext4 image (.ext4, .img, .raw) or a bundle (.tar, .tar.gz, .tgz); if it is meant as a host directory: {Why}";
+        if (message is null) return;
+        throw new WorkspaceSpecException(message,
             "pack it: `tar -czf data.tar.gz -C DIR .` and attach it with -v ./data.tar.gz:/data; or make an ext4 image (`mke2fs -t ext4 -d DIR data.ext4 512M`); "
             + "or copy files with `microagent cp DIR NAME:/data`; for data that outlives workspaces, `microagent volume create NAME` and -v NAME:/data") { Field = "volume" };
     }

@@ -24,7 +24,7 @@ public sealed class ToolCatalogVolumeTests : IDisposable
     [Fact]
     public async Task Volume_tools_create_list_inspect_delete()
     {
-        var created = await Call("volume_create", """{"name":"data","size_mib":16}""");
+        var created = await Call("volume_create", """{"name":"data","volume_size_mib":16}""");
         Assert.Equal(16, created!["size_mib"]!.GetValue<int>());
         Assert.Equal("data", (await Call("volume_list", "{}"))!["volumes"]![0]!["name"]!.GetValue<string>());
         Assert.False((await Call("volume_inspect", """{"name":"data"}"""))!["in_use"]!.GetValue<bool>());

@@ -88,3 +88,15 @@ public sealed class SpecFileVolumesTests
         Assert.Throws<Microagent.Workspaces.WorkspaceSpecException>(() => Microagent.Workspaces.WorkspaceSpecFile.Parse("volumes: [\"data\"]\n"));
     }
 }
+
+public sealed class MissingHostPathTests
+{
+    [Fact]
+    public void A_missing_path_not_named_like_a_disk_is_refused_as_a_host_directory()
+    {
+        var e = Assert.Throws<Microagent.Workspaces.WorkspaceSpecException>(() => DiskRequest.ParseVolume("./no-such-src:/src:ro"));
+        Assert.Contains("host directories are not shared", e.Message);
+        Assert.Contains("microagent cp", e.Remediation);
+        Assert.Equal(DiskKinds.Image, DiskRequest.ParseVolume("./no-such.ext4:/d").Kind); // named like a disk: not found later, at create
+    }
+}
