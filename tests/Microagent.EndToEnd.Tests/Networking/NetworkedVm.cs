@@ -23,7 +23,7 @@ public class NetworkedVm : IAsyncLifetime
 
     public NetworkedVm() : this("net-guest-e2e") { }
 
-    public WorkspaceVm Vm { get; private set; } = null!;
+    internal WorkspaceVm Vm { get; private set; } = null!;
     public StandInBroker Broker { get; private set; } = null!;
 
     public async Task InitializeAsync()

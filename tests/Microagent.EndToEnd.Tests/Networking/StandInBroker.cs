@@ -25,7 +25,7 @@ public sealed class StandInBroker : IDisposable
     private readonly Socket _dns;
     private readonly CancellationTokenSource _stop = new();
 
-    public ConcurrentQueue<EgressRequest> EgressRequests { get; } = new();
+    internal ConcurrentQueue<EgressRequest> EgressRequests { get; } = new();
     public ConcurrentQueue<string> DnsNames { get; } = new();
 
     public StandInBroker(string hybridSocket)

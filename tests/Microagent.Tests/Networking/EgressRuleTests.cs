@@ -7,16 +7,16 @@ namespace Microagent.Tests.Networking;
 public sealed class EgressRuleTests
 {
     [Theory]
-    [InlineData("PyPI.org.", EgressRuleKind.Host, "pypi.org")]
-    [InlineData(".GitHub.com", EgressRuleKind.Suffix, ".github.com")]
-    [InlineData("203.0.113.7", EgressRuleKind.Ip, "203.0.113.7")]
-    [InlineData("198.51.100.77/24", EgressRuleKind.Cidr, "198.51.100.0/24")]
-    [InlineData("2001:db8::1", EgressRuleKind.Ip, "2001:db8::1")]
-    [InlineData("2001:db8::/32", EgressRuleKind.Cidr, "2001:db8::/32")]
-    public void Entries_parse_to_their_normal_form(string text, EgressRuleKind kind, string normal)
+    [InlineData("PyPI.org.", "Host", "pypi.org")]
+    [InlineData(".GitHub.com", "Suffix", ".github.com")]
+    [InlineData("203.0.113.7", "Ip", "203.0.113.7")]
+    [InlineData("198.51.100.77/24", "Cidr", "198.51.100.0/24")]
+    [InlineData("2001:db8::1", "Ip", "2001:db8::1")]
+    [InlineData("2001:db8::/32", "Cidr", "2001:db8::/32")]
+    public void Entries_parse_to_their_normal_form(string text, string kind, string normal)
     {
         var r = EgressRule.Parse(text);
-        Assert.Equal((kind, normal), (r.Kind, r.ToString()));
+        Assert.Equal((Enum.Parse<EgressRuleKind>(kind), normal), (r.Kind, r.ToString()));
     }
 
     [Theory]
