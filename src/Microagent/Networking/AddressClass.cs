@@ -59,8 +59,9 @@ internal static class AddressClass
         {
             byte[] b = ip.GetAddressBytes();
             if (b.AsSpan(0, 12).IndexOfAnyExcept((byte)0) < 0 && (b[12] | b[13]) != 0) return new IPAddress(b.AsSpan(12, 4));
+            if (ip.ScopeId != 0) return new IPAddress(b); // fe80::1%eth0 compares as fe80::1
         }
-        return ip.ScopeId != 0 ? new IPAddress(ip.GetAddressBytes()) : ip;
+        return ip;
     }
 
     /// <summary>2000::/3 is the only IPv6 global unicast space handed out (RFC 4291 §2.4).</summary>

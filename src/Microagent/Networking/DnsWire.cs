@@ -154,8 +154,11 @@ internal static class DnsWire
         int rcode = BinaryPrimitives.ReadUInt16BigEndian(m[2..]) & 0xF;
         int an = BinaryPrimitives.ReadUInt16BigEndian(m[6..]);
         int pos = HeaderBytes;
-        while (m[pos] != 0) pos += m[pos] + 1;
-        pos += 5;
+        if (BinaryPrimitives.ReadUInt16BigEndian(m[4..]) > 0)
+        {
+            while (m[pos] != 0) pos += m[pos] + 1;
+            pos += 5;
+        }
         var list = new List<IPAddress>();
         for (int i = 0; i < an; i++)
         {

@@ -48,6 +48,7 @@ internal sealed class EgressBroker : IAsyncDisposable
     private int _active;
     private long _ids, _allowed, _refused, _dnsQueries, _bytesOut, _bytesIn, _dials;
     private int _severed;
+    private bool _capReached;
 
     /// <summary>A broker for the workspace whose hybrid vsock socket is <paramref name="hybridSocketPath"/>; <see cref="Start"/> binds its listeners.</summary>
     public EgressBroker(string hybridSocketPath, EgressPolicy policy, EgressAudit audit, Action onActivity, Action<string> log,
@@ -147,7 +148,7 @@ internal sealed class EgressBroker : IAsyncDisposable
     private bool TryAdmit(out string? rule)
     {
         rule = IsSevered ? "severed" : null;
-        if (rule is null && _policy.Config.MaxTotalBytes is { } max && Interlocked.Read(ref _bytesOut) + Interlocked.Read(ref _bytesIn) >= max) rule = "max-total-bytes";
+        if (rule is null && Volatile.Read(ref _capReached)) rule = "max-total-bytes";
         if (rule is not null) return false;
         if (Interlocked.Increment(ref _active) <= _policy.Config.MaxConnections) return true;
         Interlocked.Decrement(ref _active);
@@ -196,7 +197,11 @@ internal sealed class EgressBroker : IAsyncDisposable
     private bool Admit(int n, bool outbound)
     {
         if (IsSevered) return false;
-        if (_policy.Config.MaxTotalBytes is { } max && Interlocked.Read(ref _bytesOut) + Interlocked.Read(ref _bytesIn) + n > max) return false;
+        if (_policy.Config.MaxTotalBytes is { } max && Interlocked.Read(ref _bytesOut) + Interlocked.Read(ref _bytesIn) + n > max)
+        {
+            Volatile.Write(ref _capReached, true);
+            return false;
+        }
         Interlocked.Add(ref outbound ? ref _bytesOut : ref _bytesIn, n);
         return true;
     }

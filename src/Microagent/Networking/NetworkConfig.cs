@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Text.Json.Serialization;
 using Microagent.Protocol;
 using Microagent.Workspaces;
 
@@ -37,7 +38,7 @@ public sealed record NetworkConfig
     public static NetworkConfig Default { get; } = new();
 
     /// <summary>True when the mode is <c>isolated</c> (no egress, no DNS, nothing published).</summary>
-    public bool IsIsolated => Mode == NetworkInfo.ModeIsolated;
+    [JsonIgnore] public bool IsIsolated => Mode == NetworkInfo.ModeIsolated;
 
     /// <summary>Throws <see cref="WorkspaceSpecException"/> (with the field) when the values do not go together.</summary>
     public NetworkConfig Validated()
@@ -158,7 +159,7 @@ public sealed record NetworkSpec
     public NetworkSpec? Policy { get; init; }
 
     /// <summary>True when nothing is set.</summary>
-    public bool IsEmpty => Mode is null && EgressAllow.Count == 0 && LockAllowlist is null && AddHosts.Count == 0 && MaxConnections is null
+    [JsonIgnore] public bool IsEmpty => Mode is null && EgressAllow.Count == 0 && LockAllowlist is null && AddHosts.Count == 0 && MaxConnections is null
         && MaxTotalBytes is null && Publish.Count == 0 && Policy is null;
 
     /// <summary>Fields of <paramref name="o"/> that are set replace (lists: extend) this spec's.</summary>

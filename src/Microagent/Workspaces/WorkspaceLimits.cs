@@ -110,6 +110,7 @@ internal static class WorkspaceValidator
         WorkspaceLimits.MemoryMiB.Check(options.MemoryMiB);
         WorkspaceLimits.Cpus.Check(options.Cpus);
         Command(options.Env, options.Timeout, options.MaxOutputBytes);
+        (options.Network ?? new Networking.NetworkSpec()).Resolve();
     }
 
     /// <summary>An exec in a running workspace.</summary>

@@ -152,7 +152,6 @@ public sealed partial class WorkspaceManager
     {
         ArgumentNullException.ThrowIfNull(options);
         WorkspaceValidator.Run(options);
-        (options.Network ?? new NetworkSpec()).Resolve();
         var spec = new WorkspaceSpec { Image = options.Image, MemoryMiB = options.MemoryMiB, Cpus = options.Cpus, Disks = options.Disks, Network = options.Network };
         return WorkspacePlanner.Plan(Paths, "run", null, spec, options.MemoryMiB, options.Cpus, WorkspaceProfile.Tiny.DiskMiB, 0, WorkspaceProfile.Tiny.Name,
             config => config is null ? options.Command : Runner.ResolveArgv(options, config));

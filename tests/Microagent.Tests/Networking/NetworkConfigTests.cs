@@ -117,7 +117,8 @@ public sealed class NetworkConfigTests
               publish: ["8080:80"]
             """);
         var c = spec.Network!.Resolve();
-        Assert.Equal((["allowed.test"], 1, 8080), ((IReadOnlyList<string>)c.EgressAllow, c.AddHosts.Count, c.Publish[0].HostPort));
+        Assert.Equal(["allowed.test"], c.EgressAllow);
+        Assert.Equal((1, 8080), (c.AddHosts.Count, c.Publish[0].HostPort));
         Assert.Contains("network.bogus", Assert.Throws<WorkspaceSpecException>(() => WorkspaceSpecFile.Parse("network:\n  bogus: 1")).Message);
     }
 

@@ -29,7 +29,7 @@ public sealed class WorkspacePlanTests : IDisposable
         Assert.Contains(before.Notes, n => n.Contains("not cached", StringComparison.Ordinal));
         Assert.Equal("vda", Assert.Single(before.Disks).Device);
         Assert.Equal("5000=127.0.0.1:8080", Assert.Single(before.Vsock).ToString());
-        Assert.StartsWith("none", before.Network, StringComparison.Ordinal);
+        Assert.StartsWith("user", before.Network, StringComparison.Ordinal);
         Assert.False(Directory.Exists(Path.Combine(_paths.Workspaces, "planned")));
         Assert.False(Directory.Exists(Path.Combine(_paths.Images, "baselines")));
 
