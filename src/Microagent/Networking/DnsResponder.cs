@@ -8,7 +8,7 @@ namespace Microagent.Networking;
 /// <param name="Verdict">allowed or refused.</param>
 /// <param name="Rule">The rule (<see cref="EgressPolicy"/>) or why the answer is an error.</param>
 /// <param name="Name">The name asked for.</param>
-/// <param name="Addresses">The addresses answered.</param>
+/// <param name="Addresses">The real addresses answered (a stand-in's real address, not the stand-in).</param>
 internal sealed record DnsOutcome(byte[] Answer, string Verdict, string Rule, string? Name, IReadOnlyList<IPAddress> Addresses);
 
 /// <summary>
@@ -16,7 +16,8 @@ internal sealed record DnsOutcome(byte[] Answer, string Verdict, string Rule, st
 /// resolution when the policy allows the name; REFUSED when the allowlist is locked and the name is not on it; AAAA and other
 /// types get an empty answer (only IPv4 is carried). Every address the host resolved is remembered by the policy, so an allowed
 /// name reaches an inside address only through the host's own answer. With the test guard on, only <c>--add-host</c> entries
-/// inside 127.0.0.0/8 are answered and the host resolver is never asked.
+/// inside 127.0.0.0/8 are answered and the host resolver is never asked. A host-loopback address is answered as its stand-in
+/// (<see cref="StandInAddresses"/>): the guest cannot route to the host's loopback.
 /// </summary>
 internal sealed class DnsResponder(EgressPolicy policy, Func<string, CancellationToken, Task<IPAddress[]>>? resolve = null, Action<string>? log = null)
 {
@@ -44,7 +45,7 @@ internal sealed class DnsResponder(EgressPolicy policy, Func<string, Cancellatio
         {
             if (policy.LoopbackOnly && !LoopbackGuard.IsLoopbackV4(fixedIp))
                 return Guarded(q, name, $"--add-host {name} points outside 127.0.0.0/8 ({fixedIp})");
-            return new(DnsWire.BuildAnswer(q, DnsWire.NoError, [fixedIp]), "allowed", decision.Rule + " via add-host", name, [fixedIp]);
+            return Answer(q, name, decision.Rule + " via add-host", [fixedIp]);
         }
         if (policy.LoopbackOnly) return Guarded(q, name, $"'{name}' is not an --add-host entry and the host resolver may not be asked");
 
@@ -60,7 +61,21 @@ internal sealed class DnsResponder(EgressPolicy policy, Func<string, Cancellatio
         }
         var v4 = found.Select(AddressClass.Unwrap).Where(a => a.AddressFamily == AddressFamily.InterNetwork).Distinct().ToList();
         foreach (var a in v4) policy.RecordResolution(name, a);
-        return new(DnsWire.BuildAnswer(q, DnsWire.NoError, v4), "allowed", decision.Rule + " via host resolver", name, v4);
+        return Answer(q, name, decision.Rule + " via host resolver", v4);
+    }
+
+    /// <summary>Answers <paramref name="real"/>, each host-loopback address as its stand-in (the rule names them).</summary>
+    private DnsOutcome Answer(DnsQuery q, string name, string rule, IReadOnlyList<IPAddress> real)
+    {
+        var guest = new List<IPAddress>(real.Count);
+        foreach (var a in real)
+        {
+            if (policy.GuestAnswer(name, a) is not { } g)
+                return new(DnsWire.BuildAnswer(q, DnsWire.ServFail, []), "refused", $"stand-ins exhausted ({StandInAddresses.Capacity})", name, real);
+            if (!g.Equals(a)) rule += $", {a} as stand-in {g}";
+            guest.Add(g);
+        }
+        return new(DnsWire.BuildAnswer(q, DnsWire.NoError, guest), "allowed", rule, name, real);
     }
 
     private DnsOutcome Guarded(DnsQuery q, string name, string why)

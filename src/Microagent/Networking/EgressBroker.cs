@@ -135,7 +135,8 @@ internal sealed class EgressBroker : IAsyncDisposable
             ip = AddressClass.Unwrap(ip);
             if (!TryAdmit(out string? capRule))
             {
-                Refuse(time, capRule!, _policy.NamesOf(ip).FirstOrDefault(), ip.ToString(), req.Port);
+                var (real, name) = _policy.Translate(ip);
+                Refuse(time, capRule!, name, real.ToString(), req.Port);
                 await VerdictAsync(guest, false, capRule!).ConfigureAwait(false);
                 return;
             }
@@ -156,9 +157,10 @@ internal sealed class EgressBroker : IAsyncDisposable
         return false;
     }
 
-    private async Task ServeAsync(Socket guest, IPAddress ip, int port, DateTimeOffset time, Stopwatch started)
+    private async Task ServeAsync(Socket guest, IPAddress asked, int port, DateTimeOffset time, Stopwatch started)
     {
-        var decision = _policy.DecideConnect(ip);
+        var decision = _policy.DecideConnect(asked);
+        var ip = decision.Target ?? asked; // a stand-in is decided, dialled and audited as its real address
         if (!decision.Allowed)
         {
             if (decision.Rule == "test-guard") _log($"ERROR: {LoopbackGuard.Variable}=1 refused a dial to {ip}:{port} (outside 127.0.0.0/8)");

@@ -7,7 +7,8 @@ namespace Microagent.Networking;
 /// <param name="Allowed">Dial (connect) or answer (DNS).</param>
 /// <param name="Rule">Which rule decided (<see cref="EgressPolicy"/> lists them).</param>
 /// <param name="Name">The name the host knows the address by (its own resolution or --add-host); null when none.</param>
-internal sealed record EgressDecision(bool Allowed, string Rule, string? Name = null);
+/// <param name="Target">For a connection to a stand-in (<see cref="StandInAddresses"/>): the real address decided on and to dial; else null.</param>
+internal sealed record EgressDecision(bool Allowed, string Rule, string? Name = null, IPAddress? Target = null);
 
 /// <summary>
 /// The egress policy of one workspace (docs/ARCHITECTURE.md "Networking"): the one place that says whether a destination
@@ -24,6 +25,9 @@ internal sealed record EgressDecision(bool Allowed, string Rule, string? Name = 
 /// <item><c>test-guard</c>: with <see cref="LoopbackGuard"/> on, whatever the rules above allowed outside 127.0.0.0/8 is refused
 ///   (the broker logs it as an error); a refusal keeps its own rule, so tests see what the policy decided.</item>
 /// </list>
+/// A connection to a stand-in address (<see cref="StandInAddresses"/>, handed out by the DNS for a host-loopback answer) is
+/// decided as a connection to the real address known by the stand-in's name only; a stand-in never handed out is refused
+/// (<c>inside:unmapped-stand-in</c>) whatever the rules say.
 /// A name may be answered (DNS) unless the allowlist is locked and no name rule covers it (<c>not-allowlisted</c> → REFUSED).
 /// </summary>
 internal sealed class EgressPolicy
@@ -48,6 +52,9 @@ internal sealed class EgressPolicy
             _staticByIp.GetOrAdd(ip, _ => []).Add(h.Name);
         }
     }
+
+    /// <summary>This workspace's stand-in table (host-loopback answers as guest-routable addresses).</summary>
+    public StandInAddresses StandIns { get; } = new();
 
     /// <summary>The config the rules came from.</summary>
     public NetworkConfig Config { get; }
@@ -80,17 +87,34 @@ internal sealed class EgressPolicy
         return names;
     }
 
+    /// <summary>The address the guest is answered for <paramref name="real"/> known as <paramref name="name"/>: a stand-in when the
+    /// guest cannot route to it (host loopback), else the address itself; null when no stand-in is left.</summary>
+    public IPAddress? GuestAnswer(string name, IPAddress real) => StandInAddresses.Needs(real) ? StandIns.For(real, name) : AddressClass.Unwrap(real);
+
+    /// <summary>The real address and name behind <paramref name="ip"/> as the guest sent it (a stand-in translated back), for audits.</summary>
+    public (IPAddress Ip, string? Name) Translate(IPAddress ip)
+    {
+        var a = AddressClass.Unwrap(ip);
+        return StandIns.Lookup(a) is { } s ? (s.Real, s.Name) : (a, NamesOf(a).FirstOrDefault());
+    }
+
     /// <summary>May the guest's connection to <paramref name="ip"/> be dialled? Decided before any dial.</summary>
     public EgressDecision DecideConnect(IPAddress ip)
     {
         var a = AddressClass.Unwrap(ip);
-        var d = DecideByRules(a);
-        return d.Allowed && LoopbackOnly && !LoopbackGuard.IsLoopbackV4(a) ? new(false, "test-guard", d.Name) : d;
+        EgressDecision d;
+        if (StandInAddresses.InRange(a))
+        {
+            if (StandIns.Lookup(a) is not { } s) return new(false, "inside:unmapped-stand-in");
+            d = DecideByRules(s.Real, [s.Name]) with { Target = s.Real };
+            a = s.Real;
+        }
+        else d = DecideByRules(a, NamesOf(a));
+        return d.Allowed && LoopbackOnly && !LoopbackGuard.IsLoopbackV4(a) ? d with { Allowed = false, Rule = "test-guard" } : d;
     }
 
-    private EgressDecision DecideByRules(IPAddress a)
+    private EgressDecision DecideByRules(IPAddress a, IReadOnlyList<string> names)
     {
-        var names = NamesOf(a);
         string? known = names.Count > 0 ? names[0] : null;
         if (_rules.FirstOrDefault(r => r.MatchesIp(a)) is { } ipRule) return new(true, $"allow-ip {ipRule}", known);
         foreach (string n in names)

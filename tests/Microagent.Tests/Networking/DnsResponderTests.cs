@@ -30,8 +30,21 @@ public sealed class DnsResponderTests
     {
         var r = Responder(Policy(new NetworkSpec { AddHosts = [HostEntry.Parse("allowed.test:127.0.0.2")] }));
         var (o, rcode, addrs) = await AskAsync(r, "ALLOWED.test");
-        Assert.Equal((0, "127.0.0.2", "allowed"), (rcode, addrs.Single().ToString(), o.Verdict));
+        Assert.Equal((0, "198.18.0.1", "allowed"), (rcode, addrs.Single().ToString(), o.Verdict));
+        Assert.Equal("127.0.0.2", o.Addresses.Single().ToString()); // the audit keeps the real address
+        Assert.Contains("127.0.0.2 as stand-in 198.18.0.1", o.Rule);
         Assert.Empty(_asked);
+    }
+
+    [Fact]
+    public async Task A_host_answer_in_loopback_is_a_stand_in_and_other_answers_are_unchanged()
+    {
+        var policy = Policy(new NetworkSpec { AddHosts = [HostEntry.Parse("lan.test:10.0.0.5")] });
+        var r = new DnsResponder(policy, (_, _) => Task.FromResult(new[] { IPAddress.Parse("::ffff:127.0.0.9"), IPAddress.Parse("192.0.2.8") }));
+        var (o, rcode, addrs) = await AskAsync(r, "local.example");
+        Assert.Equal((0, "198.18.0.1,192.0.2.8", "127.0.0.9,192.0.2.8"), (rcode, string.Join(",", addrs), string.Join(",", o.Addresses)));
+        Assert.Equal("10.0.0.5", (await AskAsync(r, "lan.test")).Addresses.Single().ToString());
+        Assert.Equal(new StandIn(IPAddress.Parse("198.18.0.1"), IPAddress.Parse("127.0.0.9"), "local.example"), policy.StandIns.Lookup(addrs[0]));
     }
 
     [Fact]
@@ -68,7 +81,8 @@ public sealed class DnsResponderTests
         var r = Responder(Policy(new NetworkSpec { AddHosts = [HostEntry.Parse("far.test:192.0.2.1"), HostEntry.Parse("near.test:127.0.0.3")] }, guard: true));
         Assert.Equal(DnsWire.Refused, (await AskAsync(r, "example.com")).Rcode);
         Assert.Equal(DnsWire.Refused, (await AskAsync(r, "far.test")).Rcode);
-        Assert.Equal("127.0.0.3", (await AskAsync(r, "near.test")).Addresses.Single().ToString());
+        var near = (await AskAsync(r, "near.test")).Outcome;
+        Assert.Equal(("allowed", "127.0.0.3"), (near.Verdict, near.Addresses.Single().ToString()));
         Assert.Empty(_asked);
         Assert.Equal(2, _log.Count(l => l.StartsWith("ERROR: MICROAGENT_EGRESS_LOOPBACK_ONLY", StringComparison.Ordinal)));
     }

@@ -121,11 +121,37 @@ public sealed class EgressBrokerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_stand_in_from_dns_is_dialled_and_audited_as_its_real_address_and_an_unmapped_one_is_refused()
+    {
+        var broker = Start();
+        var allowed = DnsWire.ParseAnswer(await DnsAsync("allowed.test")).Addresses.Single();
+        var denied = DnsWire.ParseAnswer(await DnsAsync("denied.test")).Addresses.Single();
+        Assert.True(StandInAddresses.InRange(allowed) && StandInAddresses.InRange(denied) && !allowed.Equals(denied));
+        var (g, verdict) = await ConnectAsync(allowed.ToString(), _allowed.Port);
+        using (g)
+        {
+            Assert.True(verdict.Allowed, verdict.Reason);
+            Assert.Equal("echo:hi", await ExchangeAsync(g, "hi"));
+        }
+        foreach (string ip in new[] { denied.ToString(), "198.18.200.7" })
+        {
+            var (d, v) = await ConnectAsync(ip, _denied.Port);
+            d.Dispose();
+            Assert.False(v.Allowed, ip);
+        }
+        Assert.Equal((1L, 0), (broker.DialAttempts, _denied.Accepted));
+        await Poll.UntilAsync(() => File.ReadAllText(AuditPath).Contains("\"kind\":\"connect\",\"verdict\":\"allowed\""), TimeSpan.FromSeconds(10), "the audit record");
+        var connects = (await AuditAsync()).Where(r => r.Kind == "connect").Select(r => (r.Verdict, r.Rule, r.Name, r.Ip)).ToHashSet();
+        Assert.Equal([("allowed", "allow-name allowed.test", "allowed.test", "127.0.0.2"), ("refused", "inside:loopback", "denied.test", "127.0.0.3"),
+            ("refused", "inside:unmapped-stand-in", null, "198.18.200.7")], connects);
+    }
+
+    [Fact]
     public async Task Dns_answers_add_host_entries_and_refuses_when_locked()
     {
         Start(new NetworkSpec { LockAllowlist = true });
         var (rcode, addrs) = DnsWire.ParseAnswer(await DnsAsync("allowed.test"));
-        Assert.Equal((0, "127.0.0.2"), (rcode, addrs.Single().ToString()));
+        Assert.Equal((0, "198.18.0.1"), (rcode, addrs.Single().ToString())); // host loopback is answered as a stand-in
         Assert.Equal(DnsWire.Refused, DnsWire.ParseAnswer(await DnsAsync("denied.test")).Rcode);
         Assert.Empty(DnsWire.ParseAnswer(await DnsAsync("allowed.test", DnsWire.TypeAaaa)).Addresses);
         var audit = await AuditAsync();

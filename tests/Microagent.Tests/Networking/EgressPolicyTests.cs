@@ -37,6 +37,41 @@ public sealed class EgressPolicyTests
     }
 
     [Fact]
+    public void A_stand_in_is_decided_as_its_real_address_by_its_own_name()
+    {
+        var p = Policy(new NetworkSpec
+        {
+            EgressAllow = ["allowed.test"],
+            AddHosts = [HostEntry.Parse("allowed.test:127.0.0.2"), HostEntry.Parse("denied.test:127.0.0.2")],
+        });
+        var allowed = p.GuestAnswer("allowed.test", Ip("127.0.0.2"))!;
+        var denied = p.GuestAnswer("denied.test", Ip("127.0.0.2"))!;
+        Assert.NotEqual(allowed, denied); // one stand-in per (address, name): each is decided by its own name
+        Assert.Equal(new EgressDecision(true, "allow-name allowed.test", "allowed.test", Ip("127.0.0.2")), p.DecideConnect(allowed));
+        Assert.Equal(new EgressDecision(false, "inside:loopback", "denied.test", Ip("127.0.0.2")), p.DecideConnect(denied));
+        Assert.Equal((Ip("127.0.0.2"), "denied.test"), p.Translate(Ip("::ffff:" + denied)));
+        Assert.Equal(Ip("192.0.2.1"), p.GuestAnswer("x.test", Ip("192.0.2.1")));
+    }
+
+    [Fact]
+    public void A_stand_in_never_handed_out_is_refused_whatever_the_rules_say()
+    {
+        var p = Policy(new NetworkSpec { EgressAllow = ["198.18.0.0/15"] });
+        Assert.Equal(new EgressDecision(false, "inside:unmapped-stand-in"), p.DecideConnect(Ip("198.18.0.1")));
+        Assert.Equal(new EgressDecision(false, "inside:unmapped-stand-in"), p.DecideConnect(Ip("198.19.255.254")));
+    }
+
+    [Fact]
+    public void The_test_guard_judges_a_stand_in_by_its_real_address()
+    {
+        var p = Policy(new NetworkSpec { EgressAllow = ["allowed.test", "::1"] }, guard: true);
+        var v6 = p.GuestAnswer("allowed.test", Ip("::1"))!;
+        Assert.True(StandInAddresses.InRange(v6));
+        Assert.Equal(("test-guard", Ip("::1")), (p.DecideConnect(v6).Rule, p.DecideConnect(v6).Target));
+        Assert.True(p.DecideConnect(p.GuestAnswer("allowed.test", Ip("127.0.0.5"))!).Allowed);
+    }
+
+    [Fact]
     public void An_allowed_name_reaches_an_inside_address_the_host_resolved_for_it()
     {
         var p = Policy(new NetworkSpec { EgressAllow = [".corp.example"] });
