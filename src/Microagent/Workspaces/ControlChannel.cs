@@ -175,8 +175,8 @@ internal interface IControlHandler
     /// <summary>The mediation channel's readiness (severed first when <paramref name="sever"/>); null when this boot has none.</summary>
     Task<MediationReadiness?> MediationAsync(bool sever, CancellationToken ct);
 
-    /// <summary>The network of this boot (severed first when <paramref name="sever"/>).</summary>
-    NetworkStatus NetworkState(bool sever);
+    /// <summary>The network of this boot (severed first when <paramref name="sever"/>), with the guest's counters when it answers.</summary>
+    Task<NetworkStatus> NetworkStateAsync(bool sever, CancellationToken ct);
 
     /// <summary>Fills the fields every response carries: state, active connections, last activity.</summary>
     void Describe(ControlResponse response);
@@ -238,7 +238,7 @@ internal sealed class ControlServer : IAsyncDisposable
                     ? new ControlResponse { Ok = false, Error = "this boot has no mediation channel" }
                     : new ControlResponse { Ok = true, Mediation = readiness };
             case ControlVerb.NetworkStatus or ControlVerb.SeverNetwork:
-                return new ControlResponse { Ok = true, Network = handler.NetworkState(request.Type == ControlVerb.SeverNetwork) };
+                return new ControlResponse { Ok = true, Network = await handler.NetworkStateAsync(request.Type == ControlVerb.SeverNetwork, ct).ConfigureAwait(false) };
             default:
                 return new ControlResponse { Ok = false, Error = "unknown control request" }; // the name as sent is not kept
         }

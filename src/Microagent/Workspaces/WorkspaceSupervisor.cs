@@ -166,7 +166,7 @@ internal sealed class WorkspaceSupervisor : IControlHandler
         if (_network.Publish.Count > 0) _published = PortPublisher.Start(_network.Publish, vm.Agent.ForwardAsync, _lease.Touch, Log);
     }
 
-    NetworkStatus IControlHandler.NetworkState(bool sever)
+    async Task<NetworkStatus> IControlHandler.NetworkStateAsync(bool sever, CancellationToken ct)
     {
         var broker = Volatile.Read(ref _broker);
         var published = Volatile.Read(ref _published);
@@ -177,7 +177,25 @@ internal sealed class WorkspaceSupervisor : IControlHandler
             _severed = true;
             Log("network severed on request: egress, DNS and published ports closed");
         }
-        return new NetworkStatus(_network.Mode, published?.Ports ?? [], broker?.Counters, _severed, _network.ToString());
+        return new NetworkStatus(_network.Mode, published?.Ports ?? [], broker?.Counters, _severed, _network.ToString(),
+            await GuestCountersAsync(ct).ConfigureAwait(false));
+    }
+
+    /// <summary>The guest's own counters (agent <c>net-stats</c>: packets nothing carries, captured connections, DNS queries); null when it does not answer within a second (paused, busy).</summary>
+    private async Task<GuestNetCounters?> GuestCountersAsync(CancellationToken ct)
+    {
+        if (Volatile.Read(ref _vm) is not { } vm || _store.ReadState().State != WorkspaceState.Running) return null;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(TimeSpan.FromSeconds(1));
+        try
+        {
+            var s = await vm.Agent.NetStatsAsync(timeout.Token).ConfigureAwait(false);
+            return new GuestNetCounters(s.DroppedPackets, s.CapturedConnections, s.DnsQueries);
+        }
+        catch (Exception e) when (e is MicroagentException or IOException or OperationCanceledException or Microagent.Protocol.ProtocolException && !ct.IsCancellationRequested)
+        {
+            return null;
+        }
     }
 
     private volatile bool _severed;

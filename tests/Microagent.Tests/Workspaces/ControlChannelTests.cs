@@ -55,10 +55,10 @@ public sealed class ControlChannelTests : IAsyncLifetime
 
         public bool NetworkSevered { get; private set; }
 
-        public Microagent.Networking.NetworkStatus NetworkState(bool sever)
+        public Task<Microagent.Networking.NetworkStatus> NetworkStateAsync(bool sever, CancellationToken ct)
         {
             if (sever) NetworkSevered = true;
-            return new("user", [], null, NetworkSevered, "user (default policy)");
+            return Task.FromResult(new Microagent.Networking.NetworkStatus("user", [], null, NetworkSevered, "user (default policy)"));
         }
 
         public void Describe(ControlResponse response)
