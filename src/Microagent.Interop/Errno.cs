@@ -30,6 +30,8 @@ internal static class Errno
     public const int ENOTDIR = 20;
     /// <summary>Invalid argument.</summary>
     public const int EINVAL = 22;
+    /// <summary>Inappropriate ioctl for device (not a terminal).</summary>
+    public const int ENOTTY = 25;
     /// <summary>No space left on device.</summary>
     public const int ENOSPC = 28;
     /// <summary>Broken pipe.</summary>

@@ -38,9 +38,9 @@ internal static class RegistryCommand
         cmd.SetAction(async (r, ct) =>
         {
             string host = AuthStore.Normalize(r.GetValue(registry)!);
-            string secret = r.GetValue(passwordStdin) || Console.IsInputRedirected
+            string secret = r.GetValue(passwordStdin) || !PasswordPrompt.Available
                 ? (await Console.In.ReadToEndAsync(ct)).TrimEnd('\r', '\n')
-                : ReadHidden("Password: ");
+                : PasswordPrompt.Read("Password: ", ct);
             if (secret.Length == 0) throw Errors.MicroagentException.Invalid("empty password", "pass it on stdin with --password-stdin");
             var cred = new RegistryCredential(r.GetValue(user)!, secret);
             var store = new AuthStore(GlobalOptions.Paths(r));
@@ -86,20 +86,5 @@ internal static class RegistryCommand
             return 0;
         });
         return cmd;
-    }
-
-    private static string ReadHidden(string prompt)
-    {
-        Console.Error.Write(prompt);
-        var sb = new System.Text.StringBuilder();
-        while (true)
-        {
-            var k = Console.ReadKey(intercept: true);
-            if (k.Key == ConsoleKey.Enter) break;
-            if (k.Key == ConsoleKey.Backspace) { if (sb.Length > 0) sb.Length--; continue; }
-            sb.Append(k.KeyChar);
-        }
-        Console.Error.WriteLine();
-        return sb.ToString();
     }
 }

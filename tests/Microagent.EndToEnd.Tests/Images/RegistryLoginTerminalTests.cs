@@ -13,17 +13,18 @@ public sealed class RegistryLoginTerminalTests : IDisposable
 
     public void Dispose() { try { Directory.Delete(_tmp, true); } catch (IOException) { } }
 
-    // Forks the binary on a pty, waits for the prompt, types the password and Enter, then returns all the terminal showed.
+    // Forks the binary on a pty, waits for the prompt, types the keys, then returns all the terminal showed: the binary's
+    // output, then the terminal's settings as the binary left them (stty -a).
     private const string Driver = """
         import os, pty, select, sys, time
-        binary, password = sys.argv[1], sys.argv[2].encode()
+        binary, keys = sys.argv[1], sys.argv[2].encode()
         pid, fd = pty.fork()
         if pid == 0:
-            os.execv(binary, [binary] + sys.argv[3:])
+            os.execv("/bin/sh", ["sh", "-c", '"$0" "$@"; code=$?; stty -a; exit $code', binary] + sys.argv[3:])
         seen, typed, deadline = b"", False, time.time() + 120
         while time.time() < deadline:
             if not typed and b"Password: " in seen:
-                os.write(fd, password + b"\r")
+                os.write(fd, keys)
                 typed = True
             r, _, _ = select.select([fd], [], [], 1)
             if not r:
@@ -40,12 +41,12 @@ public sealed class RegistryLoginTerminalTests : IDisposable
         sys.exit(os.waitstatus_to_exitcode(status))
         """;
 
-    private async Task<(int Code, string Terminal)> LoginOnTerminalAsync(string registry, string password)
+    private async Task<(int Code, string Terminal)> LoginOnTerminalAsync(string registry, string keys)
     {
         string script = Path.Combine(_tmp, "pty_driver.py");
         await File.WriteAllTextAsync(script, Driver);
         var psi = new ProcessStartInfo("python3") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (string a in new[] { script, MicroagentCli.Binary, password, "registry", "login", registry, "-u", "alice" }) psi.ArgumentList.Add(a);
+        foreach (string a in new[] { script, MicroagentCli.Binary, keys, "registry", "login", registry, "-u", "alice" }) psi.ArgumentList.Add(a);
         psi.Environment["MICROAGENT_STATE_DIR"] = Path.Combine(_tmp, "state");
         psi.Environment["NO_COLOR"] = "1";
         using var p = Process.Start(psi)!;
@@ -56,27 +57,45 @@ public sealed class RegistryLoginTerminalTests : IDisposable
         return (p.ExitCode, await stdout + await stderr);
     }
 
-    // Found by this test (1 run in 3 under load): RegistryCommand.ReadHidden prints the prompt before the terminal's echo is off;
-    // .NET turns ECHO off only inside each Console.ReadKey call, so a password that arrives before (or between) the calls is echoed.
-    // The fix is termios ECHO off (tcgetattr/tcsetattr in Microagent.Interop) before the prompt, restored after; until then the
-    // test would fail by chance.
-    [Fact(Skip = "registry login echoes a password typed before the first ReadKey (race in ReadHidden); enable with the termios fix")]
+    // Found by this test (1 run in 3 under load, when the prompt came before the terminal's echo was off): the prompt now
+    // follows the termios change (Cli/PasswordPrompt, Interop/Terminal), so a password typed on seeing it is never echoed.
+    [Fact]
     public async Task The_password_is_prompted_for_without_echo_and_checked()
     {
         using var registry = new LocalRegistry("alice", Password);
 
-        var (wrongCode, wrongTerminal) = await LoginOnTerminalAsync(registry.Address, "not-the-password");
+        var (wrongCode, wrongTerminal) = await LoginOnTerminalAsync(registry.Address, "not-the-password\r");
         Assert.NotEqual(0, wrongCode);
         Assert.Contains("Password: ", wrongTerminal);
         Assert.DoesNotContain("not-the-password", wrongTerminal);
         Assert.False(File.Exists(Path.Combine(_tmp, "state", "auth.json")));
+        AssertTerminalGivenBack(wrongTerminal);
 
-        var (code, terminal) = await LoginOnTerminalAsync(registry.Address, Password);
+        var (code, terminal) = await LoginOnTerminalAsync(registry.Address, Password + "\r");
         Assert.True(code == 0, terminal);
         Assert.Contains("Password: ", terminal);
         Assert.Contains($"login succeeded: alice@{registry.Address}", terminal);
         Assert.DoesNotContain(Password, terminal); // no echo, and never printed
         string auth = Path.Combine(_tmp, "state", "auth.json");
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(auth));
+        AssertTerminalGivenBack(terminal);
+    }
+
+    [Fact]
+    public async Task Ctrl_C_at_the_prompt_interrupts_and_gives_the_terminal_back()
+    {
+        // Never contacted: the login is interrupted while the password is being typed.
+        var (code, terminal) = await LoginOnTerminalAsync("127.0.0.1:9", "half-typed\u0003");
+        Assert.True(code == 130, terminal);
+        Assert.Contains("interrupted", terminal);
+        Assert.DoesNotContain("half-typed", terminal);
+        Assert.False(File.Exists(Path.Combine(_tmp, "state", "auth.json")));
+        AssertTerminalGivenBack(terminal);
+    }
+
+    // stty -a after the binary exited: echo, line mode and signal keys are on again (a word alone, not "-echo").
+    private static void AssertTerminalGivenBack(string terminal)
+    {
+        foreach (string flag in new[] { "echo", "icanon", "isig" }) Assert.Matches($@"(?<!\S){flag}(?!\S)", terminal);
     }
 }
