@@ -27,6 +27,20 @@ public sealed class EgressTests(EgressWorkspace ws) : IClassFixture<EgressWorksp
         ws.AssertNothingLeftTheHost();
     }
 
+    [Fact]
+    public async Task Packets_nothing_carries_are_dropped_in_the_guest_and_counted_in_status()
+    {
+        // ICMP and UDP other than DNS have no carrier: they leave by the guest's dummy device and are dropped there, never reaching the host.
+        var r = await ws.ShAsync("ping -c 2 -W 1 198.51.100.9; echo x | nc -u -w 1 198.51.100.9 9999; true");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var status = await MicroagentCli.RunAsync(["status", ws.Name, "--json"]);
+        using var doc = JsonDocument.Parse(status.Stdout);
+        var guest = doc.RootElement.GetProperty("networkState").GetProperty("guest");
+        Assert.True(guest.GetProperty("droppedPackets").GetInt64() >= 2, status.Stdout);
+        Assert.True(guest.GetProperty("dnsQueries").GetInt64() >= 0);
+        ws.AssertNothingLeftTheHost();
+    }
+
     /// <summary>Shell that sets <c>$a</c> to the address the guest resolves <paramref name="name"/> to (a stand-in).</summary>
     private static string Resolve(string name) => $"a=$(nslookup {name} | grep -o '198\\.1[89]\\.[0-9]*\\.[0-9]*' | head -1); [ -n \"$a\" ] || exit 99; ";
 
