@@ -155,6 +155,8 @@ internal sealed class Response
     [JsonPropertyName("error")] public ProtocolError? Error { get; set; }
     /// <summary>With <c>net-stats</c>: the guest's network counters (Network.cs).</summary>
     [JsonPropertyName("netStats")] public NetStats? NetStats { get; set; }
+    /// <summary>With <c>pong</c> and the <c>ok</c> of <c>set-clock</c>: the guest's wall clock as it answered, in nanoseconds since the Unix epoch.</summary>
+    [JsonPropertyName("clockUnixNs")] public long? ClockUnixNs { get; set; }
 }
 
 /// <summary>The outcome of one exec.</summary>

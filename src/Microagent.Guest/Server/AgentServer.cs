@@ -57,7 +57,7 @@ internal sealed class AgentServer
         switch (request.Type)
         {
             case RequestTypes.Ping:
-                await Send(connection, new Response { Type = ResponseTypes.Pong }).ConfigureAwait(false);
+                await Send(connection, new Response { Type = ResponseTypes.Pong, ClockUnixNs = WallClockNs() }).ConfigureAwait(false);
                 return;
             case RequestTypes.Exec:
                 await ExecAsync(connection, request.Exec).ConfigureAwait(false);
@@ -109,8 +109,11 @@ internal sealed class AgentServer
             await SendError(connection, "permanent", $"cannot set the clock: {e.Message}").ConfigureAwait(false);
             return;
         }
-        await Send(connection, new Response { Type = ResponseTypes.Ok }).ConfigureAwait(false);
+        await Send(connection, new Response { Type = ResponseTypes.Ok, ClockUnixNs = WallClockNs() }).ConfigureAwait(false);
     }
+
+    /// <summary>The guest's wall clock (CLOCK_REALTIME), in nanoseconds since the Unix epoch: the host checks it after a set-clock.</summary>
+    private static long WallClockNs() => (DateTimeOffset.UtcNow.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) * 100;
 
     private static async Task MountAsync(Stream connection, MountRequest? mount)
     {

@@ -79,7 +79,10 @@ internal sealed class AgentClient(Func<CancellationToken, Task<Stream>> connect)
         if (response.Type != ResponseTypes.Ok) throw Unexpected(response);
     }
 
-    /// <summary>Sets the guest's wall clock to <paramref name="now"/> (after a resume); returns once acknowledged.</summary>
+    /// <summary>
+    /// Sets the guest's wall clock to <paramref name="now"/> (after a resume or restore); returns once acknowledged. Most callers
+    /// want <see cref="GuestClock.SyncAsync"/>, which also checks that the clock stayed where it was set.
+    /// </summary>
     public async Task SetClockAsync(DateTimeOffset now, CancellationToken ct = default)
     {
         long unixNs = (now.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) * 100;
@@ -87,6 +90,16 @@ internal sealed class AgentClient(Func<CancellationToken, Task<Stream>> connect)
         await Frame.WriteAsync(stream, new Request { Type = RequestTypes.SetClock, ClockUnixNs = unixNs }, ProtocolJson.Default.Request, ct).ConfigureAwait(false);
         var response = await ReadAsync(stream, ct).ConfigureAwait(false);
         if (response.Type != ResponseTypes.Ok) throw Unexpected(response);
+    }
+
+    /// <summary>The guest's wall clock, read by a ping round trip (null when the agent does not report it).</summary>
+    public async Task<DateTimeOffset?> ReadClockAsync(CancellationToken ct = default)
+    {
+        await using var stream = await connect(ct).ConfigureAwait(false);
+        await Frame.WriteAsync(stream, new Request { Type = RequestTypes.Ping }, ProtocolJson.Default.Request, ct).ConfigureAwait(false);
+        var response = await ReadAsync(stream, ct).ConfigureAwait(false);
+        if (response.Type != ResponseTypes.Pong) throw Unexpected(response);
+        return response.ClockUnixNs is { } ns ? DateTimeOffset.UnixEpoch.AddTicks(ns / 100) : null;
     }
 
     /// <summary>Mounts the data disk named by its virtio serial (Mounts.cs); returns once mounted.</summary>

@@ -55,8 +55,8 @@ internal sealed class GuestFreeze(WorkspaceStore store, ISupervisedVm vm, IdleLe
         try
         {
             using var timeout = Timeout(ct);
-            await vm.SetGuestClockAsync(DateTimeOffset.UtcNow, timeout.Token).ConfigureAwait(false);
-            return "guest clock set from the host";
+            var sync = await vm.SetGuestClockAsync(DateTimeOffset.UtcNow, timeout.Token).ConfigureAwait(false);
+            return sync.Describe();
         }
         catch (Exception e) when (e is MicroagentException or IOException or OperationCanceledException && !ct.IsCancellationRequested)
         {

@@ -1,3 +1,4 @@
+using Microagent.Agent;
 using Microagent.Tools;
 using System.Threading.Channels;
 using Microagent.Errors;
@@ -40,7 +41,7 @@ internal interface ISupervisedVm : IAsyncDisposable
     Task StopAsync(CancellationToken ct);
 
     /// <summary>Sets the guest's wall clock to <paramref name="now"/> (through the agent).</summary>
-    Task SetGuestClockAsync(DateTimeOffset now, CancellationToken ct);
+    Task<GuestClockSync> SetGuestClockAsync(DateTimeOffset now, CancellationToken ct);
 
     /// <summary>
     /// Asks the guest to power off and waits up to <paramref name="window"/>; if it has not, asks QEMU to quit (QMP), then

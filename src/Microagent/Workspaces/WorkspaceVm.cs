@@ -78,8 +78,8 @@ internal sealed partial class WorkspaceVm : IAsyncDisposable, ISupervisedVm
     /// <summary>Freezes the vCPUs in place (<c>stop</c>).</summary>
     public async Task StopAsync(CancellationToken ct) => await _qmp.ExecuteAsync("stop", null, ct).ConfigureAwait(false);
 
-    /// <summary>Sets the guest's wall clock (agent <c>set-clock</c>).</summary>
-    public Task SetGuestClockAsync(DateTimeOffset now, CancellationToken ct) => Agent.SetClockAsync(now, ct);
+    /// <summary>Sets the guest's wall clock (agent <c>set-clock</c>) and checks that it stays set (<see cref="GuestClock"/>).</summary>
+    public Task<GuestClockSync> SetGuestClockAsync(DateTimeOffset now, CancellationToken ct) => GuestClock.SyncAsync(Agent, now, ct);
 
     /// <summary>
     /// Boots the VM and waits for the guest agent's hello. The guest may hold at most <paramref name="maxGuestConnections"/>

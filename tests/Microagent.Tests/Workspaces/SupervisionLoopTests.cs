@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using System.Threading.Channels;
+using Microagent.Agent;
 using Microagent.Protocol;
 using Microagent.Vmm;
 using Microagent.Workspaces;
@@ -64,10 +65,10 @@ public sealed class SupervisionLoopTests : IDisposable
             return Task.CompletedTask;
         }
 
-        public Task SetGuestClockAsync(DateTimeOffset now, CancellationToken ct)
+        public Task<GuestClockSync> SetGuestClockAsync(DateTimeOffset now, CancellationToken ct)
         {
             lock (ClockSets) ClockSets.Add(now);
-            return Task.CompletedTask;
+            return Task.FromResult(new GuestClockSync(TimeSpan.FromSeconds(-3), TimeSpan.Zero, 1, Settled: true));
         }
 
         public int QemuPid => 4242;

@@ -33,14 +33,14 @@ internal static class SnapshotRestore
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
             timeout.CancelAfter(TimeSpan.FromSeconds(30));
-            await vm.Agent.SetClockAsync(DateTimeOffset.UtcNow, timeout.Token).ConfigureAwait(false);
+            var clock = await vm.SetGuestClockAsync(DateTimeOffset.UtcNow, timeout.Token).ConfigureAwait(false);
             await vm.Agent.ReseedAsync(RandomNumberGenerator.GetBytes(SeedBytes), timeout.Token).ConfigureAwait(false);
             if (pending.Fork)
             {
                 await vm.Agent.SetIdentityAsync(config.Hostname, NewMachineId(), timeout.Token).ConfigureAwait(false);
                 log($"fork of {pending.Label}: hostname {config.Hostname}, new machine-id");
             }
-            log($"restored from snapshot {pending.Label}: guest clock set, RNG reseeded");
+            log($"restored from snapshot {pending.Label}: {clock.Describe()}, RNG reseeded");
             return vm;
         }
         catch (Exception e) when (e is MicroagentException or IOException or OperationCanceledException && !ct.IsCancellationRequested)
