@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
@@ -41,12 +40,12 @@ internal sealed class EgressBroker : IAsyncDisposable
     private readonly Action _onActivity;
     private readonly Action<string> _log;
     private readonly CancellationTokenSource _cts = new();
-    private readonly ConcurrentDictionary<long, ByteRelay> _relays = new();
+    private readonly RelaySet _relays = new();
     private readonly SemaphoreSlim _dnsSlots = new(MaxDnsInFlight);
     private readonly List<(Socket Listener, string Path)> _listeners = [];
     private readonly List<Task> _loops = [];
     private int _active;
-    private long _ids, _allowed, _refused, _dnsQueries, _bytesOut, _bytesIn, _dials;
+    private long _allowed, _refused, _dnsQueries, _bytesOut, _bytesIn, _dials;
     private int _severed;
     private bool _capReached;
 
@@ -179,14 +178,7 @@ internal sealed class EgressBroker : IAsyncDisposable
         if (!await VerdictAsync(guest, true, null).ConfigureAwait(false)) { ByteRelay.Close(tcp); return; }
         Interlocked.Increment(ref _allowed);
         var relay = new ByteRelay(guest, tcp, Admit);
-        long id = Interlocked.Increment(ref _ids);
-        _relays[id] = relay;
-        try
-        {
-            if (IsSevered) relay.Abort("severed");
-            await relay.RunAsync().ConfigureAwait(false);
-        }
-        finally { _relays.TryRemove(id, out _); }
+        await _relays.RunAsync(relay).ConfigureAwait(false);
         _audit.Write(new EgressRecord
         {
             Time = time, Kind = "connect", Verdict = "allowed", Rule = decision.Rule, Name = decision.Name, Ip = ip.ToString(), Port = port,
@@ -292,11 +284,7 @@ internal sealed class EgressBroker : IAsyncDisposable
             l.Dispose();
             try { File.Delete(path); } catch (IOException) { }
         }
-        foreach (var (id, relay) in _relays)
-        {
-            relay.Abort("severed");
-            _relays.TryRemove(id, out _);
-        }
+        _relays.AbortAll("severed");
         _log("egress broker: severed (listeners closed, connections aborted, DNS stopped)");
     }
 

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using Microagent.Errors;
@@ -20,8 +19,7 @@ internal sealed class PortPublisher : IAsyncDisposable
     private readonly CancellationTokenSource _cts = new();
     private readonly List<(Socket Listener, PublishedPort Port)> _listeners = [];
     private readonly List<Task> _loops = [];
-    private readonly ConcurrentDictionary<long, ByteRelay> _relays = new();
-    private long _ids;
+    private readonly RelaySet _relays = new();
     private int _severed;
 
     private PortPublisher(Func<int, CancellationToken, Task<Stream>> forward, Action onActivity, Action<string> log)
@@ -100,14 +98,7 @@ internal sealed class PortPublisher : IAsyncDisposable
                 if (guest is not NetworkStream { Socket: var guestSocket })
                     throw new InvalidOperationException("the hybrid vsock stream is not a socket stream");
                 var relay = new ByteRelay(guestSocket, client, (_, _) => !IsSevered);
-                long id = Interlocked.Increment(ref _ids);
-                _relays[id] = relay;
-                try
-                {
-                    if (IsSevered) relay.Abort("severed");
-                    await relay.RunAsync().ConfigureAwait(false);
-                }
-                finally { _relays.TryRemove(id, out _); }
+                await _relays.RunAsync(relay).ConfigureAwait(false);
             }
             catch (Exception e) when (e is MicroagentException or ProtocolException or IOException or SocketException or OperationCanceledException)
             {
@@ -127,11 +118,7 @@ internal sealed class PortPublisher : IAsyncDisposable
         if (Interlocked.Exchange(ref _severed, 1) != 0) return;
         _cts.Cancel();
         foreach (var (l, _) in _listeners) l.Dispose();
-        foreach (var (id, relay) in _relays)
-        {
-            relay.Abort("severed");
-            _relays.TryRemove(id, out _);
-        }
+        _relays.AbortAll("severed");
     }
 
     /// <inheritdoc/>
