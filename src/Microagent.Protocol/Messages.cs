@@ -43,6 +43,8 @@ internal static class RequestTypes
     public const string NetStats = "net-stats";
     /// <summary>Mount a data disk (<see cref="Request.Mount"/>, Mounts.cs); answered <c>ok</c> or <c>error</c>.</summary>
     public const string Mount = "mount";
+    /// <summary>Start the model forward: listen on 127.0.0.1:<see cref="ModelInfo.GuestPort"/> and carry each connection to host vsock port <see cref="ModelInfo.HostPort"/> (Models.cs); answered <c>ok</c> or <c>error</c>.</summary>
+    public const string ModelForward = "model-forward";
 }
 
 /// <summary>Response kinds (the <c>type</c> field of <see cref="Response"/>).</summary>

@@ -49,6 +49,7 @@ public sealed partial class WorkspaceManager
     private readonly WorkspaceCopier _copier;
     private readonly PauseControl _pause;
     private readonly NetworkControl _network;
+    private readonly ConsoleControl _console;
     private readonly IControlClient _control;
     // Real supervisors only (the public constructor): the first create or start checks the host (HostPrerequisites).
     private readonly bool _checkHost;
@@ -73,6 +74,7 @@ public sealed partial class WorkspaceManager
         _copier = new WorkspaceCopier(paths, _status, Agent);
         _pause = new PauseControl(control, _reconciler);
         _network = new NetworkControl(control, _reconciler);
+        _console = new ConsoleControl(control, _reconciler);
         _control = control;
     }
 
