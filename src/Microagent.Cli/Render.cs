@@ -36,6 +36,7 @@ internal static class Render
         ["target"] = "DST", ["disk"] = "--disk", ["bundle"] = "--bundle", ["sha256"] = "--sha256",
         ["network"] = "--network", ["publish"] = "--publish", ["egress_allow"] = "--egress-allow", ["egress_policy"] = "--egress-policy",
         ["add_host"] = "--add-host", ["egress_max_conns"] = "--egress-max-conns", ["egress_max_total_bytes"] = "--egress-max-total-bytes",
+        ["interval_ms"] = "--interval",
     };
 
     /// <summary>The flag (or argument) that sets <paramref name="field"/>, or null.</summary>

@@ -41,6 +41,8 @@ internal static class RequestTypes
     public const string Forward = "forward";
     /// <summary>Report the network counters; answered <c>net-stats</c>.</summary>
     public const string NetStats = "net-stats";
+    /// <summary>Report the guest's memory and uptime (Stats.cs); answered <c>guest-stats</c>.</summary>
+    public const string GuestStats = "guest-stats";
     /// <summary>Mount a data disk (<see cref="Request.Mount"/>, Mounts.cs); answered <c>ok</c> or <c>error</c>.</summary>
     public const string Mount = "mount";
     /// <summary>Start the model forward: listen on 127.0.0.1:<see cref="ModelInfo.GuestPort"/> and carry each connection to host vsock port <see cref="ModelInfo.HostPort"/> (Models.cs); answered <c>ok</c> or <c>error</c>.</summary>
@@ -66,6 +68,8 @@ internal static class ResponseTypes
     public const string Error = "error";
     /// <summary>Answer to net-stats; see <see cref="Response.NetStats"/>.</summary>
     public const string NetStats = "net-stats";
+    /// <summary>Answer to guest-stats; see <see cref="Response.GuestStats"/>.</summary>
+    public const string GuestStats = "guest-stats";
 }
 
 /// <summary>Exec output modes.</summary>
@@ -157,6 +161,8 @@ internal sealed class Response
     [JsonPropertyName("error")] public ProtocolError? Error { get; set; }
     /// <summary>With <c>net-stats</c>: the guest's network counters (Network.cs).</summary>
     [JsonPropertyName("netStats")] public NetStats? NetStats { get; set; }
+    /// <summary>With <c>guest-stats</c>: the guest's memory and uptime (Stats.cs).</summary>
+    [JsonPropertyName("guestStats")] public GuestStats? GuestStats { get; set; }
     /// <summary>With <c>pong</c> and the <c>ok</c> of <c>set-clock</c>: the guest's wall clock as it answered, in nanoseconds since the Unix epoch.</summary>
     [JsonPropertyName("clockUnixNs")] public long? ClockUnixNs { get; set; }
 }

@@ -81,6 +81,9 @@ internal sealed class AgentServer
             case RequestTypes.NetStats:
                 await NetworkRequests.NetStatsAsync(connection).ConfigureAwait(false);
                 return;
+            case RequestTypes.GuestStats:
+                await Send(connection, GuestStatsResponse()).ConfigureAwait(false);
+                return;
             case RequestTypes.Reseed:
                 await Send(connection, CloneHygiene.Reseed(request.Data)).ConfigureAwait(false);
                 return;
@@ -110,6 +113,20 @@ internal sealed class AgentServer
             return;
         }
         await Send(connection, new Response { Type = ResponseTypes.Ok, ClockUnixNs = WallClockNs() }).ConfigureAwait(false);
+    }
+
+    /// <summary>The guest's memory and uptime from its own /proc (docs/ARCHITECTURE.md "Stats").</summary>
+    private static Response GuestStatsResponse()
+    {
+        try
+        {
+            var stats = ProcKilobytes.Guest(File.ReadAllText("/proc/meminfo"), File.ReadAllText("/proc/uptime"));
+            return new Response { Type = ResponseTypes.GuestStats, GuestStats = stats };
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return new Response { Type = ResponseTypes.Error, Error = new ProtocolError { Kind = "permanent", Message = $"cannot read /proc: {e.Message}" } };
+        }
     }
 
     /// <summary>The guest's wall clock (CLOCK_REALTIME), in nanoseconds since the Unix epoch: the host checks it after a set-clock.</summary>

@@ -146,6 +146,15 @@ internal sealed class AgentClient(Func<CancellationToken, Task<Stream>> connect)
         return response is { Type: ResponseTypes.NetStats, NetStats: { } stats } ? stats : throw Unexpected(response);
     }
 
+    /// <summary>The guest's memory and uptime (agent <c>guest-stats</c>, docs/ARCHITECTURE.md "Stats").</summary>
+    public async Task<GuestStats> GuestStatsAsync(CancellationToken ct = default)
+    {
+        await using var stream = await connect(ct).ConfigureAwait(false);
+        await Frame.WriteAsync(stream, new Request { Type = RequestTypes.GuestStats }, ProtocolJson.Default.Request, ct).ConfigureAwait(false);
+        var response = await ReadAsync(stream, ct).ConfigureAwait(false);
+        return response is { Type: ResponseTypes.GuestStats, GuestStats: { } stats } ? stats : throw Unexpected(response);
+    }
+
     /// <summary>
     /// A connection to the guest's 127.0.0.1:<paramref name="port"/> (agent <c>forward</c>, published ports): after the ok the
     /// returned stream carries raw bytes both ways; the caller disposes it. Nothing listening there is a <c>not_found</c> error.

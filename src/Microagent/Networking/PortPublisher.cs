@@ -21,6 +21,7 @@ internal sealed class PortPublisher : IAsyncDisposable
     private readonly List<Task> _loops = [];
     private readonly RelaySet _relays = new();
     private int _severed;
+    private long _bytesIn, _bytesOut;
 
     private PortPublisher(Func<int, CancellationToken, Task<Stream>> forward, Action onActivity, Action<string> log)
     {
@@ -69,6 +70,12 @@ internal sealed class PortPublisher : IAsyncDisposable
     /// <summary>Connections being relayed now.</summary>
     public int ActiveConnections => _relays.Count;
 
+    /// <summary>Host client → guest bytes relayed so far (docs/ARCHITECTURE.md "Stats").</summary>
+    public long BytesIn => Interlocked.Read(ref _bytesIn);
+
+    /// <summary>Guest → host client bytes relayed so far.</summary>
+    public long BytesOut => Interlocked.Read(ref _bytesOut);
+
     /// <summary>True once severed.</summary>
     public bool IsSevered => Volatile.Read(ref _severed) != 0;
 
@@ -97,7 +104,7 @@ internal sealed class PortPublisher : IAsyncDisposable
                 guest = await _forward(port.GuestPort, timeout.Token).ConfigureAwait(false);
                 if (guest is not NetworkStream { Socket: var guestSocket })
                     throw new InvalidOperationException("the hybrid vsock stream is not a socket stream");
-                var relay = new ByteRelay(guestSocket, client, (_, _) => !IsSevered);
+                var relay = new ByteRelay(guestSocket, client, Count);
                 await _relays.RunAsync(relay).ConfigureAwait(false);
             }
             catch (Exception e) when (e is MicroagentException or ProtocolException or IOException or SocketException or OperationCanceledException)
@@ -110,6 +117,14 @@ internal sealed class PortPublisher : IAsyncDisposable
                 if (guest is not null) await guest.DisposeAsync().ConfigureAwait(false);
             }
         }
+    }
+
+    /// <summary>The relay's admission of a chunk: refused once severed, else counted (a→b is guest → host client).</summary>
+    private bool Count(int bytes, bool fromGuest)
+    {
+        if (IsSevered) return false;
+        Interlocked.Add(ref fromGuest ? ref _bytesOut : ref _bytesIn, bytes);
+        return true;
     }
 
     /// <summary>Closes every listener and aborts every relayed connection; new connections to the host ports are refused by the kernel.</summary>

@@ -38,6 +38,8 @@ internal enum ControlVerb
     SeverNetwork,
     /// <summary><c>snapshot</c>: capture snapshot <see cref="ControlRequest.Tag"/> (docs/ARCHITECTURE.md "Snapshots"); the state stays what it was.</summary>
     Snapshot,
+    /// <summary><c>stats</c>: the supervisor's share of a stats sample (drive I/O, network bytes, guest memory; docs/ARCHITECTURE.md "Stats").</summary>
+    Stats,
 }
 
 /// <summary>Wire names of <see cref="ControlVerb"/>; an unknown name reads as <see cref="ControlVerb.Unknown"/> (answered, not dropped).</summary>
@@ -49,6 +51,7 @@ internal sealed class ControlVerbJsonConverter : JsonConverter<ControlVerb>
         (ControlVerb.MediationStatus, "mediation-status"), (ControlVerb.SeverMediation, "sever-mediation"),
         (ControlVerb.Pause, "pause"), (ControlVerb.Resume, "resume"), (ControlVerb.Snapshot, "snapshot"),
         (ControlVerb.NetworkStatus, "network-status"), (ControlVerb.SeverNetwork, "sever-network"),
+        (ControlVerb.Stats, "stats"),
     ];
 
     /// <summary>The wire name of <paramref name="verb"/>.</summary>
@@ -98,6 +101,19 @@ internal sealed class ControlResponse
     [JsonPropertyName("mediation")] public MediationReadiness? Mediation { get; set; }
     /// <summary>network-status and sever-network: the network of this boot.</summary>
     [JsonPropertyName("network")] public NetworkStatus? Network { get; set; }
+    /// <summary>stats: what the supervisor measures.</summary>
+    [JsonPropertyName("stats")] public SupervisorStats? Stats { get; set; }
+}
+
+/// <summary>The supervisor's share of a stats sample (the library adds the /proc figures of QEMU and the supervisor).</summary>
+internal sealed class SupervisorStats
+{
+    /// <summary>Every drive of this boot, root first (QMP <c>query-blockstats</c>); empty when QMP did not answer.</summary>
+    [JsonPropertyName("disks")] public List<DiskIoStats> Disks { get; set; } = [];
+    /// <summary>Bytes through the egress broker and the published ports.</summary>
+    [JsonPropertyName("network")] public NetworkIoStats? Network { get; set; }
+    /// <summary>The guest's memory (agent <c>guest-stats</c>); null when it did not answer within a second.</summary>
+    [JsonPropertyName("guestMemory")] public GuestMemoryStats? GuestMemory { get; set; }
 }
 
 /// <summary>Source-generated JSON of the control frames (AOT-safe).</summary>
@@ -178,6 +194,9 @@ internal interface IControlHandler
     /// <summary>The network of this boot (severed first when <paramref name="sever"/>), with the guest's counters when it answers.</summary>
     Task<NetworkStatus> NetworkStateAsync(bool sever, CancellationToken ct);
 
+    /// <summary>The supervisor's share of a stats sample.</summary>
+    Task<SupervisorStats> StatsAsync(CancellationToken ct);
+
     /// <summary>Fills the fields every response carries: state, active connections, last activity.</summary>
     void Describe(ControlResponse response);
 }
@@ -239,6 +258,8 @@ internal sealed class ControlServer : IAsyncDisposable
                     : new ControlResponse { Ok = true, Mediation = readiness };
             case ControlVerb.NetworkStatus or ControlVerb.SeverNetwork:
                 return new ControlResponse { Ok = true, Network = await handler.NetworkStateAsync(request.Type == ControlVerb.SeverNetwork, ct).ConfigureAwait(false) };
+            case ControlVerb.Stats:
+                return new ControlResponse { Ok = true, Stats = await handler.StatsAsync(ct).ConfigureAwait(false) };
             default:
                 return new ControlResponse { Ok = false, Error = "unknown control request" }; // the name as sent is not kept
         }

@@ -64,8 +64,14 @@ public static class WorkspaceLimits
     public static WorkspaceLimit MaxOutputBytes { get; } = new("max_output_bytes", 0, long.MaxValue, "bytes",
         $"Per-stream output cap in bytes (default {SingleModeOutputCap / (1024 * 1024)} MiB when captured, unlimited when streamed)");
 
+    /// <summary>The window of a stats sample when none is given (docs/ARCHITECTURE.md "Stats").</summary>
+    public const int DefaultStatsIntervalMs = 2000;
+    /// <summary>The window of a stats sample (and the period of a followed one).</summary>
+    public static WorkspaceLimit StatsIntervalMs { get; } = new("interval_ms", 100, 3_600_000, "milliseconds",
+        $"Window of a stats sample in milliseconds: CPU % is the average over it (default {DefaultStatsIntervalMs})");
+
     /// <summary>Every limit above.</summary>
-    public static IReadOnlyList<WorkspaceLimit> All { get; } = [MemoryMiB, Cpus, SizeMiB, TtlSeconds, TimeoutMs, MaxOutputBytes];
+    public static IReadOnlyList<WorkspaceLimit> All { get; } = [MemoryMiB, Cpus, SizeMiB, TtlSeconds, TimeoutMs, MaxOutputBytes, StatsIntervalMs];
 }
 
 /// <summary>

@@ -14,7 +14,7 @@ namespace Microagent.Workspaces;
 /// from its start until it exits (<see cref="SupervisionLoop"/> decides the end).
 /// Invariant: when it returns, no QEMU and no socket of the workspace remain and the state is an end state.
 /// </summary>
-internal sealed class WorkspaceSupervisor : IControlHandler
+internal sealed partial class WorkspaceSupervisor : IControlHandler
 {
     /// <summary>The hidden CLI verb that runs a supervisor.</summary>
     public const string HiddenVerb = "__supervise";
@@ -49,6 +49,7 @@ internal sealed class WorkspaceSupervisor : IControlHandler
     {
         var config = _store.ReadConfig();
         var boot = _store.ReadBoot();
+        _diskNames = [.. config.Disks.Select(d => d.Name)];
         int pid = Environment.ProcessId;
         _store.Update(r => r with { SupervisorPid = pid, SupervisorStartTime = ProcessTable.StartTime(pid), Boot = boot });
         Log($"supervisor {pid} for '{config.Name}': {boot.MemoryMiB} MiB, {boot.Cpus} vCPU, ttl {boot.TtlSeconds} s");

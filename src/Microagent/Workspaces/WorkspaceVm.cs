@@ -72,6 +72,10 @@ internal sealed partial class WorkspaceVm : IAsyncDisposable, ISupervisedVm
         return status?["status"] is JsonValue v && v.TryGetValue(out string? s) ? s : null;
     }
 
+    /// <summary>Each drive's I/O totals since QEMU started (QMP <c>query-blockstats</c>; read-only, safe beside the supervise loop).</summary>
+    public async Task<IReadOnlyList<QmpDriveStats>> BlockStatsAsync(CancellationToken ct) =>
+        QmpBlockStats.Parse(await _qmp.ExecuteAsync(QmpBlockStats.Command, null, ct).ConfigureAwait(false));
+
     /// <summary>Resumes a stopped VM (<c>cont</c>; QEMU retries the disk requests that stopped it).</summary>
     public async Task ContinueAsync(CancellationToken ct) => await _qmp.ExecuteAsync("cont", null, ct).ConfigureAwait(false);
 

@@ -51,6 +51,7 @@ internal static class ControlRequests
     public static ControlRequest SeverMediation() => new() { Type = ControlVerb.SeverMediation };
     public static ControlRequest NetworkStatus() => new() { Type = ControlVerb.NetworkStatus };
     public static ControlRequest SeverNetwork() => new() { Type = ControlVerb.SeverNetwork };
+    public static ControlRequest Stats() => new() { Type = ControlVerb.Stats };
 }
 
 /// <summary><see cref="IProcessTable"/> over <c>/proc</c> (<see cref="ProcessTable"/>).</summary>
