@@ -15,6 +15,8 @@ root.Subcommands.Add(ExecCommand.Create());
 root.Subcommands.Add(CpCommand.Create());
 root.Subcommands.Add(StatusCommand.Create());
 root.Subcommands.Add(ListCommand.Create());
+root.Subcommands.Add(StatsCommand.CreatePs());
+root.Subcommands.Add(StatsCommand.Create());
 root.Subcommands.Add(LogsCommand.Create());
 root.Subcommands.Add(EventsCommand.Create());
 root.Subcommands.Add(EgressCommand.Create());

@@ -113,6 +113,8 @@ internal sealed class McpNaming : JsonNamingPolicy
 [JsonSerializable(typeof(RunOutput))]
 [JsonSerializable(typeof(WorkspaceStatus))]
 [JsonSerializable(typeof(WorkspaceList))]
+[JsonSerializable(typeof(WorkspaceStats))]
+[JsonSerializable(typeof(WorkspaceStatsList))]
 [JsonSerializable(typeof(LogTail))]
 [JsonSerializable(typeof(EventPage))]
 [JsonSerializable(typeof(EgressPage))]

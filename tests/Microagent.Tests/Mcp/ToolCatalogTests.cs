@@ -77,6 +77,8 @@ public sealed class ToolCatalogTests
 
     [Theory]
     [InlineData("workspace_status", true, false)]
+    [InlineData("workspace_stats", true, false)]
+    [InlineData("workspace_ps", true, false)]
     [InlineData("workspace_exec", false, true)]
     [InlineData("workspace_delete", false, true)]
     [InlineData("workspace_create", false, false)]
@@ -99,6 +101,20 @@ public sealed class ToolCatalogTests
         Assert.Contains("memory_mib", status["config"]!["properties"]!.AsObject().Select(p => p.Key)); // as the arguments spell it
         var state = status["state"]!.ToJsonString();
         Assert.Contains("\"running\"", state);
+    }
+
+    [Fact]
+    public void Stats_tools_export_the_sample_and_take_the_library_interval()
+    {
+        var stats = Catalog.Find("workspace_stats")!;
+        var props = stats.ResultSchema["properties"]!.AsObject();
+        foreach (string key in new[] { "name", "state", "sampled_at", "interval_ms", "uptime_seconds", "cpu", "host_memory", "guest_memory", "disks",
+                     "disk_read_bytes", "disk_write_bytes", "network" })
+            Assert.Contains(key, props.Select(p => p.Key));
+        Assert.Contains("qemu_rss_bytes", props["host_memory"]!["properties"]!.AsObject().Select(p => p.Key));
+        var interval = stats.InputSchema["properties"]!["interval_ms"]!;
+        Assert.Equal(Microagent.Workspaces.WorkspaceLimits.StatsIntervalMs.Min, interval["minimum"]!.GetValue<long>());
+        Assert.Contains("workspaces", Catalog.Find("workspace_ps")!.ResultSchema["properties"]!.AsObject().Select(p => p.Key));
     }
 
     [Fact]

@@ -61,6 +61,13 @@ public sealed class ControlChannelTests : IAsyncLifetime
             return Task.FromResult(new Microagent.Networking.NetworkStatus("user", [], null, NetworkSevered, "user (default policy)"));
         }
 
+        public Task<SupervisorStats> StatsAsync(CancellationToken ct) => Task.FromResult(new SupervisorStats
+        {
+            Disks = [new DiskIoStats("root", 4096, 8192, 1, 2)],
+            Network = new NetworkIoStats("user", 10, 20, 30, 40, 1),
+            GuestMemory = new GuestMemoryStats(256L << 20, 200L << 20, 56L << 20, 1500),
+        });
+
         public void Describe(ControlResponse response)
         {
             response.State = WorkspaceState.Running;
@@ -121,6 +128,19 @@ public sealed class ControlChannelTests : IAsyncLifetime
         Assert.True(severed.Network!.Severed);
         Assert.True(_handler.NetworkSevered);
         Assert.Equal("""{"type":"sever-network"}""", JsonSerializer.Serialize(new ControlRequest { Type = ControlVerb.SeverNetwork }, ControlJson.Default.ControlRequest));
+        Assert.Empty(_handler.Stops);
+    }
+
+    [Fact]
+    public async Task Stats_verb_carries_the_supervisors_figures()
+    {
+        Assert.Equal("""{"type":"stats"}""", JsonSerializer.Serialize(new ControlRequest { Type = ControlVerb.Stats }, ControlJson.Default.ControlRequest));
+        var r = await ControlClient.SendAsync(Socket, new ControlRequest { Type = ControlVerb.Stats }, CancellationToken.None);
+        Assert.True(r.Ok);
+        Assert.Equal(new DiskIoStats("root", 4096, 8192, 1, 2), Assert.Single(r.Stats!.Disks));
+        Assert.Equal(new NetworkIoStats("user", 10, 20, 30, 40, 1), r.Stats.Network);
+        Assert.Equal(256L << 20, r.Stats.GuestMemory!.TotalBytes);
+        Assert.Equal(WorkspaceState.Running, r.State);
         Assert.Empty(_handler.Stops);
     }
 
