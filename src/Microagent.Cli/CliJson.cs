@@ -46,6 +46,7 @@ internal sealed record SnapshotJson(string? Workspace, string Tag, DateTimeOffse
 /// <summary>Source-generated type information for every <c>--json</c> document (see <see cref="Cli.Json"/>).</summary>
 [JsonSerializable(typeof(WorkspaceStatus))]
 [JsonSerializable(typeof(IReadOnlyList<WorkspaceStatus>))]
+[JsonSerializable(typeof(Microagent.Workspaces.Containment.QuarantineResult))]
 [JsonSerializable(typeof(WorkspaceEvent))]
 [JsonSerializable(typeof(List<WorkspaceEvent>))]
 [JsonSerializable(typeof(Microagent.Networking.EgressRecord))]
