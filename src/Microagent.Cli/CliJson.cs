@@ -48,6 +48,7 @@ internal sealed record SnapshotJson(string? Workspace, string Tag, DateTimeOffse
 [JsonSerializable(typeof(IReadOnlyList<WorkspaceStatus>))]
 [JsonSerializable(typeof(WorkspaceStats))]
 [JsonSerializable(typeof(IReadOnlyList<WorkspaceStats>))]
+[JsonSerializable(typeof(Microagent.Workspaces.Containment.QuarantineResult))]
 [JsonSerializable(typeof(WorkspaceEvent))]
 [JsonSerializable(typeof(List<WorkspaceEvent>))]
 [JsonSerializable(typeof(Microagent.Networking.EgressRecord))]

@@ -26,6 +26,7 @@ root.Subcommands.Add(HaltCommand.Create());
 root.Subcommands.Add(HaltCommand.CreateKill());
 root.Subcommands.Add(PauseCommand.Create());
 root.Subcommands.Add(PauseCommand.CreateResume());
+root.Subcommands.Add(QuarantineCommand.Create());
 root.Subcommands.Add(SnapshotCommand.Create());
 root.Subcommands.Add(DeleteCommand.Create());
 root.Subcommands.Add(GcCommand.Create());

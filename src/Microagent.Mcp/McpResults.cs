@@ -132,5 +132,6 @@ internal sealed class McpNaming : JsonNamingPolicy
 [JsonSerializable(typeof(Microagent.Volumes.VolumeDeleteResult))]
 [JsonSerializable(typeof(SnapshotResult))]
 [JsonSerializable(typeof(SnapshotList))]
+[JsonSerializable(typeof(Microagent.Workspaces.Containment.QuarantineResult))]
 [JsonSerializable(typeof(JsonObject))]
 internal sealed partial class McpJsonContext : JsonSerializerContext;

@@ -48,6 +48,7 @@ public sealed partial class ToolCatalog
         c.AddNetworkTools();
         c.AddSnapshotTools();
         c.AddStatsTools();
+        c.AddContainmentTools();
         c.Limits.CheckToolNames(c._tools.Keys);
         return c;
     }

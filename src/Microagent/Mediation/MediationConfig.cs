@@ -90,6 +90,14 @@ public sealed record MediationReadiness(bool Ready, string Detail, string? Error
     /// <summary>The error text after <see cref="WorkspaceManager.SeverMediationAsync"/>.</summary>
     public const string SeveredError = "the mediation channel was severed by the supervisor";
 
+    /// <summary>The error text while the workspace is quarantined (docs/ARCHITECTURE.md "Quarantine").</summary>
+    public const string QuarantinedError = "severed by quarantine";
+
+    /// <summary>Readiness of a quarantined workspace: not ready, severed by quarantine (<see cref="Signals.Quarantined"/>).</summary>
+    public static MediationReadiness SeveredByQuarantine(MediationConfig c) =>
+        new(false, $"mediation port {c.Port} -> {c.Target}: {QuarantinedError}; guest connections are refused", QuarantinedError,
+            c.Port, c.Target, c.Required, c.FailClosed, Severed: true);
+
     /// <summary>Readiness of a workspace that is not running (nothing is probed).</summary>
     public static MediationReadiness NotRunning(MediationConfig c, string state) =>
         new(false, $"mediation port {c.Port} -> {c.Target}: the workspace is {state}", null, c.Port, c.Target, c.Required, c.FailClosed);

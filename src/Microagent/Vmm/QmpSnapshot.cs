@@ -91,4 +91,14 @@ internal static class QmpSnapshot
             ["device"] = device, ["image-node-name"] = nodeName, ["backing-file"] = backing,
         }, ct).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// Dumps the (stopped) guest's memory into <paramref name="path"/> as an ELF core (<c>dump-guest-memory</c>, qapi/dump.json:
+    /// no paging, synchronous): a forensic capture, which unlike a migration needs no device to be migratable and never runs the guest.
+    /// </summary>
+    public static async Task DumpMemoryAsync(QmpClient qmp, string path, CancellationToken ct) =>
+        await qmp.ExecuteAsync("dump-guest-memory", new JsonObject
+        {
+            ["paging"] = false, ["protocol"] = "file:" + path, ["detach"] = false,
+        }, ct).ConfigureAwait(false);
 }

@@ -40,6 +40,11 @@ internal enum ControlVerb
     Snapshot,
     /// <summary><c>stats</c>: the supervisor's share of a stats sample (drive I/O, network bytes, guest memory; docs/ARCHITECTURE.md "Stats").</summary>
     Stats,
+    /// <summary>
+    /// <c>quarantine</c> (docs/ARCHITECTURE.md "Quarantine"): stage <c>contain</c> fences, freezes and severs; stage <c>finish</c>
+    /// takes the forensic snapshot (when <see cref="ControlRequest.Capture"/>) and stops the VM. Each phase goes to the containment record.
+    /// </summary>
+    Quarantine,
 }
 
 /// <summary>Wire names of <see cref="ControlVerb"/>; an unknown name reads as <see cref="ControlVerb.Unknown"/> (answered, not dropped).</summary>
@@ -52,6 +57,7 @@ internal sealed class ControlVerbJsonConverter : JsonConverter<ControlVerb>
         (ControlVerb.Pause, "pause"), (ControlVerb.Resume, "resume"), (ControlVerb.Snapshot, "snapshot"),
         (ControlVerb.NetworkStatus, "network-status"), (ControlVerb.SeverNetwork, "sever-network"),
         (ControlVerb.Stats, "stats"),
+        (ControlVerb.Quarantine, "quarantine"),
     ];
 
     /// <summary>The wire name of <paramref name="verb"/>.</summary>
@@ -80,6 +86,19 @@ internal sealed class ControlRequest
     [JsonPropertyName("reason")] public string? Reason { get; set; }
     /// <summary>snapshot: the tag to capture.</summary>
     [JsonPropertyName("tag")] public string? Tag { get; set; }
+    /// <summary>quarantine: <see cref="QuarantineStages"/>.</summary>
+    [JsonPropertyName("stage")] public string? Stage { get; set; }
+    /// <summary>quarantine: take the forensic snapshot (not <c>--no-capture</c>).</summary>
+    [JsonPropertyName("capture")] public bool? Capture { get; set; }
+}
+
+/// <summary>The two stages of a <c>quarantine</c> control request; the library severs the console between them (docs/ARCHITECTURE.md "Quarantine").</summary>
+internal static class QuarantineStages
+{
+    /// <summary>Fence, freeze, sever network, mediation and vsock proxies.</summary>
+    public const string Contain = "contain";
+    /// <summary>The forensic snapshot, then stop the VM.</summary>
+    public const string Finish = "finish";
 }
 
 /// <summary>Control-socket response (supervisor → CLI/library).</summary>
@@ -136,7 +155,7 @@ internal static class ControlChannel
     public static readonly TimeSpan SnapshotTimeout = TimeSpan.FromSeconds(120);
 
     /// <summary>How long a request of <paramref name="verb"/> may take.</summary>
-    public static TimeSpan TimeoutOf(ControlVerb verb) => verb == ControlVerb.Snapshot ? SnapshotTimeout : Timeout;
+    public static TimeSpan TimeoutOf(ControlVerb verb) => verb is ControlVerb.Snapshot or ControlVerb.Quarantine ? SnapshotTimeout : Timeout;
 
     /// <summary>One frame of at most <see cref="MaxFrameBytes"/>; null when the peer closed before a frame started.</summary>
     public static Task<T?> ReadAsync<T>(Stream stream, JsonTypeInfo<T> info, CancellationToken ct) where T : class =>
@@ -185,7 +204,7 @@ internal interface IControlHandler
     /// <summary>Queues a halt or kill; the supervise loop acts on it.</summary>
     void RequestStop(ControlRequest request);
 
-    /// <summary>Queues a pause, resume or snapshot for the supervise loop and waits for its answer.</summary>
+    /// <summary>Queues a pause, resume, snapshot or quarantine for the supervise loop and waits for its answer.</summary>
     Task<ControlResponse> FreezeAsync(ControlRequest request, CancellationToken ct);
 
     /// <summary>The mediation channel's readiness (severed first when <paramref name="sever"/>); null when this boot has none.</summary>
@@ -249,7 +268,7 @@ internal sealed class ControlServer : IAsyncDisposable
             case ControlVerb.Halt or ControlVerb.Kill:
                 handler.RequestStop(request);
                 return new ControlResponse { Ok = true };
-            case ControlVerb.Pause or ControlVerb.Resume or ControlVerb.Snapshot:
+            case ControlVerb.Pause or ControlVerb.Resume or ControlVerb.Snapshot or ControlVerb.Quarantine:
                 return await handler.FreezeAsync(request, ct).ConfigureAwait(false);
             case ControlVerb.MediationStatus or ControlVerb.SeverMediation:
                 var readiness = await handler.MediationAsync(request.Type == ControlVerb.SeverMediation, ct).ConfigureAwait(false);

@@ -71,6 +71,12 @@ internal sealed record SupervisionOptions
     /// </summary>
     public Func<string, bool, Action<QmpEvent>, CancellationToken, Task<Snapshots.SnapshotInfo>>? Capture { get; init; }
 
+    /// <summary>What a quarantine severs in the supervisor (docs/ARCHITECTURE.md "Quarantine"); null: nothing (unit tests).</summary>
+    public Containment.IQuarantineHost? QuarantineHost { get; init; }
+
+    /// <summary>Takes a forensic snapshot of the frozen VM with the given tag and says what it holds; null: this VM cannot.</summary>
+    public Func<string, CancellationToken, Task<string>>? Forensic { get; init; }
+
     /// <summary>Free bytes on the filesystem of the workspace directory (<see cref="HostSpace.FreeBytes"/>; a fake in unit tests).</summary>
     public Func<string, long?> FreeBytes { get; init; } = HostSpace.FreeBytes;
 }
@@ -81,10 +87,11 @@ internal sealed record SupervisionOptions
 /// Invariant: when <see cref="RunAsync"/> returns normally QEMU is gone and the state is an end state (or the one a concurrent
 /// writer recorded first).
 /// </summary>
-internal sealed class SupervisionLoop(WorkspaceStore store, ISupervisedVm vm, IdleLease lease, ChannelReader<SupervisorCommand> commands,
+internal sealed partial class SupervisionLoop(WorkspaceStore store, ISupervisedVm vm, IdleLease lease, ChannelReader<SupervisorCommand> commands,
     SupervisionOptions options, Action<string> log)
 {
     private readonly GuestFreeze _freeze = new(store, vm, lease, log);
+    private readonly Containment.QuarantineSequence _quarantine = new(store, vm, lease, options.QuarantineHost ?? NothingToSever.Instance, options.Forensic, log);
     private static readonly TimeSpan ActivityWriteInterval = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan QmpTimeout = TimeSpan.FromSeconds(5);
     private DateTimeOffset _lastActivityWritten = DateTimeOffset.MinValue;
@@ -126,6 +133,7 @@ internal sealed class SupervisionLoop(WorkspaceStore store, ISupervisedVm vm, Id
                 {
                     string why = vm.VsockCompletion.Exception?.GetBaseException().Message ?? "the backend stopped";
                     log($"vsock channel lost: {why}");
+                    if (_quarantine.Fenced) return await QuarantinedEndAsync($"the vsock channel failed ({why}); QEMU was killed").ConfigureAwait(false);
                     await vm.DisposeAsync().ConfigureAwait(false);
                     Record(WorkspaceState.Failed, WorkloadRunner.Shorten($"the vsock channel to the guest failed: {why}; QEMU (pid {vm.QemuPid}) was killed"));
                     return "failed";
@@ -137,12 +145,27 @@ internal sealed class SupervisionLoop(WorkspaceStore store, ISupervisedVm vm, Id
                 await DrainEventsAsync().ConfigureAwait(false);
                 var (state, detail) = GuestFaults.Exit(_seen, code, vm.QemuPid, SerialLines(store.SerialLogPath));
                 log($"QEMU exited with status {code}: {detail.Split('\n')[0]}");
+                if (_quarantine.Fenced) return await QuarantinedEndAsync($"QEMU exited by itself: {WorkloadRunner.Shorten(detail)}").ConfigureAwait(false);
                 Record(state, WorkloadRunner.Shorten(detail));
                 return state == WorkspaceState.Stopped ? "stopped" : "failed";
             }
             if (command.IsCompleted && commands.TryRead(out var queued))
             {
                 var request = queued.Request;
+                if (request.Type == ControlVerb.Quarantine)
+                {
+                    if (await QuarantineAsync(queued, ct).ConfigureAwait(false)) return "quarantined";
+                    command = commands.WaitToReadAsync(ct).AsTask();
+                    continue;
+                }
+                if (_quarantine.Fenced && request.Type is ControlVerb.Pause or ControlVerb.Resume or ControlVerb.Snapshot)
+                {
+                    queued.Reply.TrySetResult(new ControlResponse { Ok = false, Error = "the workspace is quarantined: halt, stop or kill it first" });
+                    command = commands.WaitToReadAsync(ct).AsTask();
+                    continue;
+                }
+                if (_quarantine.Fenced) // halt or kill: the guest is never thawed; the library records the release once this process is gone
+                    return await QuarantinedEndAsync($"QEMU stopped by {ControlVerbJsonConverter.WireName(request.Type)}").ConfigureAwait(false);
                 if (request.Type is ControlVerb.Pause or ControlVerb.Resume)
                 {
                     queued.Reply.TrySetResult(await FreezeAsync(request, ct).ConfigureAwait(false));
@@ -180,6 +203,12 @@ internal sealed class SupervisionLoop(WorkspaceStore store, ISupervisedVm vm, Id
                 return "halted";
             }
             if (command.IsCompleted) command = commands.WaitToReadAsync(ct).AsTask();
+            if (_quarantine.Fenced)
+            {
+                // Frozen and severed: no workload end, lease, owner or host-pause handling; only a control verb or QEMU's end moves it.
+                if (options.OwnerPid is { } o && !ProcessTable.IsAlive(o, ownerStart)) return await QuarantinedEndAsync($"its owner process {o} is gone").ConfigureAwait(false);
+                continue;
+            }
             if (workload is { IsCompleted: true })
             {
                 var result = await workload.ConfigureAwait(false);

@@ -34,6 +34,8 @@ internal sealed class WorkspaceLayout(string dir)
         public const string SerialLog = "serial.log";
         /// <summary>The egress audit (one JSON line per network decision, docs/ARCHITECTURE.md "Networking").</summary>
         public const string EgressAudit = "egress.jsonl";
+        /// <summary>The containment record of a quarantine (docs/ARCHITECTURE.md "Quarantine"; atomic writes under the state lock).</summary>
+        public const string Containment = "containment.json";
         /// <summary>The supervisor's stderr.</summary>
         public const string SupervisorLog = "supervisor.log";
         /// <summary>The supervisor's control socket.</summary>
@@ -60,6 +62,7 @@ internal sealed class WorkspaceLayout(string dir)
     public string Disk => In(Names.Disk);
     public string SerialLog => In(Names.SerialLog);
     public string SupervisorLog => In(Names.SupervisorLog);
+    public string Containment => In(Names.Containment);
     public string EgressAudit => In(Names.EgressAudit);
     public string ControlSocket => In(Names.ControlSocket);
     public string HybridSocket => In(Names.HybridSocket);

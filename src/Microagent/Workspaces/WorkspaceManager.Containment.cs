@@ -1,11 +1,12 @@
 using System.Runtime.CompilerServices;
 using Microagent.Mediation;
 using Microagent.Networking;
+using Microagent.Workspaces.Containment;
 using Microagent.Workspaces.Manager;
 
 namespace Microagent.Workspaces;
 
-/// <summary>Containment: pause and resume, severing the mediation channel and the network, the egress audit (docs/ARCHITECTURE.md "Pause and resume", "Networking").</summary>
+/// <summary>Containment: quarantine, pause and resume, severing the mediation channel and the network, the egress audit (docs/ARCHITECTURE.md "Pause and resume", "Networking").</summary>
 public sealed partial class WorkspaceManager
 {
     // ---- pause / resume ---------------------------------------------------------------------------------
@@ -34,6 +35,34 @@ public sealed partial class WorkspaceManager
         StatusReader.ReadConfigOrThrow(store);
         await _pause.ResumeAsync(store, ct).ConfigureAwait(false);
         return StatusReader.Project(store);
+    }
+
+    // ---- quarantine ---------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Quarantines a running or paused workspace (docs/ARCHITECTURE.md "Quarantine"), in order, each phase recorded with its status
+    /// and time in the containment record (<see cref="WorkspaceStatus.Containment"/>): the durable fence (state <c>quarantined</c>),
+    /// the vCPUs frozen, network egress, DNS and published ports, mediation, <c>--vsock</c> proxies and console input severed, a
+    /// forensic snapshot while frozen (tag <c>forensic-&lt;time&gt;</c>, not restorable) when <paramref name="capture"/>, the VM
+    /// stopped. An interrupted or failed quarantine (the record says how far it got) is completed by calling this again, with
+    /// <paramref name="capture"/> false to give up a capture that failed; a complete one is returned as it is. Only
+    /// <see cref="HaltAsync(string, TimeSpan?, string?, CancellationToken)"/> and <see cref="KillAsync(string, string?, CancellationToken)"/>
+    /// release it; <see cref="StartAsync"/> refuses it until then.
+    /// </summary>
+    public async Task<QuarantineResult> QuarantineAsync(string name, string reason, bool capture = true, CancellationToken ct = default)
+    {
+        var store = Store(name);
+        using var held = await LockAsync(store, ct).ConfigureAwait(false);
+        StatusReader.ReadConfigOrThrow(store);
+        return await _quarantine.RunAsync(store, reason, capture, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>What <see cref="QuarantineAsync"/> would do now (the phases still to run), checked by the same rules; nothing is done.</summary>
+    public QuarantineResult PlanQuarantine(string name, string reason, bool capture = true)
+    {
+        var store = Store(name);
+        StatusReader.ReadConfigOrThrow(store);
+        return _quarantine.Plan(store, reason, capture);
     }
 
     // ---- severing -----------------------------------------------------------------------------------------

@@ -76,6 +76,7 @@ public sealed partial class WorkspaceManager
         var src = Store(source);
         var srcConfig = StatusReader.ReadConfigOrThrow(src);
         var snapshot = new SnapshotStore(src.Dir).Get(src.Name, tag);
+        SnapshotCompatibility.EnsureRestorable(src.Name, snapshot.Manifest);
         if (snapshot.Manifest.DiskLayer is not { } layerName || !File.Exists(DiskLayers.PathOf(src.Dir, layerName)))
             throw MicroagentException.Permanent($"snapshot '{tag}' of workspace '{src.Name}' has no disk layer", "take a new snapshot");
         var store = Store(name);

@@ -50,6 +50,7 @@ public sealed partial class WorkspaceManager
     private readonly PauseControl _pause;
     private readonly NetworkControl _network;
     private readonly ConsoleControl _console;
+    private readonly QuarantineControl _quarantine;
     private readonly IControlClient _control;
     // Real supervisors only (the public constructor): the first create or start checks the host (HostPrerequisites).
     private readonly bool _checkHost;
@@ -75,6 +76,7 @@ public sealed partial class WorkspaceManager
         _pause = new PauseControl(control, _reconciler);
         _network = new NetworkControl(control, _reconciler);
         _console = new ConsoleControl(control, _reconciler);
+        _quarantine = new QuarantineControl(control, _reconciler, _console, processes);
         _control = control;
     }
 
@@ -287,7 +289,8 @@ public sealed partial class WorkspaceManager
         using var held = await LockAsync(store, ct).ConfigureAwait(false);
         StatusReader.ReadConfigOrThrow(store);
         var state = _reconciler.Reconcile(store);
-        if (state.State.IsActive())
+        if (state.State == WorkspaceState.Quarantined) await _quarantine.ReleaseAsync(store, state, kill: false, reason, ct).ConfigureAwait(false);
+        else if (state.State.IsActive())
             await _launcher.StopAsync(store, state, kill: false, window ?? WorkspaceSupervisor.DefaultHaltWindow, reason, ct).ConfigureAwait(false);
         return StatusReader.Project(store);
     }
@@ -303,7 +306,8 @@ public sealed partial class WorkspaceManager
         using var held = await LockAsync(store, ct).ConfigureAwait(false);
         StatusReader.ReadConfigOrThrow(store);
         var state = _reconciler.Reconcile(store);
-        if (state.State.IsActive()) await _launcher.StopAsync(store, state, kill: true, TimeSpan.Zero, reason, ct).ConfigureAwait(false);
+        if (state.State == WorkspaceState.Quarantined) await _quarantine.ReleaseAsync(store, state, kill: true, reason, ct).ConfigureAwait(false);
+        else if (state.State.IsActive()) await _launcher.StopAsync(store, state, kill: true, TimeSpan.Zero, reason, ct).ConfigureAwait(false);
         return StatusReader.Project(store);
     }
 

@@ -142,6 +142,7 @@ public static class PauseCauses
 [JsonSerializable(typeof(WorkspaceStateRecord))]
 [JsonSerializable(typeof(WorkloadResult))]
 [JsonSerializable(typeof(BootRecord))]
+[JsonSerializable(typeof(Containment.ContainmentRecord))]
 internal sealed partial class WorkspaceJson : JsonSerializerContext;
 
 /// <summary>Source-generated single-line JSON: events (control frames: <see cref="ControlJson"/>).</summary>

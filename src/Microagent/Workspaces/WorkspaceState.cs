@@ -23,7 +23,10 @@ public enum WorkspaceState
     Stopped,
     /// <summary>Boot, setup or the VM failed, or the supervisor died; the disk is kept; see the detail.</summary>
     Failed,
-    /// <summary>Frozen and severed (reserved: no verb quarantines yet).</summary>
+    /// <summary>
+    /// Fenced by <c>quarantine</c> (docs/ARCHITECTURE.md "Quarantine"): network, mediation, vsock proxies and console severed, the
+    /// vCPUs frozen, then the VM stopped; the containment record says how far it got. Only halt, stop or kill move it on.
+    /// </summary>
     Quarantined,
 }
 
@@ -47,7 +50,8 @@ public static class WorkspaceStateMachine
         [WorkspaceState.Halted] = [WorkspaceState.Starting],
         [WorkspaceState.Stopped] = [WorkspaceState.Starting],
         [WorkspaceState.Failed] = [WorkspaceState.Starting],
-        [WorkspaceState.Quarantined] = [WorkspaceState.Stopping, WorkspaceState.Stopped, WorkspaceState.Failed],
+        // Only halt (halted), stop or kill (stopped) release a quarantine: nothing fails it or boots it (docs/ARCHITECTURE.md "Quarantine").
+        [WorkspaceState.Quarantined] = [WorkspaceState.Halted, WorkspaceState.Stopped],
     };
 
     /// <summary>Whether <paramref name="from"/> → <paramref name="to"/> is a legal transition.</summary>
@@ -60,6 +64,8 @@ public static class WorkspaceStateMachine
     /// <item>Already there: <paramref name="from"/> (nothing to record).</item>
     /// <item>A legal transition: <paramref name="wanted"/>.</item>
     /// <item>starting → halted: <c>stopped</c>. A guest that never reached running was not powered off gracefully.</item>
+    /// <item>quarantined wanting anything it cannot reach (failed: the VM died, the supervisor crashed): <c>quarantined</c>.
+    /// The fence holds until halt, stop or kill release it.</item>
     /// <item>An active state (a VM or supervisor should exist) wanting an end state it cannot reach (e.g. running → halted
     /// without stopping): <c>failed</c>, which every active state can reach; the detail says what happened.</item>
     /// <item>Anything else stays <paramref name="from"/>: an end state already recorded (halted, stopped, failed, prepared) is
@@ -71,6 +77,7 @@ public static class WorkspaceStateMachine
     {
         if (from == wanted || CanTransition(from, wanted)) return wanted;
         if (from == WorkspaceState.Starting && wanted == WorkspaceState.Halted) return WorkspaceState.Stopped;
+        if (from == WorkspaceState.Quarantined) return from;
         if (from.IsActive() && wanted is WorkspaceState.Halted or WorkspaceState.Stopped or WorkspaceState.Failed) return WorkspaceState.Failed;
         return from;
     }
@@ -91,8 +98,9 @@ public static class WorkspaceStateMachine
         switch (state)
         {
             case WorkspaceState.Quarantined:
-                throw new WorkspaceStateException(name, state, $"workspace '{name}' is quarantined",
-                    $"inspect it, then `microagent halt {name}` or `microagent kill {name}` before starting it again");
+                throw new WorkspaceStateException(name, state, $"workspace '{name}' is quarantined: its network, mediation and console were severed",
+                    $"inspect it (`microagent status {name}`, its forensic snapshot), then `microagent halt {name}`, `microagent stop {name}` or " +
+                    $"`microagent kill {name}` first; the next start boots from the preserved disk");
             case WorkspaceState.Starting or WorkspaceState.Running or WorkspaceState.Stopping or WorkspaceState.Paused:
                 throw new WorkspaceStateException(name, state, $"workspace '{name}' is already {state.WireName()}",
                     state switch

@@ -53,6 +53,8 @@ public sealed record WorkspaceStatus
     public NetworkConfig? Network { get; init; }
     /// <summary>While running: the supervisor's view (published ports listened on, egress counters, severed); null otherwise.</summary>
     public NetworkStatus? NetworkState { get; init; }
+    /// <summary>The containment record of the last quarantine (each phase with its status and time); null when never quarantined (docs/ARCHITECTURE.md "Quarantine").</summary>
+    public Containment.ContainmentRecord? Containment { get; init; }
 }
 
 /// <summary>Process ids of a running workspace.</summary>

@@ -135,6 +135,36 @@ internal sealed class WorkspaceStore
         return next;
     }
 
+    /// <summary>The containment record (docs/ARCHITECTURE.md "Quarantine"); null when the workspace was never quarantined.</summary>
+    public Containment.ContainmentRecord? ReadContainment() =>
+        File.Exists(Layout.Containment) ? Read(Layout.Containment, WorkspaceJson.Default.ContainmentRecord) : null;
+
+    /// <summary>
+    /// Read-modify-write of the containment record under the state lock (its writers are the supervisor while it lives and this
+    /// library once it is dead, like <c>state.json</c>; the library also records the console phase while it lives).
+    /// </summary>
+    public Containment.ContainmentRecord UpdateContainment(Func<Containment.ContainmentRecord?, Containment.ContainmentRecord> change)
+    {
+        using var held = LockState();
+        var next = change(ReadContainment());
+        StatePaths.WriteAtomic(Layout.Containment, JsonSerializer.SerializeToUtf8Bytes(next, WorkspaceJson.Default.ContainmentRecord));
+        return next;
+    }
+
+    /// <summary>
+    /// The fence and the state in one critical section: the record (fence done) is renamed into place first, then
+    /// <paramref name="to"/> is recorded; a crash between the two leaves a fence that reconcile honours.
+    /// </summary>
+    public WorkspaceStateRecord Fence(Containment.ContainmentRecord record, WorkspaceState to, string detail)
+    {
+        using var held = LockState();
+        StatePaths.WriteAtomic(Layout.Containment, JsonSerializer.SerializeToUtf8Bytes(record, WorkspaceJson.Default.ContainmentRecord));
+        var current = ReadState();
+        if (current.State == to) return current;
+        WorkspaceStateMachine.EnsureTransition(Name, current.State, to);
+        return Apply(current, to, detail, null);
+    }
+
     private WorkspaceStateRecord Apply(WorkspaceStateRecord current, WorkspaceState to, string? detail, Func<WorkspaceStateRecord, WorkspaceStateRecord>? change)
     {
         var now = DateTimeOffset.UtcNow;

@@ -14,7 +14,7 @@ namespace Microagent.Workspaces;
 /// from its start until it exits (<see cref="SupervisionLoop"/> decides the end).
 /// Invariant: when it returns, no QEMU and no socket of the workspace remain and the state is an end state.
 /// </summary>
-internal sealed partial class WorkspaceSupervisor : IControlHandler
+internal sealed partial class WorkspaceSupervisor : IControlHandler, Containment.IQuarantineHost
 {
     /// <summary>The hidden CLI verb that runs a supervisor.</summary>
     public const string HiddenVerb = "__supervise";
@@ -32,6 +32,7 @@ internal sealed partial class WorkspaceSupervisor : IControlHandler
     private NetworkConfig _network = NetworkConfig.Default;
     private EgressBroker? _broker;
     private PortPublisher? _published;
+    private readonly List<VsockTcpProxy> _proxies = [];
 
     private WorkspaceSupervisor(StatePaths paths, string name) => _store = new WorkspaceStore(paths, name);
 
@@ -54,7 +55,7 @@ internal sealed partial class WorkspaceSupervisor : IControlHandler
         _store.Update(r => r with { SupervisorPid = pid, SupervisorStartTime = ProcessTable.StartTime(pid), Boot = boot });
         Log($"supervisor {pid} for '{config.Name}': {boot.MemoryMiB} MiB, {boot.Cpus} vCPU, ttl {boot.TtlSeconds} s");
 
-        var proxies = new List<VsockTcpProxy>();
+        var proxies = _proxies;
         ControlServer? control = null;
         IReadOnlyList<IDisposable> diskLocks = [];
         string finalState = "";
@@ -119,6 +120,12 @@ internal sealed partial class WorkspaceSupervisor : IControlHandler
                 Capture = vm.CanSnapshot
                     ? (tag, paused, other, c) => new Snapshots.SnapshotCapture(_store, vm, context, other, Log).CaptureAsync(tag, paused, c)
                     : null,
+                QuarantineHost = this,
+                Forensic = async (tag, c) =>
+                {
+                    var info = await new Snapshots.SnapshotCapture(_store, vm, context, _ => { }, Log).CaptureForensicAsync(tag, c).ConfigureAwait(false);
+                    return $"forensic snapshot {tag} ({Tools.ByteSize.Format(info.SizeBytes)}: memory dump and disk layer, not restorable) in {info.Directory}";
+                },
             }, Log);
             finalState = await loop.RunAsync(workload, ct).ConfigureAwait(false);
             return 0;
@@ -128,18 +135,21 @@ internal sealed partial class WorkspaceSupervisor : IControlHandler
             string reason = e is MicroagentException me ? me.Message + (me.Remediation is { } r ? "\n" + r : "") : $"{e.GetType().Name}: {e.Message}";
             Log($"failed: {reason}");
             await StopVmAsync().ConfigureAwait(false);
-            SupervisionLoop.TrySettle(_store, WorkspaceState.Failed, WorkloadRunner.Shorten(reason), Log);
+            SupervisionLoop.TrySettle(_store, WorkspaceState.Failed, WorkloadRunner.Shorten(reason), Log); // a quarantine stays (Settle)
             return 1;
         }
         catch (OperationCanceledException)
         {
             Log("terminated by signal: killing the VM");
             await StopVmAsync().ConfigureAwait(false);
-            SupervisionLoop.TrySettle(_store, WorkspaceState.Stopped, "the supervisor was terminated; the VM was killed", Log);
+            if (_store.ReadState().State != WorkspaceState.Quarantined) // only halt, stop or kill release a quarantine
+                SupervisionLoop.TrySettle(_store, WorkspaceState.Stopped, "the supervisor was terminated; the VM was killed", Log);
             return 0;
         }
         finally
         {
+            _commands.Writer.TryComplete(); // a request queued after the loop ended is answered, not left to time out
+            while (_commands.Reader.TryRead(out var late)) late.Reply.TrySetResult(new ControlResponse { Ok = false, Error = "the supervisor is exiting" });
             if (Interlocked.Exchange(ref _published, null) is { } published) await published.DisposeAsync().ConfigureAwait(false);
             if (Interlocked.Exchange(ref _broker, null) is { } broker) await broker.DisposeAsync().ConfigureAwait(false);
             foreach (var p in proxies) await p.DisposeAsync().ConfigureAwait(false);
@@ -147,6 +157,7 @@ internal sealed partial class WorkspaceSupervisor : IControlHandler
             await StopVmAsync().ConfigureAwait(false);
             foreach (var l in diskLocks) l.Dispose();
             foreach (string f in _store.RuntimeFiles().ToList()) TryDeleteFile(f);
+            LeaveQuarantined();
             Log($"supervisor exits{(finalState.Length > 0 ? $": {finalState}" : "")}");
             if (boot.Ephemeral && boot.OwnerPid is { } owner && !ProcessTable.IsAlive(owner)) TryDeleteDir(_store.Dir);
         }
@@ -165,6 +176,50 @@ internal sealed partial class WorkspaceSupervisor : IControlHandler
         var policy = new EgressPolicy(_network, guard);
         _broker = new EgressBroker(_store.HybridSocketPath, policy, new EgressAudit(_store.EgressAuditPath, Log), _lease.Touch, Log).Start();
         if (_network.Publish.Count > 0) _published = PortPublisher.Start(_network.Publish, vm.Agent.ForwardAsync, _lease.Touch, Log);
+    }
+
+    /// <summary>
+    /// A quarantined workspace outlives its supervisor (docs/ARCHITECTURE.md "Quarantine"): on the way out, with QEMU gone, the
+    /// pids are cleared so reconcile sees nothing left to clean; the state stays quarantined until halt, stop or kill.
+    /// </summary>
+    private void LeaveQuarantined()
+    {
+        try
+        {
+            if (_store.ReadState().State == WorkspaceState.Quarantined)
+                _store.Update(r => r.State == WorkspaceState.Quarantined ? r with { SupervisorPid = null, SupervisorStartTime = null, QemuPid = null, GuestReady = false, ExecReady = false } : r);
+        }
+        catch (Exception e) when (e is MicroagentException or IOException) { Log($"cannot clear the pids of the quarantined workspace: {e.Message}"); }
+    }
+
+    string Containment.IQuarantineHost.SeverNetwork()
+    {
+        var broker = Volatile.Read(ref _broker);
+        var published = Volatile.Read(ref _published);
+        int ports = published?.Ports.Count ?? 0;
+        broker?.Sever();
+        published?.Sever();
+        _severed = true;
+        Log("network severed by quarantine: egress, DNS and published ports closed");
+        return (broker is null ? "isolated network: no egress or DNS" : "egress connections aborted, DNS stopped") +
+            $"; {ports} published port{(ports == 1 ? "" : "s")} closed with their connections";
+    }
+
+    string? Containment.IQuarantineHost.SeverMediation()
+    {
+        if (_mediation is not { } proxy) return null;
+        int open = proxy.ActiveConnections;
+        proxy.Sever();
+        return $"mediation channel severed ({open} open connection{(open == 1 ? "" : "s")} closed)";
+    }
+
+    string? Containment.IQuarantineHost.SeverVsock()
+    {
+        var plain = _proxies.Where(p => !ReferenceEquals(p, _mediation)).ToList();
+        if (plain.Count == 0) return null;
+        int open = plain.Sum(p => p.ActiveConnections);
+        foreach (var p in plain) p.Sever();
+        return $"{plain.Count} --vsock prox{(plain.Count == 1 ? "y" : "ies")} severed ({open} open connection{(open == 1 ? "" : "s")} closed)";
     }
 
     async Task<NetworkStatus> IControlHandler.NetworkStateAsync(bool sever, CancellationToken ct)
@@ -212,7 +267,8 @@ internal sealed partial class WorkspaceSupervisor : IControlHandler
     async Task<ControlResponse> IControlHandler.FreezeAsync(ControlRequest request, CancellationToken ct)
     {
         // Before the loop runs (starting) there is nothing to freeze yet; once it ends nothing reads the queue.
-        if (_store.ReadState().State is not (WorkspaceState.Running or WorkspaceState.Paused))
+        var now = _store.ReadState().State;
+        if (now is not (WorkspaceState.Running or WorkspaceState.Paused) && !(now == WorkspaceState.Quarantined && request.Type == ControlVerb.Quarantine))
             return new ControlResponse { Ok = false, Error = $"the workspace is {_store.ReadState().State.WireName()}" };
         var command = new SupervisorCommand(request);
         if (!_commands.Writer.TryWrite(command)) return new ControlResponse { Ok = false, Error = "the supervisor is exiting" };

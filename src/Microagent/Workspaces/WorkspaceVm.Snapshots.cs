@@ -67,6 +67,9 @@ internal sealed partial class WorkspaceVm
     /// <summary>Saves the stopped VM's state into <paramref name="path"/>.</summary>
     internal Task SaveStateAsync(QmpSnapshot.WaitEvent wait, string path, CancellationToken ct) => QmpSnapshot.SaveStateAsync(_qmp, wait, path, ct);
 
+    /// <summary>Dumps the stopped guest's memory into <paramref name="path"/> (an ELF core; <see cref="QmpSnapshot.DumpMemoryAsync"/>).</summary>
+    internal Task DumpMemoryAsync(string path, CancellationToken ct) => QmpSnapshot.DumpMemoryAsync(_qmp, path, ct);
+
     /// <summary>Freezes the root disk's top layer; see <see cref="QmpSnapshot.FreezeDiskAsync"/>.</summary>
     internal Task FreezeDiskAsync(string overlay, string nodeName, string backing, CancellationToken ct) =>
         QmpSnapshot.FreezeDiskAsync(_qmp, "root", overlay, nodeName, backing, ct);

@@ -18,11 +18,12 @@ internal sealed class Reconciler(StatePaths paths, IProcessTable processes)
     public WorkspaceStateRecord Reconcile(WorkspaceStore store, int? spawned = null)
     {
         var state = store.ReadState();
-        if (!state.State.IsActive() || processes.IsAlive(state.SupervisorPid, state.SupervisorStartTime)) return state;
+        if (!state.State.IsActive() || LeftAlone(state) || processes.IsAlive(state.SupervisorPid, state.SupervisorStartTime)) return state;
         bool qemuKilled = KillStrayQemu(store);
         DeleteRuntimeFiles(store);
         string who = (state.SupervisorPid ?? spawned) is { } p ? $"pid {p}" : "not recorded";
         string detail = $"the supervisor ({who}) died unexpectedly{(qemuKilled ? "; its QEMU was killed" : "; its VM is gone")}";
+        if (HonourFence(store, state, detail) is { } fenced) return fenced;
         return state.State == WorkspaceState.Stopping
             ? ForceState(store, WorkspaceState.Stopped, detail + " while stopping")
             : ForceState(store, WorkspaceState.Failed, detail);
@@ -32,9 +33,34 @@ internal sealed class Reconciler(StatePaths paths, IProcessTable processes)
     public WorkspaceStateRecord TryReconcile(WorkspaceStore store)
     {
         var state = store.ReadState();
-        if (!state.State.IsActive() || processes.IsAlive(state.SupervisorPid, state.SupervisorStartTime)) return state;
+        if (!state.State.IsActive() || LeftAlone(state) || processes.IsAlive(state.SupervisorPid, state.SupervisorStartTime)) return state;
         using var held = FileLock.TryAcquire(store.LockPath);
         return held is null ? state : Reconcile(store);
+    }
+
+    /// <summary>A quarantined workspace whose supervisor left cleanly (pids cleared): nothing runs, nothing to reconcile.</summary>
+    private static bool LeftAlone(WorkspaceStateRecord state) =>
+        state.State == WorkspaceState.Quarantined && state.SupervisorPid is null && state.QemuPid is null;
+
+    /// <summary>
+    /// The supervisor is dead (its QEMU killed) and a quarantine had begun (docs/ARCHITECTURE.md "Quarantine"): the fence holds. The
+    /// workspace is (or becomes, when the supervisor died between the fence and the state) quarantined with its pids cleared, and the
+    /// phases that were running are marked interrupted. Null when there is no fence.
+    /// </summary>
+    private static WorkspaceStateRecord? HonourFence(WorkspaceStore store, WorkspaceStateRecord state, string detail)
+    {
+        Containment.ContainmentRecord? record;
+        try { record = store.ReadContainment(); }
+        catch (MicroagentException) { record = null; }
+        bool fenced = record is { Fenced: true };
+        if (state.State != WorkspaceState.Quarantined && !(fenced && WorkspaceStateMachine.CanTransition(state.State, WorkspaceState.Quarantined))) return null;
+        string why = $"{detail} during the quarantine; `microagent quarantine {store.Name} --reason TEXT` completes it";
+        if (fenced) store.UpdateContainment(r => r!.Interrupt(why, DateTimeOffset.UtcNow));
+        static WorkspaceStateRecord Clear(WorkspaceStateRecord r) =>
+            r with { SupervisorPid = null, SupervisorStartTime = null, QemuPid = null, GuestReady = false, ExecReady = false };
+        return state.State == WorkspaceState.Quarantined
+            ? store.Update(Clear)
+            : store.Transition(WorkspaceState.Quarantined, $"quarantined: {record!.Reason} ({why})", Clear);
     }
 
     /// <summary>Caller holds the lock and the supervisor is dead: records <paramref name="to"/> by the state machine's fallback rules (<see cref="WorkspaceStore.Settle"/>).</summary>

@@ -32,8 +32,15 @@ internal sealed class StatusReader(StatePaths paths, IProcessTable processes, IC
             Config = config, Boot = state.Boot, DiskUsageBytes = disk, StateDirFreeBytes = HostSpace.FreeBytes(store.Dir), PauseCause = state.PauseCause,
             Kernel = state.Boot?.KernelSha256 is { } k ? new WorkspaceHash(state.Boot.KernelRelease, k) : null,
             Rootfs = new WorkspaceHash(config.BaselinePath, config.ImageDigest),
-            LastActivity = state.LastActivity, Directory = store.Dir,
+            LastActivity = state.LastActivity, Directory = store.Dir, Containment = ReadContainmentOrNull(store),
         };
+    }
+
+    /// <summary>The containment record; a corrupt one is reported as absent here (quarantine itself refuses to go on over it).</summary>
+    private static Containment.ContainmentRecord? ReadContainmentOrNull(WorkspaceStore store)
+    {
+        try { return store.ReadContainment(); }
+        catch (MicroagentException) { return null; }
     }
 
     /// <summary>The projection plus the mediation channel and, for a running workspace, the supervisor's probe of its target.</summary>
@@ -44,7 +51,9 @@ internal sealed class StatusReader(StatePaths paths, IProcessTable processes, IC
         var mediation = status.State.IsActive() && status.Boot is not null ? status.Boot.Mediation : status.Config.Mediation;
         if (mediation is not { Enabled: true }) return status with { Mediation = mediation };
         MediationReadiness ready;
-        if (status.State != WorkspaceState.Running)
+        if (status.State == WorkspaceState.Quarantined)
+            ready = MediationReadiness.SeveredByQuarantine(mediation);
+        else if (status.State != WorkspaceState.Running)
             ready = MediationReadiness.NotRunning(mediation, status.State.WireName());
         else
         {

@@ -74,6 +74,43 @@ internal sealed class SnapshotCapture(WorkspaceStore store, WorkspaceVm vm, Capt
         }
     }
 
+    /// <summary>
+    /// A forensic capture of a frozen guest (docs/ARCHITECTURE.md "Quarantine"): the disk's top layer frozen as for a snapshot and
+    /// the memory dumped as an ELF core (<c>dump-guest-memory</c>); the guest never runs and the vsock device stays where it is.
+    /// The manifest says <see cref="SnapshotManifest.Forensic"/>: it is not restorable. A failure removes the staging directory
+    /// and leaves the guest as it was (frozen).
+    /// </summary>
+    public async Task<SnapshotInfo> CaptureForensicAsync(string tag, CancellationToken ct)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(StepTimeout);
+        var snapshots = new SnapshotStore(store.Dir);
+        string staging = snapshots.BeginCapture(tag);
+        var sw = Stopwatch.StartNew();
+        try
+        {
+            string layer = await FreezeDiskAsync(timeout.Token).ConfigureAwait(false);
+            long frozen = sw.ElapsedMilliseconds;
+            await vm.DumpMemoryAsync(Path.Combine(staging, SnapshotStore.ForensicMemoryFile), timeout.Token).ConfigureAwait(false);
+            var manifest = new SnapshotManifest
+            {
+                Tag = tag, Created = DateTimeOffset.UtcNow, Workspace = store.Name, ImageDigest = context.ImageDigest,
+                KernelSha256 = context.KernelSha256, KernelRelease = context.KernelRelease, QemuVersion = context.QemuVersion,
+                MachineType = vm.CanSnapshot ? QemuCommandLine.TcgMachineType : "microvm", CpuModel = vm.CanSnapshot ? QemuCommandLine.TcgCpuModel : "host",
+                MemoryMiB = context.MemoryMiB, Cpus = context.Cpus, AgentVersion = context.AgentBuild,
+                DiskLayer = layer, BootHostname = vm.BootHostname, Forensic = true,
+            };
+            var info = snapshots.Commit(staging, manifest);
+            log($"forensic snapshot '{tag}': disk frozen {frozen} ms, memory dumped, done {sw.ElapsedMilliseconds} ms");
+            return info;
+        }
+        catch
+        {
+            SnapshotStore.Abandon(staging);
+            throw;
+        }
+    }
+
     /// <summary>After a failed capture with QEMU alive: vsock plugged (it may still be), the guest running (unless paused) and answering; else <see cref="SnapshotRecoveryException"/>.</summary>
     private async Task RecoverAsync(bool paused, CancellationToken ct)
     {

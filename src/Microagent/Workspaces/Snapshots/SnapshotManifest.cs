@@ -40,6 +40,11 @@ public sealed record SnapshotManifest
     public string? DiskLayer { get; init; }
     /// <summary>The hostname on the saved VM's kernel command line (a restored QEMU is started with the same arguments).</summary>
     public string? BootHostname { get; init; }
+    /// <summary>
+    /// A forensic capture of a quarantine (docs/ARCHITECTURE.md "Quarantine"): a memory dump (<see cref="SnapshotStore.ForensicMemoryFile"/>,
+    /// an ELF core) and the frozen disk layer, for inspection. Not restorable: <c>start --from-snapshot</c> and forks refuse it.
+    /// </summary>
+    public bool Forensic { get; init; }
 }
 
 /// <summary>
@@ -60,9 +65,17 @@ public static class SnapshotCompatibility
         ("agent build", m => m.AgentVersion),
     ];
 
-    /// <summary>Throws unless <paramref name="snapshot"/> can be loaded into a VM described by <paramref name="target"/>.</summary>
+    /// <summary>Throws <see cref="SnapshotNotRestorableException"/> when <paramref name="snapshot"/> is a forensic capture.</summary>
+    public static void EnsureRestorable(string workspace, SnapshotManifest snapshot)
+    {
+        ArgumentNullException.ThrowIfNull(snapshot);
+        if (snapshot.Forensic) throw new SnapshotNotRestorableException(workspace, snapshot.Tag);
+    }
+
+    /// <summary>Throws unless <paramref name="snapshot"/> can be loaded into a VM described by <paramref name="target"/> (a forensic capture never can).</summary>
     public static void EnsureLoadable(string workspace, SnapshotManifest snapshot, SnapshotManifest target)
     {
+        EnsureRestorable(workspace, snapshot);
         foreach (var (name, value) in Checked)
         {
             string have = value(snapshot), want = value(target);
@@ -84,6 +97,16 @@ public sealed class SnapshotMismatchException(string workspace, string tag, stri
     public string SnapshotValue { get; } = snapshotValue;
     /// <summary>Its value for the workspace now.</summary>
     public string WorkspaceValue { get; } = workspaceValue;
+}
+
+/// <summary>A forensic snapshot (a quarantine's capture) was asked to be restored or forked (<see cref="ErrorKind.Conflict"/>).</summary>
+public sealed class SnapshotNotRestorableException(string workspace, string tag)
+    : MicroagentException(ErrorKind.Conflict,
+        $"snapshot '{tag}' of workspace '{workspace}' is a forensic capture of a quarantine: it is kept for inspection and cannot be restored or forked",
+        $"inspect its memory dump and disk layer under the workspace's snapshots/{tag}/; boot from disk instead: `microagent start {workspace}`")
+{
+    /// <summary>The tag asked for.</summary>
+    public string Tag { get; } = tag;
 }
 
 /// <summary>Source-generated JSON of snapshot manifests.</summary>

@@ -21,6 +21,8 @@ public sealed partial class SnapshotStore(string workspaceDir)
 {
     /// <summary>The saved VM state (QEMU <c>migrate</c> to <c>file:</c>, mapped-ram).</summary>
     public const string MemoryFile = "memory.state";
+    /// <summary>A forensic capture's memory (QEMU <c>dump-guest-memory</c>, an ELF core; docs/ARCHITECTURE.md "Quarantine").</summary>
+    public const string ForensicMemoryFile = "memory.elf";
     /// <summary>The disk as it was at the capture (qcow2).</summary>
     public const string DiskFile = "disk.qcow2";
     /// <summary>The manifest.</summary>
