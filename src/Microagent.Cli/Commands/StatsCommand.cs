@@ -58,16 +58,20 @@ internal static class StatsCommand
                 return 0;
             }
             bool first = true;
-            await foreach (var s in manager.FollowStatsAsync(r.GetValue(name)!, r.GetValue(interval), ct))
+            try
             {
-                if (json) Console.WriteLine(JsonSerializer.Serialize(s, Cli.JsonLine.WorkspaceStats));
-                else
+                await foreach (var s in manager.FollowStatsAsync(r.GetValue(name)!, r.GetValue(interval), ct))
                 {
-                    if (first) Console.WriteLine(Fixed(Headers));
-                    Console.WriteLine(Fixed(Row(s)));
+                    if (json) Console.WriteLine(JsonSerializer.Serialize(s, Cli.JsonLine.WorkspaceStats));
+                    else
+                    {
+                        if (first) Console.WriteLine(Fixed(Headers));
+                        Console.WriteLine(Fixed(Row(s)));
+                    }
+                    first = false;
                 }
-                first = false;
             }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested && !first) { } // Ctrl-C is how a follow ends: nothing was interrupted
             return 0;
         });
         return cmd;
