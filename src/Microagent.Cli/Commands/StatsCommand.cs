@@ -21,7 +21,8 @@ internal static class StatsCommand
 
     private static Option<TimeSpan?> Interval() => new("--interval", "-i")
     {
-        Description = WorkspaceArgs.Describe(WorkspaceLimits.StatsIntervalMs, "a duration: seconds, or 500ms, 2s, 1m"),
+        Description = $"Window of each sample; CPU % is the average over it (default {WorkspaceLimits.DefaultStatsIntervalMs / 1000}s; " +
+            $"{WorkspaceLimits.StatsIntervalMs.Min}ms..{WorkspaceLimits.StatsIntervalMs.Max / 3_600_000}h): seconds, or 500ms, 2s, 1m",
     };
 
     public static Command Create()
