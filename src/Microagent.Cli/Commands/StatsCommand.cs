@@ -21,7 +21,8 @@ internal static class StatsCommand
 
     private static Option<TimeSpan?> Interval() => new("--interval", "-i")
     {
-        Description = WorkspaceArgs.Describe(WorkspaceLimits.StatsIntervalMs, "a duration: seconds, or 500ms, 2s, 1m"),
+        Description = $"Window of each sample; CPU % is the average over it (default {WorkspaceLimits.DefaultStatsIntervalMs / 1000}s; " +
+            $"{WorkspaceLimits.StatsIntervalMs.Min}ms..{WorkspaceLimits.StatsIntervalMs.Max / 3_600_000}h): seconds, or 500ms, 2s, 1m",
     };
 
     public static Command Create()
@@ -58,16 +59,20 @@ internal static class StatsCommand
                 return 0;
             }
             bool first = true;
-            await foreach (var s in manager.FollowStatsAsync(r.GetValue(name)!, r.GetValue(interval), ct))
+            try
             {
-                if (json) Console.WriteLine(JsonSerializer.Serialize(s, Cli.JsonLine.WorkspaceStats));
-                else
+                await foreach (var s in manager.FollowStatsAsync(r.GetValue(name)!, r.GetValue(interval), ct))
                 {
-                    if (first) Console.WriteLine(Fixed(Headers));
-                    Console.WriteLine(Fixed(Row(s)));
+                    if (json) Console.WriteLine(JsonSerializer.Serialize(s, Cli.JsonLine.WorkspaceStats));
+                    else
+                    {
+                        if (first) Console.WriteLine(Fixed(Headers));
+                        Console.WriteLine(Fixed(Row(s)));
+                    }
+                    first = false;
                 }
-                first = false;
             }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested && !first) { } // Ctrl-C is how a follow ends: nothing was interrupted
             return 0;
         });
         return cmd;

@@ -65,6 +65,7 @@ public sealed class WorkspaceStatsTests
             var table = await Ma("ps", "--interval", "200ms");
             Assert.Contains(name, table.Stdout);
             Assert.Contains("CPU %", table.Stdout);
+            Console.WriteLine(table.Stdout);
 
             // Disk: 32 MiB written and synced in the guest reach QEMU's block layer.
             long written = idle.GetProperty("diskWriteBytes").GetInt64();
@@ -92,7 +93,7 @@ public sealed class WorkspaceStatsTests
             var times = new List<DateTimeOffset>();
             for (int i = 0; i < 2; i++)
             {
-                string? line = await follow.StandardOutput.ReadLineAsync().AsTask().WaitAsync(TimeSpan.FromMinutes(1));
+                string? line = await follow.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromMinutes(1));
                 Assert.NotNull(line);
                 using var doc = JsonDocument.Parse(line);
                 Assert.Equal(name, doc.RootElement.GetProperty("name").GetString());
