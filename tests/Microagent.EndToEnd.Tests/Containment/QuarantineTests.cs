@@ -85,7 +85,7 @@ public sealed class QuarantineTests
             var bg = await Ma("exec", ws, "--", "sh", "-c",
                 "setsid /tmp/vsockc 2048 </dev/null >/dev/null 2>&1 & " +
                 $"setsid wget -q -O /dev/null http://slow.test:{sport}/big </dev/null >/dev/null 2>&1 & " +
-                "setsid sh -c 'nc -l -p 8000 > /tmp/got' </dev/null >/dev/null 2>&1 & sleep 1; echo started");
+                "setsid sh -c 'sleep 100000 | nc -l -p 8000 > /tmp/got' </dev/null >/dev/null 2>&1 & sleep 1; echo started");
             Assert.True(bg.ExitCode == 0, bg.Stderr);
             using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(2));
             Socket med;

@@ -55,7 +55,7 @@ public sealed class McpServerTests
         var tools = r.GetProperty("tools").EnumerateArray().Select(t => t.GetProperty("name").GetString()).ToList();
         foreach (string name in new[] { "microagent_ping", "microagent_describe", "doctor_check", "workspace_create", "workspace_start",
                      "workspace_exec", "workspace_wait", "workspace_status", "workspace_list", "workspace_logs", "workspace_events",
-                     "workspace_result", "workspace_halt", "workspace_kill", "workspace_pause", "workspace_resume", "workspace_delete", "workspace_cp", "workspace_run",
+                     "workspace_result", "workspace_halt", "workspace_kill", "workspace_pause", "workspace_resume", "workspace_quarantine", "workspace_delete", "workspace_cp", "workspace_run",
                      "images_pull", "images_list", "images_tag", "kernel_check", "profiles_list", "volume_create", "volume_list", "volume_inspect", "volume_delete" })
             Assert.Contains(name, tools);
         Assert.All(tools, n => Assert.Matches("^[a-zA-Z0-9_-]{1,64}$", n));

@@ -23,7 +23,6 @@ public sealed class WorkspaceStateSettleTests : IDisposable
     // active, end state out of reach: failed
     [InlineData(WorkspaceState.Running, WorkspaceState.Halted, WorkspaceState.Failed)]
     [InlineData(WorkspaceState.Paused, WorkspaceState.Halted, WorkspaceState.Failed)]
-    [InlineData(WorkspaceState.Running, WorkspaceState.Halted, WorkspaceState.Failed)]
     // quarantined: only halt, stop or kill release it; nothing fails it
     [InlineData(WorkspaceState.Quarantined, WorkspaceState.Halted, WorkspaceState.Halted)]
     [InlineData(WorkspaceState.Quarantined, WorkspaceState.Failed, WorkspaceState.Quarantined)]
