@@ -106,7 +106,7 @@ public sealed class HttpModelMediatorTests : IAsyncLifetime
         Assert.Equal("text/event-stream", response.Content.Headers.ContentType!.MediaType);
         using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
         // The upstream holds the rest of the stream until this first event has come through the mediator.
-        string? first = await reader.ReadLineAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+        string? first = await reader.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Contains("\"first\"", first);
         _releaseStream.SetResult();
         string rest = await reader.ReadToEndAsync().WaitAsync(TimeSpan.FromSeconds(30));
