@@ -49,6 +49,7 @@ public sealed partial class ToolCatalog
         c.AddSnapshotTools();
         c.AddStatsTools();
         c.AddContainmentTools();
+        c.AddModelPolicyTools();
         c.Limits.CheckToolNames(c._tools.Keys);
         return c;
     }
