@@ -52,7 +52,16 @@ public sealed class QmpBlockStatsTests
         try
         {
             await Poll.UntilAsync(() => File.Exists(sock) || p.HasExited, TimeSpan.FromSeconds(30), "QEMU's QMP socket");
-            await using var qmp = await QmpClient.ConnectAsync(sock);
+            // QEMU binds the socket before it listens: a connect in between is refused, so connect until it is accepted.
+            QmpClient? connected = null;
+            var until = DateTime.UtcNow.AddSeconds(30);
+            while (connected is null && !p.HasExited && DateTime.UtcNow < until)
+            {
+                try { connected = await QmpClient.ConnectAsync(sock); }
+                catch (Microagent.Errors.MicroagentException) { await Task.Delay(50); }
+            }
+            Assert.True(connected is not null, $"QEMU's QMP socket did not accept a connection (exited: {p.HasExited})");
+            await using var qmp = connected;
             var drives = QmpBlockStats.Parse(await qmp.ExecuteAsync(QmpBlockStats.Command));
             Assert.Equal(["root", "data0"], drives.Select(d => d.Device));
             Assert.All(drives, d => Assert.Equal((0L, 0L), (d.ReadBytes, d.WriteBytes)));
