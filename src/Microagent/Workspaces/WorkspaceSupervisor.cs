@@ -12,7 +12,8 @@ namespace Microagent.Workspaces;
 /// backend, <c>--vsock</c> proxies, the mediation channel and the idle lease; serves <c>control.sock</c>
 /// (<see cref="ControlServer"/>); runs setup and the workload (<see cref="WorkloadRunner"/>); and writes every state change
 /// from its start until it exits (<see cref="SupervisionLoop"/> decides the end).
-/// Invariant: when it returns, no QEMU and no socket of the workspace remain and the state is an end state.
+/// Invariant: when it returns, no QEMU and no socket of the workspace remain and the state is an end state, or quarantined
+/// with its pids cleared (docs/ARCHITECTURE.md "Quarantine").
 /// </summary>
 internal sealed partial class WorkspaceSupervisor : IControlHandler, Containment.IQuarantineHost
 {

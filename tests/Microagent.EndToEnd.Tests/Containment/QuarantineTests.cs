@@ -13,7 +13,7 @@ namespace Microagent.EndToEnd.Tests.Containment;
 /// sees its end within a second of the fence, every phase is recorded, start is refused until kill, then start boots from the
 /// disk. And a CLI killed with SIGKILL half-way leaves a truthful record that a retry completes.
 /// </summary>
-public sealed class QuarantineTests
+public sealed class QuarantineTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private static Task<CliResult> Ma(params string[] args) => MicroagentCli.RunAsync(args);
 
@@ -132,10 +132,12 @@ public sealed class QuarantineTests
             foreach (string must in new[] { "fence", "freeze", "sever-network", "sever-mediation", "capture", "stop" })
                 Assert.Equal("done", phases.Single(p => p.GetProperty("name").GetString() == must).GetProperty("status").GetString());
             var fenced = phases[0].GetProperty("at").GetDateTimeOffset();
+            foreach (var p in phases) output.WriteLine($"{p.GetProperty("name").GetString(),-16} {p.GetProperty("status").GetString(),-8} +{(p.GetProperty("at").GetDateTimeOffset() - fenced).TotalMilliseconds:0} ms  {(p.TryGetProperty("detail", out var d) ? d.GetString() : "")}");
             foreach (var (what, end) in new[] { ("mediation", medEnd), ("published port", pubEnd), ("download", dlEnd) })
             {
                 Assert.True(await Task.WhenAny(end, Task.Delay(TimeSpan.FromSeconds(30))) == end, $"the {what} connection was not closed");
                 var took = await end - fenced;
+                output.WriteLine($"{what}: closed {took.TotalMilliseconds:0} ms after the fence");
                 Assert.True(took < TimeSpan.FromSeconds(1), $"the {what} connection ended {took.TotalMilliseconds:0} ms after the fence");
             }
             await trickle.WaitAsync(TimeSpan.FromSeconds(30));
