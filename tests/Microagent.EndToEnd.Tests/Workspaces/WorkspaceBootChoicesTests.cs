@@ -24,11 +24,8 @@ public sealed class WorkspaceBootChoicesTests
     [Fact]
     public async Task A_copy_of_the_installed_kernel_boots_and_a_damaged_copy_another_arch_and_unusable_kvm_are_refused()
     {
-        var kernels = Json(await Ma("kernel", "list", "--json"));
-        var installed = kernels.EnumerateArray().First(k => k.GetProperty("isDefault").GetBoolean());
         string dir = Directory.CreateTempSubdirectory("ma-kernel-").FullName;
         string copy = Path.Combine(dir, "vmlinuz");
-        File.Copy(installed.GetProperty("kernelPath").GetString()!, copy);
         try
         {
             await Ma("delete", Name, "--force");
@@ -55,6 +52,9 @@ public sealed class WorkspaceBootChoicesTests
                 Assert.Equal("prepared", Json(await Ma("status", Name, "--json")).GetProperty("state").GetString());
             }
 
+            // The backend check has the default kernel installed (the probe boots it) when no boot did before.
+            var installed = Json(await Ma("kernel", "list", "--json")).EnumerateArray().First(k => k.GetProperty("isDefault").GetBoolean());
+            File.Copy(installed.GetProperty("kernelPath").GetString()!, copy);
             var booted = await Ma("start", Name, "--kernel", copy, "--backend", "qemu-tcg", "--arch", "amd64", "--json");
             Assert.True(booted.ExitCode == 0, booted.Stdout + booted.Stderr);
             var boot = Json(booted).GetProperty("boot");
