@@ -104,7 +104,7 @@ public sealed class GuestClockTests
         private TimeSpan _offset;
         private int _sets;
 
-        /// <param name="latency">How long each request takes to reach the guest (a starved vCPU thread); answers go back at once.</param>
+        // latency: how long each request takes to reach the guest (a starved vCPU thread); answers go back at once.
         public JumpingGuest(TimeSpan offset, TimeSpan jumpAfterFirstSet, bool jumpEverySet = false, TimeSpan latency = default)
         {
             _latency = latency;
