@@ -16,7 +16,8 @@ AGENT_ID = f"{socket.gethostname()}/{os.getpid()}"
 done = {}  # request_id -> result: the deduplication key survives reconnects
 
 def connect():
-    deadline = time.time() + (120 if RECONNECT else 0)
+    # Monotonic: the wall clock jumps when a restored snapshot has its clock set from the host.
+    deadline = time.monotonic() + (120 if RECONNECT else 0)
     while True:
         try:
             s = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
@@ -24,7 +25,7 @@ def connect():
             return s
         except OSError:
             s.close()
-            if time.time() > deadline:
+            if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
 

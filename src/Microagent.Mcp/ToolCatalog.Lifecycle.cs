@@ -85,7 +85,7 @@ public sealed partial class ToolCatalog
                 ["mediation"] = Schema.String("Mediation channel PORT=HOST:PORT for this boot only (HOST:PORT must be an allowed host target)."),
                 ["mediation_optional"] = Schema.Boolean("Make this boot's mediation channel optional and fail-open."),
                 ["from_snapshot"] = Schema.String("Restore this snapshot tag in place instead of booting from disk (the workspace must be stopped)."),
-            }.With(p => AddNetworkProperties(p, policy: false)), "name"), McpJson.Context.WorkspaceStatus,
+            }.With(p => AddNetworkProperties(p, policy: false)).With(AddPlatformProperties), "name"), McpJson.Context.WorkspaceStatus,
             async call =>
             {
                 call.Progress.Report("booting");
@@ -99,6 +99,8 @@ public sealed partial class ToolCatalog
                     Network = Network(call),
                     Progress = call.Progress,
                     FromSnapshot = call.String("from_snapshot"),
+                    Arch = call.String("arch"),
+                    Backend = call.String("backend"),
                 }, call.Cancellation).ConfigureAwait(false);
                 return status;
             });

@@ -142,6 +142,13 @@ internal sealed class ExecRequest
     [JsonPropertyName("maxOutputBytes")] public long? MaxOutputBytes { get; set; }
     /// <summary>One of <see cref="ExecModes"/>.</summary>
     [JsonPropertyName("mode")] public string Mode { get; set; } = ExecModes.Single;
+    /// <summary>
+    /// A job id (the workload): the agent starts the command only when it has no job of that id, and a connection with an id
+    /// it knows waits for that job's result instead. A job outlives its connection (a capture or restore resets every vsock
+    /// connection; the process lives on in guest memory) and keeps its result for the next connection that asks. Single mode,
+    /// no streamed stdin.
+    /// </summary>
+    [JsonPropertyName("jobId")] public string? JobId { get; set; }
 }
 
 /// <summary>One frame from guest to host.</summary>

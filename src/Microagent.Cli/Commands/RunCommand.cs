@@ -43,9 +43,11 @@ internal static class RunCommand
               microagent run --json -- cat /etc/os-release
               microagent run -v ./src.tar.gz:/src --image python:3.11 -- python3 /src/main.py
               microagent run -v data:/data -- sh -c 'date >> /data/log' 
+              microagent run --backend qemu-tcg --kernel /srv/kernels/vmlinuz-6.1.0-40-cloud-amd64 -- uname -r
             """);
         foreach (var o in new Option[] { image, entrypoint, memory, cpus, timeout, keep, rm, dryRun, env, cwd, user }.Concat(disks)) cmd.Options.Add(o);
         var network = NetworkArgs.AddTo(cmd);
+        var platform = BootArgs.AddTo(cmd);
         var docker = DockerFlags.AddTo(cmd);
         cmd.Arguments.Add(command);
         cmd.SetAction(async (r, ct) =>
@@ -58,7 +60,7 @@ internal static class RunCommand
             Stream? stdin = Console.IsInputRedirected ? Console.OpenStandardInput() : null;
             Stream? stdout = json ? null : Console.OpenStandardOutput();
             Stream? stderr = json ? null : Console.OpenStandardError();
-            var options = new RunOptions
+            var options = platform.Apply(r, new RunOptions
             {
                 Command = r.GetValue(command) ?? [],
                 Image = r.GetValue(image),
@@ -76,7 +78,7 @@ internal static class RunCommand
                 Stdout = stdout,
                 Stderr = stderr,
                 Progress = Cli.Progress(r),
-            };
+            });
             if (r.GetValue(dryRun))
             {
                 PlanOutput.Print(r, new WorkspaceManager(GlobalOptions.Paths(r)).PlanRun(options));

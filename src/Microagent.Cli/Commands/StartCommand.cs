@@ -34,16 +34,17 @@ internal static class StartCommand
               microagent start web -p 8080:80
               microagent start job --wait --wait-timeout 10m && microagent result job
               microagent halt research && microagent start research --from-snapshot before-tests
-            """);
+            """ + "\n" + BootArgs.Examples);
         cmd.Arguments.Add(name);
         var network = NetworkArgs.AddTo(cmd, policyFlags: false);
+        var platform = BootArgs.AddTo(cmd);
         foreach (var o in new Option[] { profile, memory, cpus, ttl, vsock, mediation, mediationOptional, wait, waitTimeout, fromSnapshot }) cmd.Options.Add(o);
         cmd.SetAction(async (r, ct) =>
         {
             if (r.GetValue(waitTimeout) is not null && !r.GetValue(wait))
                 throw Errors.MicroagentException.Invalid("--wait-timeout goes with --wait", "e.g. `microagent start NAME --wait --wait-timeout 10m`");
             var manager = new WorkspaceManager(GlobalOptions.Paths(r));
-            var status = await manager.StartAsync(r.GetValue(name)!, new StartOptions
+            var status = await manager.StartAsync(r.GetValue(name)!, platform.Apply(r, new StartOptions
             {
                 Profile = r.GetValue(profile),
                 MemoryMiB = r.GetValue(memory),
@@ -54,7 +55,7 @@ internal static class StartCommand
                 Network = network.From(r),
                 Progress = Cli.Progress(r),
                 FromSnapshot = r.GetValue(fromSnapshot),
-            }, ct);
+            }), ct);
             if (r.GetValue(wait))
             {
                 if (!r.GetValue(GlobalOptions.Json)) Console.WriteLine($"{status.Name} is {Render.State(status.State)} (booted in {status.Boot?.BootMs} ms); waiting for it to stop");

@@ -11,12 +11,14 @@ namespace Microagent.Guest.Server;
 internal sealed class AgentServer
 {
     private readonly ExecEngine _engine;
+    private readonly ExecJobs _jobs;
     private readonly Action _shutdown;
 
     /// <summary>Creates the server; <paramref name="shutdown"/> runs after a shutdown request is acknowledged.</summary>
     public AgentServer(ExecEngine engine, Action shutdown)
     {
         _engine = engine;
+        _jobs = new ExecJobs(engine);
         _shutdown = shutdown;
     }
 
@@ -157,6 +159,12 @@ internal sealed class AgentServer
             return;
         }
 
+        if (exec.JobId is not null)
+        {
+            await JobAsync(connection, exec).ConfigureAwait(false);
+            return;
+        }
+
         Channel<byte[]>? stdin = exec.StdinStream
             ? Channel.CreateBounded<byte[]>(new BoundedChannelOptions(16) { SingleReader = true, SingleWriter = true })
             : null;
@@ -176,6 +184,31 @@ internal sealed class AgentServer
             return;
         }
         await Send(connection, new Response { Type = ResponseTypes.Result, Result = result }).ConfigureAwait(false);
+        _ = watcher;
+    }
+
+    /// <summary>
+    /// A job (<see cref="ExecRequest.JobId"/>): starts it or attaches to it, and answers its result on this connection when it
+    /// ends. Unlike a plain exec, the host going away leaves the command running; the next connection with the id gets the result.
+    /// </summary>
+    private async Task JobAsync(Stream connection, ExecRequest exec)
+    {
+        if (exec.Mode != ExecModes.Single || exec.StdinStream)
+        {
+            await SendError(connection, "invalid", "a job runs in single mode without streamed stdin").ConfigureAwait(false);
+            return;
+        }
+        var job = _jobs.StartOrAttach(exec, out bool started);
+        Log.Info($"job '{exec.JobId}': {(started ? "started" : "attached")}");
+        using var hostGone = new CancellationTokenSource();
+        Task watcher = WatchConnectionAsync(connection, null, hostGone);
+        try { await job.WaitAsync(hostGone.Token).ConfigureAwait(false); }
+        catch (OperationCanceledException)
+        {
+            Log.Info($"job '{exec.JobId}': the host closed the connection; the job keeps running");
+            return;
+        }
+        await Send(connection, new Response { Type = ResponseTypes.Result, Result = await job.ConfigureAwait(false) }).ConfigureAwait(false);
         _ = watcher;
     }
 

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 
 namespace Microagent.Agent;
@@ -7,6 +8,9 @@ namespace Microagent.Agent;
 /// "Snapshots"): after a resume or a restore the guest clock lags by the time its vCPUs stood still. The guest's clock is read
 /// (a ping round trip, which reports it), set, and read again on a new round trip the guest serves after the set; when the
 /// second reading is off the host's by more than <see cref="Tolerance"/>, it is set again, up to <see cref="MaxSets"/> times.
+/// Each value sent is the host's clock at the moment of sending plus half the round trip of the last reading: the guest
+/// applies it one way later, and on a loaded host (TCG vCPU threads starved) that one way can be seconds, which a value
+/// of the moment it was sent (or, before, of the moment the sync began) would leave the guest behind by.
 /// </summary>
 internal static class GuestClock
 {
@@ -16,16 +20,17 @@ internal static class GuestClock
     /// <summary>At most this many set-clock requests per sync.</summary>
     public const int MaxSets = 4;
 
-    /// <summary>Sets the guest clock, <paramref name="now"/> the first time and the host's clock of the moment after that; see the type.</summary>
+    /// <summary>Sets the guest clock to the host's, <paramref name="now"/> being the host's clock when the call is made; see the type.</summary>
     public static async Task<GuestClockSync> SyncAsync(AgentClient agent, DateTimeOffset now, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(agent);
-        TimeSpan? before = await SkewAsync(agent, ct).ConfigureAwait(false);
+        long start = Stopwatch.GetTimestamp();
+        var (before, roundTrip) = await ReadAsync(agent, ct).ConfigureAwait(false);
         TimeSpan? skew = null;
         for (int sets = 1; sets <= MaxSets; sets++)
         {
-            await agent.SetClockAsync(sets == 1 ? now : DateTimeOffset.UtcNow, ct).ConfigureAwait(false);
-            skew = await SkewAsync(agent, ct).ConfigureAwait(false);
+            await agent.SetClockAsync(now + Stopwatch.GetElapsedTime(start) + roundTrip / 2, ct).ConfigureAwait(false);
+            (skew, roundTrip) = await ReadAsync(agent, ct).ConfigureAwait(false);
             if (skew is not { } s || s.Duration() <= Tolerance) return new GuestClockSync(before, skew, sets, Settled: true);
         }
         return new GuestClockSync(before, skew, MaxSets, Settled: false);
@@ -35,13 +40,16 @@ internal static class GuestClock
     /// How far the guest's clock is from the host's: zero when the guest's reading falls in the host's window around the
     /// round trip, else its distance to the window (negative: the guest is behind); null when the agent does not report its clock.
     /// </summary>
-    public static async Task<TimeSpan?> SkewAsync(AgentClient agent, CancellationToken ct)
+    public static async Task<TimeSpan?> SkewAsync(AgentClient agent, CancellationToken ct) => (await ReadAsync(agent, ct).ConfigureAwait(false)).Skew;
+
+    /// <summary>The skew (<see cref="SkewAsync"/>) and the round trip that measured it.</summary>
+    private static async Task<(TimeSpan? Skew, TimeSpan RoundTrip)> ReadAsync(AgentClient agent, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(agent);
         var from = DateTimeOffset.UtcNow;
         DateTimeOffset? guest = await agent.ReadClockAsync(ct).ConfigureAwait(false);
         var to = DateTimeOffset.UtcNow;
-        return guest is not { } g ? null : Skew(g, from, to);
+        return (guest is not { } g ? null : Skew(g, from, to), to - from);
     }
 
     /// <summary>The distance of <paramref name="guest"/> to the host's window [<paramref name="from"/>, <paramref name="to"/>] (zero inside it).</summary>

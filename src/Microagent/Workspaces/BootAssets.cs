@@ -10,18 +10,30 @@ namespace Microagent.Workspaces;
 /// </summary>
 internal sealed record BootAssets(QemuInstallation Qemu, InstalledKernel Kernel, string InitrdPath, AcceleratorChoice Accelerator)
 {
-    /// <summary>Locates or builds each asset; the kernel is verified against its recorded sha256 every time.</summary>
-    public static async Task<BootAssets> PrepareAsync(StatePaths paths, IProgress<string>? progress, CancellationToken ct)
+    /// <summary>
+    /// Locates or builds each asset; the kernel is verified against its recorded sha256 every time. A boot's overrides
+    /// (docs/ARCHITECTURE.md "Kernels and boot"): <paramref name="kernelOverride"/> boots that image file instead of the
+    /// default kernel (<see cref="KernelOverride"/>: it must be a copy of an installed kernel), and <paramref name="backend"/>
+    /// (<see cref="GuestPlatform.ParseBackend"/>) asks for an accelerator over the probe's choice.
+    /// </summary>
+    public static async Task<BootAssets> PrepareAsync(StatePaths paths, IProgress<string>? progress, CancellationToken ct,
+        string? kernelOverride = null, string? backend = null)
     {
+        var wanted = GuestPlatform.ParseBackend(backend);
         var qemu = QemuInstallation.Locate(paths.Cache);
         var kernels = new KernelStore(paths);
-        var kernel = await kernels.EnsureDefaultAsync(progress, ct).ConfigureAwait(false);
-        await kernels.VerifyAsync(kernel, ct).ConfigureAwait(false);
+        InstalledKernel kernel;
+        if (kernelOverride is not null) kernel = await KernelOverride.ResolveAsync(kernels, kernelOverride, ct).ConfigureAwait(false);
+        else
+        {
+            kernel = await kernels.EnsureDefaultAsync(progress, ct).ConfigureAwait(false);
+            await kernels.VerifyAsync(kernel, ct).ConfigureAwait(false);
+        }
         string agent = AgentLocator.Find();
         var initrdTask = new InitramfsBuilder(paths).EnsureAsync(kernel, agent, ct);
         var accelTask = new AcceleratorProbe(paths).ChooseAsync(qemu, kernel.KernelPath, kernel.Sha256, ct);
         string initrd = await initrdTask.ConfigureAwait(false);
-        var accel = await accelTask.ConfigureAwait(false);
+        var accel = GuestPlatform.Apply(await accelTask.ConfigureAwait(false), wanted);
         return new BootAssets(qemu, kernel, initrd, accel);
     }
 }

@@ -37,6 +37,14 @@ public sealed record RunOptions
     public Stream? Stderr { get; init; }
     /// <summary>The network (mode, egress policy, published ports); null = user mode, default policy.</summary>
     public NetworkSpec? Network { get; init; }
+    /// <summary>Boot this kernel image file (a copy of an installed kernel) instead of the default (<see cref="StartOptions.Kernel"/>).</summary>
+    public string? Kernel { get; init; }
+    /// <summary>The guest architecture; only x86_64 (amd64) is supported (<see cref="StartOptions.Arch"/>).</summary>
+    public string? Arch { get; init; }
+    /// <summary><c>qemu-kvm</c> or <c>qemu-tcg</c>; null = the probe's choice (<see cref="StartOptions.Backend"/>).</summary>
+    public string? Backend { get; init; }
+    /// <summary>The supervisor executable (<see cref="StartOptions.SupervisorExecutable"/>).</summary>
+    public string? SupervisorExecutable { get; init; }
     /// <summary>Phase messages for a progress display.</summary>
     public IProgress<string>? Progress { get; init; }
 }

@@ -148,7 +148,7 @@ public sealed partial class WorkspaceManager
     /// <summary>Refuses a snapshot the boot could not load, naming the property and both values.</summary>
     private async Task EnsureLoadableAsync(string name, SnapshotManifest snapshot, BootRecord boot, CancellationToken ct)
     {
-        var assets = await BootAssets.PrepareAsync(Paths, null, ct).ConfigureAwait(false);
+        var assets = await BootAssets.PrepareAsync(Paths, null, ct, boot.KernelOverride, boot.Backend).ConfigureAwait(false);
         var target = new SnapshotManifest
         {
             KernelSha256 = assets.Kernel.Sha256, QemuVersion = assets.Qemu.Version.ToString(3),

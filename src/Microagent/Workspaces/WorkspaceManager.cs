@@ -180,6 +180,7 @@ public sealed partial class WorkspaceManager
 
         var boot = BootOf(config, options);
         WorkspaceValidator.Boot(boot.MemoryMiB, boot.Cpus, boot.TtlSeconds, boot.Mediation, boot.Vsock);
+        string? supervisor = await BootChoices.CheckAsync(Paths, options, ct).ConfigureAwait(false);
         string readyPath = store.HybridSocketPath + "_" + ProtocolInfo.ReadyPort;
         if (readyPath.Length > 107)
             throw new WorkspaceSpecException($"workspace path is too long for a unix socket ({readyPath.Length} bytes, limit 107): {store.Dir}",
@@ -188,7 +189,7 @@ public sealed partial class WorkspaceManager
         foreach (var l in Volumes.DataDisks.Lock(Paths, store.Name, config.Disks)) l.Dispose();
         if (_checkHost) await HostPrerequisites.EnsureAsync(Paths, ct).ConfigureAwait(false);
         await PrepareRestoreAsync(store, boot, options.FromSnapshot, ct).ConfigureAwait(false);
-        await _launcher.StartAsync(store, config, boot, options.Progress, ct).ConfigureAwait(false);
+        await _launcher.StartAsync(store, config, boot, options.Progress, ct, supervisor).ConfigureAwait(false);
         return await _status.WithMediationAsync(store, ct).ConfigureAwait(false);
     }
 
@@ -206,6 +207,8 @@ public sealed partial class WorkspaceManager
             Network = options.Network is { } n ? n.Resolve(config.Network) : config.Network ?? NetworkConfig.Default,
             OwnerPid = options.OwnerPid,
             Ephemeral = options.Ephemeral,
+            KernelOverride = options.Kernel is { } k ? Path.GetFullPath(k) : null,
+            Backend = options.Backend,
         };
     }
 

@@ -142,6 +142,18 @@ public sealed record StartOptions
     public int? OwnerPid { get; init; }
     /// <summary>Delete the workspace directory when the supervisor ends because its owner died.</summary>
     public bool Ephemeral { get; init; }
+    /// <summary>
+    /// Boot this kernel image file instead of the default kernel, this boot only. Hash-verified like installed kernels: it must
+    /// be a copy of an installed kernel (its sha256 is the recorded one; that kernel's modules go into the initramfs), else
+    /// <c>invalid</c> (docs/ARCHITECTURE.md "Kernels and boot").
+    /// </summary>
+    public string? Kernel { get; init; }
+    /// <summary>The guest architecture: <c>x86_64</c> (or <c>amd64</c>), the only one; anything else is <c>unsupported</c>. Null = x86_64.</summary>
+    public string? Arch { get; init; }
+    /// <summary><c>qemu-kvm</c> or <c>qemu-tcg</c> for this boot; KVM where the probe found it unusable is <c>unsupported</c>. Null = the probe's choice.</summary>
+    public string? Backend { get; init; }
+    /// <summary>The supervisor executable for this boot (overrides <see cref="WorkspaceManagerOptions.SupervisorExecutable"/>); must exist and be executable.</summary>
+    public string? SupervisorExecutable { get; init; }
     /// <summary>Phase messages for a progress display.</summary>
     [JsonIgnore] public IProgress<string>? Progress { get; init; }
     /// <summary>Restore this snapshot tag in place instead of booting from disk (docs/ARCHITECTURE.md "Snapshots").</summary>

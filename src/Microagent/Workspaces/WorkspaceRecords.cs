@@ -72,6 +72,10 @@ public sealed record BootRecord
     public int? OwnerPid { get; init; }
     /// <summary>Delete the workspace when the owner dies.</summary>
     public bool Ephemeral { get; init; }
+    /// <summary>A kernel image file booted instead of the default kernel, this boot only (<see cref="StartOptions.Kernel"/>); null = the default.</summary>
+    public string? KernelOverride { get; init; }
+    /// <summary>The backend asked for this boot (<c>qemu-kvm</c> or <c>qemu-tcg</c>, <see cref="StartOptions.Backend"/>); null = the probe's choice.</summary>
+    public string? Backend { get; init; }
     /// <summary>tcg or kvm.</summary>
     public string? Accelerator { get; init; }
     /// <summary>Guest kernel release.</summary>

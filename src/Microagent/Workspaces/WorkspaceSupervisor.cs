@@ -65,7 +65,7 @@ internal sealed partial class WorkspaceSupervisor : IControlHandler, Containment
             // Shared data disks stay locked for the VM's life (released when this process ends, however it ends).
             diskLocks = Volumes.DataDisks.Lock(_store.Paths, config.Name, config.Disks);
             var cap = new GuestConnectionCap(_store, GuestConnectionCap.FromEnvironment(), Log);
-            var assets = await BootAssets.PrepareAsync(_store.Paths, null, ct).ConfigureAwait(false);
+            var assets = await BootAssets.PrepareAsync(_store.Paths, null, ct, boot.KernelOverride, boot.Backend).ConfigureAwait(false);
             Log($"boot assets ready at {_clock.ElapsedMilliseconds} ms (kernel verified, initramfs, {assets.Accelerator.Accelerator.ToString().ToLowerInvariant()})");
             string agentBuild = await Snapshots.AgentBuild.CurrentAsync(ct).ConfigureAwait(false);
             var restore = Snapshots.PendingRestore.Read(_store.Dir);
@@ -112,7 +112,7 @@ internal sealed partial class WorkspaceSupervisor : IControlHandler, Containment
             }
             _store.Transition(WorkspaceState.Running, "the guest agent serves exec", r => r with { ExecReady = true, LastActivity = DateTimeOffset.UtcNow });
 
-            Task<WorkloadResult>? workload = config.Exec is { } cmd ? WorkloadRunner.RunWorkloadAsync(vm.Agent, config, cmd, Log, ct) : null;
+            Task<WorkloadResult>? workload = config.Exec is { } cmd ? WorkloadRunner.RunWorkloadAsync(vm.Agent, config, cmd, Log, ct, restored: restore is not null) : null;
             var context = new Snapshots.CaptureContext(config.ImageDigest, assets.Kernel.Sha256, boot.KernelRelease, assets.Qemu.Version.ToString(3),
                 boot.MemoryMiB, boot.Cpus, agentBuild);
             var loop = new SupervisionLoop(_store, vm, _lease, _commands.Reader, new SupervisionOptions

@@ -80,6 +80,17 @@ public sealed class GuestClockTests
         Assert.Contains("still", sync.Describe());
     }
 
+    [Fact]
+    public async Task A_guest_that_applies_a_set_late_is_set_ahead_by_half_the_round_trip()
+    {
+        // 0.8 s to reach the guest: a value of the moment it was sent would land 0.8 s behind, beyond the tolerance, every time.
+        var guest = new JumpingGuest(offset: TimeSpan.FromSeconds(-10), jumpAfterFirstSet: TimeSpan.Zero, latency: TimeSpan.FromMilliseconds(800));
+        await using var _ = guest;
+        var sync = await GuestClock.SyncAsync(guest.Client, DateTimeOffset.UtcNow, CancellationToken.None);
+        Assert.True(sync.Settled, sync.Describe());
+        Assert.True(sync.After!.Value.Duration() <= GuestClock.Tolerance, sync.Describe());
+    }
+
     /// <summary>A peer speaking the agent protocol for ping and set-clock whose clock is the host's plus an offset that a set moves.</summary>
     private sealed class JumpingGuest : IAsyncDisposable
     {
@@ -89,11 +100,14 @@ public sealed class GuestClockTests
         private readonly Task _serve;
         private readonly TimeSpan _jump;
         private readonly bool _jumpEverySet;
+        private readonly TimeSpan _latency;
         private TimeSpan _offset;
         private int _sets;
 
-        public JumpingGuest(TimeSpan offset, TimeSpan jumpAfterFirstSet, bool jumpEverySet = false)
+        // latency: how long each request takes to reach the guest (a starved vCPU thread); answers go back at once.
+        public JumpingGuest(TimeSpan offset, TimeSpan jumpAfterFirstSet, bool jumpEverySet = false, TimeSpan latency = default)
         {
+            _latency = latency;
             _offset = offset;
             _jump = jumpAfterFirstSet;
             _jumpEverySet = jumpEverySet;
@@ -113,6 +127,7 @@ public sealed class GuestClockTests
                 {
                     await using var s = new NetworkStream(await _listener.AcceptAsync(_stop.Token), ownsSocket: true);
                     var request = await Frame.ReadAsync(s, ProtocolJson.Default.Request, _stop.Token);
+                    if (_latency > TimeSpan.Zero) await Task.Delay(_latency, _stop.Token);
                     if (request?.Type == RequestTypes.SetClock)
                     {
                         _sets++;

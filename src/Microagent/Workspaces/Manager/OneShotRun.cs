@@ -30,7 +30,11 @@ internal sealed class OneShotRun(WorkspaceManager manager)
                 .ConfigureAwait(false);
             long prepareMs = total.ElapsedMilliseconds;
             var phase = Stopwatch.StartNew();
-            var status = await manager.StartAsync(id, new StartOptions { OwnerPid = Environment.ProcessId, Ephemeral = !options.Keep, Progress = options.Progress }, ct)
+            var status = await manager.StartAsync(id, new StartOptions
+            {
+                OwnerPid = Environment.ProcessId, Ephemeral = !options.Keep, Progress = options.Progress,
+                Kernel = options.Kernel, Arch = options.Arch, Backend = options.Backend, SupervisorExecutable = options.SupervisorExecutable,
+            }, ct)
                 .ConfigureAwait(false);
             long bootMs = phase.ElapsedMilliseconds;
 

@@ -29,11 +29,13 @@ internal sealed class SupervisorLauncher(
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(25);
 
     /// <summary>
-    /// The supervisor executable: the configured one, <c>$MICROAGENT_BIN</c>, this process when it is microagent, the
+    /// The supervisor executable: <paramref name="forThisBoot"/> (<see cref="StartOptions.SupervisorExecutable"/>, checked by
+    /// <see cref="BootChoices"/>), the configured one, <c>$MICROAGENT_BIN</c>, this process when it is microagent, the
     /// package's native <c>microagent</c> (<see cref="NativeBinaries"/>), or <c>microagent</c> beside the agent.
     /// </summary>
-    public string LocateExecutable()
+    public string LocateExecutable(string? forThisBoot = null)
     {
+        if (forThisBoot is not null) return forThisBoot;
         if (options.SupervisorExecutable is { } configured) return configured;
         if (Environment.GetEnvironmentVariable(WorkspaceManager.BinaryVariable) is { Length: > 0 } env) return env;
         if (Environment.ProcessPath is { } self && Path.GetFileName(self) == "microagent") return self;
@@ -50,13 +52,14 @@ internal sealed class SupervisorLauncher(
 
     /// <summary>
     /// Caller holds the lock and checked that the workspace may start. Records the boot and <c>starting</c>, spawns the
-    /// supervisor and returns once the guest serves exec. Failure: <see cref="WorkspaceFailedException"/> (state failed).
+    /// supervisor (<paramref name="executable"/>, else <see cref="LocateExecutable"/>'s) and returns once the guest serves exec. Failure: <see cref="WorkspaceFailedException"/> (state failed).
     /// Cancellation: the supervisor and VM are killed, the workspace and its disk stay (state stopped), and
     /// <see cref="WorkspaceInterruptedException"/> says so.
     /// </summary>
-    public async Task StartAsync(WorkspaceStore store, WorkspaceConfig config, BootRecord boot, IProgress<string>? progress, CancellationToken ct)
+    public async Task StartAsync(WorkspaceStore store, WorkspaceConfig config, BootRecord boot, IProgress<string>? progress, CancellationToken ct,
+        string? executable = null)
     {
-        string exe = LocateExecutable();
+        string exe = LocateExecutable(executable);
         store.WriteBoot(boot);
         if (config.Exec is not null) File.Delete(store.ResultPath);
         Reconciler.DeleteRuntimeFiles(store);
