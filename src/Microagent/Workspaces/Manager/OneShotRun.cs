@@ -30,7 +30,7 @@ internal sealed class OneShotRun(WorkspaceManager manager)
                 .ConfigureAwait(false);
             long prepareMs = total.ElapsedMilliseconds;
             var phase = Stopwatch.StartNew();
-            var status = await manager.StartAsync(id, new StartOptions { OwnerPid = Environment.ProcessId, Ephemeral = !options.Keep, Progress = options.Progress }, ct)
+            var status = await manager.StartAsync(id, new StartOptions { OwnerPid = Environment.ProcessId, Ephemeral = !options.Keep, Progress = options.Progress, Cold = options.Cold }, ct)
                 .ConfigureAwait(false);
             long bootMs = phase.ElapsedMilliseconds;
 
@@ -47,7 +47,11 @@ internal sealed class OneShotRun(WorkspaceManager manager)
             long teardownMs = phase.ElapsedMilliseconds;
             var timings = new RunTimings(prepareMs, bootMs, execMs, teardownMs, total.ElapsedMilliseconds);
             return new RunResult(id, result.Status, result.ExitCode, result.Signal, result.Stdout, result.Stderr,
-                result.StdoutTruncated, result.StderrTruncated, result.Error, status.Boot?.Accelerator ?? "", timings, keep ? store.Dir : null);
+                result.StdoutTruncated, result.StderrTruncated, result.Error, status.Boot?.Accelerator ?? "", timings, keep ? store.Dir : null)
+            {
+                WarmFrom = status.Boot?.WarmFrom,
+                ColdReason = status.Boot?.WarmFrom is null ? status.Boot?.ColdReason : null,
+            };
         }
         catch (OperationCanceledException e)
         {

@@ -91,4 +91,5 @@ public sealed class SnapshotMismatchException(string workspace, string tag, stri
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(SnapshotManifest))]
 [JsonSerializable(typeof(PendingRestore))]
+[JsonSerializable(typeof(Templates.TemplateManifest))]
 internal sealed partial class SnapshotJson : JsonSerializerContext;
