@@ -25,6 +25,7 @@ root.Subcommands.Add(HaltCommand.CreateKill());
 root.Subcommands.Add(PauseCommand.Create());
 root.Subcommands.Add(PauseCommand.CreateResume());
 root.Subcommands.Add(SnapshotCommand.Create());
+root.Subcommands.Add(TemplateCommand.Create());
 root.Subcommands.Add(DeleteCommand.Create());
 root.Subcommands.Add(GcCommand.Create());
 root.Subcommands.Add(ImageCommand.Create());

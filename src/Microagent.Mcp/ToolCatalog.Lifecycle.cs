@@ -85,6 +85,7 @@ public sealed partial class ToolCatalog
                 ["mediation"] = Schema.String("Mediation channel PORT=HOST:PORT for this boot only (HOST:PORT must be an allowed host target)."),
                 ["mediation_optional"] = Schema.Boolean("Make this boot's mediation channel optional and fail-open."),
                 ["from_snapshot"] = Schema.String("Restore this snapshot tag in place instead of booting from disk (the workspace must be stopped)."),
+                ["cold"] = Schema.Boolean("Boot cold: on a first start, do not restore (or make) the warm-start template of its image and sizes."),
             }.With(p => AddNetworkProperties(p, policy: false)), "name"), McpJson.Context.WorkspaceStatus,
             async call =>
             {
@@ -99,6 +100,7 @@ public sealed partial class ToolCatalog
                     Network = Network(call),
                     Progress = call.Progress,
                     FromSnapshot = call.String("from_snapshot"),
+                    Cold = call.Boolean("cold"),
                 }, call.Cancellation).ConfigureAwait(false);
                 return status;
             });

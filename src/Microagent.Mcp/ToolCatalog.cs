@@ -47,6 +47,7 @@ public sealed partial class ToolCatalog
         c.AddParityTools();
         c.AddNetworkTools();
         c.AddSnapshotTools();
+        c.AddTemplateTools();
         c.Limits.CheckToolNames(c._tools.Keys);
         return c;
     }
@@ -121,6 +122,7 @@ public sealed partial class ToolCatalog
         runProps["memory_mib"] = Schema.Integer("Guest memory in MiB.", WorkspaceLimits.MemoryMiB);
         runProps["cpus"] = Schema.Integer("Virtual CPUs.", WorkspaceLimits.Cpus);
         runProps["volumes"] = VolumesSchema();
+        runProps["cold"] = Schema.Boolean("Boot cold instead of restoring the warm-start template of this image and sizes.");
         AddNetworkProperties(runProps);
         Add("workspace_run", "Run a command in a throwaway VM", new ToolHints(ReadOnly: false, Destructive: false, Idempotent: false, OpenWorld: true),
             "One-shot: boot a brand-new workspace VM, run one command, return its exit code and output, throw the VM away. A non-zero exit is a result, " +
@@ -151,6 +153,7 @@ public sealed partial class ToolCatalog
                     Stdout = stdout,
                     Stderr = stderr,
                     Progress = call.Progress,
+                    Cold = call.Boolean("cold"),
                 }, call.Cancellation).ConfigureAwait(false);
                 return RunOutput.From(result, stdout?.Bytes, stderr?.Bytes);
             });
