@@ -38,7 +38,7 @@ internal static class SnapshotRestore
                 await vm.Agent.SetIdentityAsync(config.Hostname, NewMachineId(), timeout.Token).ConfigureAwait(false);
                 log($"{(pending.Fork ? "fork" : "warm start")} of {pending.Label}: hostname {config.Hostname}, new machine-id");
             }
-            log($"restored from snapshot {pending.Label}: {clock.Describe()}, RNG reseeded");
+            log($"restored from {(pending.Template is null ? "snapshot" : "template")} {pending.Label}: {clock.Describe()}, RNG reseeded");
             return vm;
         }
         catch (Exception e) when (e is MicroagentException or IOException or OperationCanceledException && !ct.IsCancellationRequested)
