@@ -13,7 +13,13 @@ internal sealed record ExecJson(string Workspace, string Status, int ExitCode, i
     bool StdoutTruncated, bool StderrTruncated, long DurationMs, string? Error, bool? OomKilled, string? Note);
 
 internal sealed record RunJson(string Workspace, string Status, int ExitCode, int? Signal, string? Stdout, string? Stderr,
-    bool StdoutTruncated, bool StderrTruncated, string? Error, string Accelerator, RunTimings Timings, string? KeptAt);
+    bool StdoutTruncated, bool StderrTruncated, string? Error, string Accelerator, RunTimings Timings, string? KeptAt)
+{
+    /// <summary>The template a warm start restored; null when the VM booted cold.</summary>
+    public string? WarmFrom { get; init; }
+    /// <summary>Why the VM booted cold; null for a warm start.</summary>
+    public string? ColdReason { get; init; }
+}
 
 internal sealed record DoctorAcceleratorJson(string Name, string Machine, string Reason, bool Probed, string Kvm);
 
@@ -63,6 +69,9 @@ internal sealed record SnapshotJson(string? Workspace, string Tag, DateTimeOffse
 [JsonSerializable(typeof(SnapshotJson))]
 [JsonSerializable(typeof(List<SnapshotJson>))]
 [JsonSerializable(typeof(RunJson))]
+[JsonSerializable(typeof(IReadOnlyList<Microagent.Workspaces.Templates.TemplateInfo>))]
+[JsonSerializable(typeof(Microagent.Workspaces.Templates.TemplateInfo))]
+[JsonSerializable(typeof(Microagent.Workspaces.Templates.TemplatePruneResult))]
 [JsonSerializable(typeof(DoctorJson))]
 [JsonSerializable(typeof(ImageJson))]
 [JsonSerializable(typeof(List<ImageJson>))]

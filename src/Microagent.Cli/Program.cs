@@ -28,6 +28,7 @@ root.Subcommands.Add(PauseCommand.Create());
 root.Subcommands.Add(PauseCommand.CreateResume());
 root.Subcommands.Add(QuarantineCommand.Create());
 root.Subcommands.Add(SnapshotCommand.Create());
+root.Subcommands.Add(TemplateCommand.Create());
 root.Subcommands.Add(DeleteCommand.Create());
 root.Subcommands.Add(GcCommand.Create());
 root.Subcommands.Add(ImageCommand.Create());

@@ -66,7 +66,12 @@ public sealed record RunOutput(string Status, int ExitCode, int? Signal, string 
     /// <summary>Maps a run result; streamed output comes from <paramref name="stdout"/> and <paramref name="stderr"/>.</summary>
     public static RunOutput From(RunResult r, byte[]? stdout = null, byte[]? stderr = null) =>
         new(r.Status, r.ExitCode, r.Signal, ExecOutput.Text(r.Stdout ?? stdout), ExecOutput.Text(r.Stderr ?? stderr), r.StdoutTruncated, r.StderrTruncated,
-            r.Error, r.WorkspaceId, r.Accelerator, r.Timings);
+            r.Error, r.WorkspaceId, r.Accelerator, r.Timings) { WarmFrom = r.WarmFrom, ColdReason = r.ColdReason };
+
+    /// <summary>The template a warm start restored; null when the VM booted cold.</summary>
+    public string? WarmFrom { get; init; }
+    /// <summary>Why the VM booted cold; null for a warm start.</summary>
+    public string? ColdReason { get; init; }
 }
 
 /// <summary>workspace_list.</summary>
@@ -133,5 +138,8 @@ internal sealed class McpNaming : JsonNamingPolicy
 [JsonSerializable(typeof(SnapshotResult))]
 [JsonSerializable(typeof(SnapshotList))]
 [JsonSerializable(typeof(Microagent.Workspaces.Containment.QuarantineResult))]
+[JsonSerializable(typeof(TemplateList))]
+[JsonSerializable(typeof(Microagent.Workspaces.Templates.TemplateInfo))]
+[JsonSerializable(typeof(Microagent.Workspaces.Templates.TemplatePruneResult))]
 [JsonSerializable(typeof(JsonObject))]
 internal sealed partial class McpJsonContext : JsonSerializerContext;

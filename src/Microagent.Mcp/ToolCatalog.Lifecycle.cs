@@ -85,6 +85,7 @@ public sealed partial class ToolCatalog
                 ["mediation"] = Schema.String("Mediation channel PORT=HOST:PORT for this boot only (HOST:PORT must be an allowed host target)."),
                 ["mediation_optional"] = Schema.Boolean("Make this boot's mediation channel optional and fail-open."),
                 ["from_snapshot"] = Schema.String("Restore this snapshot tag in place instead of booting from disk (the workspace must be stopped)."),
+                ["cold"] = Schema.Boolean("Boot cold: on a first start, do not restore (or make) the warm-start template of its image and sizes."),
             }.With(p => AddNetworkProperties(p, policy: false)).With(AddPlatformProperties), "name"), McpJson.Context.WorkspaceStatus,
             async call =>
             {
@@ -101,6 +102,7 @@ public sealed partial class ToolCatalog
                     FromSnapshot = call.String("from_snapshot"),
                     Arch = call.String("arch"),
                     Backend = call.String("backend"),
+                    Cold = call.Boolean("cold"),
                 }, call.Cancellation).ConfigureAwait(false);
                 return status;
             });

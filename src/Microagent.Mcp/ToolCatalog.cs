@@ -50,6 +50,7 @@ public sealed partial class ToolCatalog
         c.AddStatsTools();
         c.AddContainmentTools();
         c.AddModelPolicyTools();
+        c.AddTemplateTools();
         c.Limits.CheckToolNames(c._tools.Keys);
         return c;
     }
@@ -124,6 +125,7 @@ public sealed partial class ToolCatalog
         runProps["memory_mib"] = Schema.Integer("Guest memory in MiB.", WorkspaceLimits.MemoryMiB);
         runProps["cpus"] = Schema.Integer("Virtual CPUs.", WorkspaceLimits.Cpus);
         runProps["volumes"] = VolumesSchema();
+        runProps["cold"] = Schema.Boolean("Boot cold instead of restoring the warm-start template of this image and sizes.");
         AddNetworkProperties(runProps);
         AddPlatformProperties(runProps);
         Add("workspace_run", "Run a command in a throwaway VM", new ToolHints(ReadOnly: false, Destructive: false, Idempotent: false, OpenWorld: true),
@@ -157,6 +159,7 @@ public sealed partial class ToolCatalog
                     Stdout = stdout,
                     Stderr = stderr,
                     Progress = call.Progress,
+                    Cold = call.Boolean("cold"),
                 }, call.Cancellation).ConfigureAwait(false);
                 return RunOutput.From(result, stdout?.Bytes, stderr?.Bytes);
             });

@@ -35,6 +35,9 @@ public sealed class StatePaths
     /// <summary>One directory per workspace.</summary>
     public string Workspaces => Path.Combine(Root, "workspaces");
 
+    /// <summary>Warm-start templates: <c>templates/&lt;key&gt;/</c> and their disk layers (docs/ARCHITECTURE.md "Warm start").</summary>
+    public string Templates => Path.Combine(Root, "templates");
+
     /// <summary>Cached results (accelerator probe and the like).</summary>
     public string Cache => Path.Combine(Root, "cache");
 

@@ -20,6 +20,7 @@ internal static class RunCommand
         var env = new Option<string[]>("--env", "-e") { Description = "Set an environment variable in the guest (KEY=VALUE, repeatable)", AllowMultipleArgumentsPerToken = false };
         var cwd = new Option<string?>("--cwd") { Description = "Working directory in the guest" };
         var user = new Option<string?>("--user", "-u") { Description = "Run as this guest user (name, uid or uid:gid)" };
+        var cold = WorkspaceArgs.Cold();
         var disks = WorkspaceArgs.Disks();
         var command = new Argument<string[]>("command") { Description = "IMAGE, then the command and its arguments (or the command alone after `--`); no implied shell", Arity = ArgumentArity.ZeroOrMore };
 
@@ -45,7 +46,7 @@ internal static class RunCommand
               microagent run -v data:/data -- sh -c 'date >> /data/log' 
               microagent run --backend qemu-tcg --kernel /srv/kernels/vmlinuz-6.1.0-40-cloud-amd64 -- uname -r
             """);
-        foreach (var o in new Option[] { image, entrypoint, memory, cpus, timeout, keep, rm, dryRun, env, cwd, user }.Concat(disks)) cmd.Options.Add(o);
+        foreach (var o in new Option[] { image, entrypoint, memory, cpus, timeout, keep, rm, dryRun, env, cwd, user, cold }.Concat(disks)) cmd.Options.Add(o);
         var network = NetworkArgs.AddTo(cmd);
         var platform = BootArgs.AddTo(cmd);
         var docker = DockerFlags.AddTo(cmd);
@@ -78,6 +79,7 @@ internal static class RunCommand
                 Stdout = stdout,
                 Stderr = stderr,
                 Progress = Cli.Progress(r),
+                Cold = r.GetValue(cold),
             });
             if (r.GetValue(dryRun))
             {
@@ -89,7 +91,7 @@ internal static class RunCommand
             {
                 Cli.WriteJson(new RunJson(result.WorkspaceId, result.Status, result.ExitCode, result.Signal, Decode(result.Stdout),
                     Decode(result.Stderr), result.StdoutTruncated, result.StderrTruncated, result.Error, result.Accelerator, result.Timings,
-                    result.KeptAt), Cli.Json.RunJson);
+                    result.KeptAt) { WarmFrom = result.WarmFrom, ColdReason = result.ColdReason }, Cli.Json.RunJson);
             }
             else
             {

@@ -19,6 +19,7 @@ internal static class StartCommand
         var wait = new Option<bool>("--wait") { Description = "Then block until the workspace stops (its workload ended, its lease expired, or it was halted), like `start` followed by `wait`" };
         var waitTimeout = new Option<TimeSpan?>("--wait-timeout") { Description = "With --wait: give up waiting after this long (exit 75; the workspace keeps running): seconds, or 30s, 5m, 1h" };
         var fromSnapshot = new Option<string?>("--from-snapshot") { Description = "Restore snapshot TAG in place: roll the disk back to it and resume its memory (the workspace must be stopped)" };
+        var cold = WorkspaceArgs.Cold();
         var cmd = new Command("start", """
             Boot a workspace from its disk (memory is not kept across halt/start) and return once the guest serves exec.
             Setup commands run on the first successful boot only; the workload (--exec) runs on every start.
@@ -26,6 +27,8 @@ internal static class StartCommand
             A running or starting workspace is a conflict (exit 1); a failed boot prints the serial-log tail.
             --from-snapshot TAG restores a snapshot in place instead: the disk rolls back to it and the guest resumes
             where it was captured (live connections are reset; the clock is set and the RNG reseeded from the host).
+            The first start of a new workspace restores the warm-start template of its image and sizes when there is
+            one (then applies its hostname, network, env and setup), else boots cold and makes one; --cold boots cold.
 
             Examples:
               microagent start research
@@ -38,7 +41,7 @@ internal static class StartCommand
         cmd.Arguments.Add(name);
         var network = NetworkArgs.AddTo(cmd, policyFlags: false);
         var platform = BootArgs.AddTo(cmd);
-        foreach (var o in new Option[] { profile, memory, cpus, ttl, vsock, mediation, mediationOptional, wait, waitTimeout, fromSnapshot }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { profile, memory, cpus, ttl, vsock, mediation, mediationOptional, wait, waitTimeout, fromSnapshot, cold }) cmd.Options.Add(o);
         cmd.SetAction(async (r, ct) =>
         {
             if (r.GetValue(waitTimeout) is not null && !r.GetValue(wait))
@@ -55,6 +58,7 @@ internal static class StartCommand
                 Network = network.From(r),
                 Progress = Cli.Progress(r),
                 FromSnapshot = r.GetValue(fromSnapshot),
+                Cold = r.GetValue(cold),
             }), ct);
             if (r.GetValue(wait))
             {
@@ -65,7 +69,7 @@ internal static class StartCommand
                 return 0;
             }
             if (r.GetValue(GlobalOptions.Json)) Cli.WriteJson(status, Cli.Json.WorkspaceStatus);
-            else Console.WriteLine($"{status.Name} is {Render.State(status.State)} ({(status.Boot?.RestoredFrom is { } from ? $"restored from {from}" : "booted")} in {status.Boot?.BootMs} ms, {status.Boot?.Accelerator})");
+            else Console.WriteLine($"{status.Name} is {Render.State(status.State)} ({(status.Boot?.RestoredFrom is { } from ? $"restored from {from}" : status.Boot?.WarmFrom is { } t ? $"warm start from template {t}" : "booted")} in {status.Boot?.BootMs} ms, {status.Boot?.Accelerator})");
             return 0;
         });
         return cmd;

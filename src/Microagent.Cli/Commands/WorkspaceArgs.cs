@@ -47,6 +47,9 @@ internal static class WorkspaceArgs
     public static Option<string?> Mediation() => new("--mediation") { Description = "Mediation channel PORT=HOST:PORT: the agent connects to CID 2 port PORT and the supervisor relays each connection to the host control plane at HOST:PORT (required and fail-closed)" };
     public static Option<bool> MediationOptional() => new("--mediation-optional") { Description = "Make --mediation optional and fail-open (development): an unreachable target is not an error, and a guest connection waits for it" };
 
+    /// <summary><c>--cold</c> on run and start: no warm-start template is restored or made (docs/ARCHITECTURE.md "Warm start").</summary>
+    public static Option<bool> Cold() => new("--cold") { Description = "Boot cold: do not restore (or make) the warm-start template of this image and size, even on a first start" };
+
     /// <summary>The <c>--mediation</c> channel, or null; <c>--mediation-optional</c> alone is a usage error.</summary>
     public static MediationConfig? MediationFrom(ParseResult r, Option<string?> mediation, Option<bool> optional)
     {

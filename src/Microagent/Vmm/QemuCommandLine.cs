@@ -104,10 +104,13 @@ internal static class QemuCommandLine
     }
 
     /// <summary>The full kernel command line for <paramref name="spec"/>.</summary>
-    public static string KernelArgs(VmSpec spec)
+    public static string KernelArgs(VmSpec spec) => KernelArgs(spec.Hostname, spec.ExtraKernelArgs);
+
+    /// <summary>The full kernel command line of a boot with <paramref name="hostname"/> and <paramref name="extra"/> arguments.</summary>
+    public static string KernelArgs(string hostname, string extra = "")
     {
-        string args = $"{BaseKernelArgs} microagent.hostname={spec.Hostname}";
-        return string.IsNullOrWhiteSpace(spec.ExtraKernelArgs) ? args : $"{args} {spec.ExtraKernelArgs.Trim()}";
+        string args = $"{BaseKernelArgs} microagent.hostname={hostname}";
+        return string.IsNullOrWhiteSpace(extra) ? args : $"{args} {extra.Trim()}";
     }
 
     /// <summary>QEMU option values separate keys with commas; a literal comma is written twice.</summary>

@@ -47,6 +47,8 @@ public sealed record RunOptions
     public string? SupervisorExecutable { get; init; }
     /// <summary>Phase messages for a progress display.</summary>
     public IProgress<string>? Progress { get; init; }
+    /// <summary>Boot cold instead of restoring the warm-start template of the run's image and sizes (docs/ARCHITECTURE.md "Warm start").</summary>
+    public bool Cold { get; init; }
 }
 
 /// <summary>Wall time of each phase of a run, in milliseconds.</summary>
@@ -73,4 +75,10 @@ public sealed record RunTimings(long PrepareMs, long BootMs, long ExecMs, long T
 public sealed record RunResult(
     string WorkspaceId, string Status, int ExitCode, int? Signal,
     byte[]? Stdout, byte[]? Stderr, bool StdoutTruncated, bool StderrTruncated, string? Error,
-    string Accelerator, RunTimings Timings, string? KeptAt);
+    string Accelerator, RunTimings Timings, string? KeptAt)
+{
+    /// <summary>The run's VM was a warm start: the key of the template it restored (docs/ARCHITECTURE.md "Warm start"); null when it booted cold.</summary>
+    public string? WarmFrom { get; init; }
+    /// <summary>Why the run's VM booted cold (no template yet, <c>Cold</c>, data disks, KVM...); null for a warm start.</summary>
+    public string? ColdReason { get; init; }
+}

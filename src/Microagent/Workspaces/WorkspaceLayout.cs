@@ -101,14 +101,16 @@ internal sealed class WorkspaceLayout(string dir)
     }
 
     /// <summary>
-    /// Every qcow2 disk under the workspaces directory of <paramref name="paths"/> (root disks and any snapshot layers), for
+    /// Every qcow2 disk under the workspaces directory of <paramref name="paths"/> (root disks and any snapshot layers) and every warm-start template layer, for
     /// the image store's "is this baseline in use" question: the image side never walks workspace directories itself.
     /// </summary>
     public static IEnumerable<string> AllDisks(StatePaths paths)
     {
-        if (!Directory.Exists(paths.Workspaces)) return [];
         var options = new EnumerationOptions { RecurseSubdirectories = true, MaxRecursionDepth = 4, IgnoreInaccessible = true, AttributesToSkip = FileAttributes.ReparsePoint };
-        return Directory.EnumerateFiles(paths.Workspaces, "*.qcow2", options);
+        IEnumerable<string> workspaces = Directory.Exists(paths.Workspaces) ? Directory.EnumerateFiles(paths.Workspaces, "*.qcow2", options) : [];
+        // Warm-start template layers are disks on image baselines too (docs/ARCHITECTURE.md "Warm start").
+        string templateLayers = Snapshots.DiskLayers.Dir(paths.Templates);
+        return Directory.Exists(templateLayers) ? workspaces.Concat(Directory.EnumerateFiles(templateLayers, "*.qcow2")) : workspaces;
     }
 
     private string In(string name) => Path.Combine(Dir, name);

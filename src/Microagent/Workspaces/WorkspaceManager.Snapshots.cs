@@ -111,6 +111,7 @@ public sealed partial class WorkspaceManager
     private async Task PrepareRestoreAsync(WorkspaceStore store, BootRecord boot, string? tag, CancellationToken ct)
     {
         var pending = tag is null ? PendingRestore.Read(store.Dir) : null;
+        if (pending is { Template: not null }) pending = null; // a warm start: WarmStart decides it again
         if (tag is null && pending is null) return;
         var snapshot = tag is not null
             ? new SnapshotStore(store.Dir).Get(store.Name, tag)

@@ -104,7 +104,7 @@ public sealed partial class WorkspaceManager
             progress?.Report($"making the disk of {store.Name}");
             await DiskOverlay.CreateAsync(baseline.Path, store.DiskPath, ct).ConfigureAwait(false);
             long baselineMiB = (new FileInfo(baseline.Path).Length + (1 << 20) - 1) >> 20;
-            size = (int)Math.Max(size, baselineMiB);
+            size = DiskSizeMiB(size, baseline.Path);
             if (size > baselineMiB)
                 await ExternalTool.RunAsync("qemu-img", "qemu-utils", ["resize", "-q", store.DiskPath, $"{size}M"], ct).ConfigureAwait(false);
             var disks = await Volumes.DataDisks.AttachAsync(Paths, store.Dir, spec.Disks, progress, ct).ConfigureAwait(false);
@@ -189,6 +189,7 @@ public sealed partial class WorkspaceManager
         foreach (var l in Volumes.DataDisks.Lock(Paths, store.Name, config.Disks)) l.Dispose();
         if (_checkHost) await HostPrerequisites.EnsureAsync(Paths, ct).ConfigureAwait(false);
         await PrepareRestoreAsync(store, boot, options.FromSnapshot, ct).ConfigureAwait(false);
+        boot = await WarmStart.PrepareAsync(Paths, store, config, boot, options, ct).ConfigureAwait(false);
         await _launcher.StartAsync(store, config, boot, options.Progress, ct, supervisor).ConfigureAwait(false);
         return await _status.WithMediationAsync(store, ct).ConfigureAwait(false);
     }

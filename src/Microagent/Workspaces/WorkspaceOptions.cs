@@ -158,6 +158,8 @@ public sealed record StartOptions
     [JsonIgnore] public IProgress<string>? Progress { get; init; }
     /// <summary>Restore this snapshot tag in place instead of booting from disk (docs/ARCHITECTURE.md "Snapshots").</summary>
     public string? FromSnapshot { get; init; }
+    /// <summary>Boot cold: do not restore (or capture) a warm-start template, even on the first start (docs/ARCHITECTURE.md "Warm start").</summary>
+    public bool Cold { get; init; }
 }
 
 /// <summary>One command to run in a running workspace.</summary>

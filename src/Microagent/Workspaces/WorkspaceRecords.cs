@@ -90,6 +90,14 @@ public sealed record BootRecord
     public DateTimeOffset? ReadyAt { get; init; }
     /// <summary>This boot resumed a snapshot (<c>WORKSPACE:TAG</c>) instead of booting from disk (docs/ARCHITECTURE.md "Snapshots").</summary>
     public string? RestoredFrom { get; init; }
+    /// <summary>This boot was a warm start: the key of the template it restored (docs/ARCHITECTURE.md "Warm start"); null when it was not.</summary>
+    public string? WarmFrom { get; init; }
+    /// <summary>This boot was cold: why it did not restore a template (none yet, <c>--cold</c>, data disks, KVM, not a first start...).</summary>
+    public string? ColdReason { get; init; }
+    /// <summary>This cold boot captures template <c>KEY</c> once the agent is ready, before anything of the workspace is applied.</summary>
+    public string? CaptureTemplate { get; init; }
+    /// <summary>The template this boot captured (its key); null when it captured none.</summary>
+    public string? CapturedTemplate { get; init; }
 }
 
 /// <summary>A workspace's runtime state (<c>state.json</c>), written atomically on every change.</summary>

@@ -68,13 +68,9 @@ internal sealed partial class WorkspaceSupervisor : IControlHandler, Containment
             var assets = await BootAssets.PrepareAsync(_store.Paths, null, ct, boot.KernelOverride, boot.Backend).ConfigureAwait(false);
             Log($"boot assets ready at {_clock.ElapsedMilliseconds} ms (kernel verified, initramfs, {assets.Accelerator.Accelerator.ToString().ToLowerInvariant()})");
             string agentBuild = await Snapshots.AgentBuild.CurrentAsync(ct).ConfigureAwait(false);
-            var restore = Snapshots.PendingRestore.Read(_store.Dir);
-            if (restore is not null) Snapshots.PendingRestore.Clear(_store.Dir); // tried once: a failed restore leaves a disk that boots cold
-            var vm = _vm = restore is not null
-                ? await Snapshots.SnapshotRestore.RestoreAsync(_store, config, restore, assets, boot, cap, Log, ct).ConfigureAwait(false)
-                : await WorkspaceVm.BootAsync(_store.Dir, assets, _store.DiskPath, boot.MemoryMiB, boot.Cpus, config.Hostname, ephemeral: boot.Ephemeral, ct,
-                    cap.Max, cap.OnRefused, Volumes.DataDisks.ToVm(config.Disks)).ConfigureAwait(false);
-            boot = boot with
+            var outcome = await Templates.TemplateBoot.BootAsync(_store, config, boot, assets, agentBuild, cap, Log, ct).ConfigureAwait(false);
+            var (vm, restore) = (_vm = outcome.Vm, outcome.Restore);
+            boot = outcome.Boot with
             {
                 Accelerator = assets.Accelerator.Accelerator.ToString().ToLowerInvariant(),
                 KernelRelease = vm.Hello.Kernel,
@@ -82,10 +78,10 @@ internal sealed partial class WorkspaceSupervisor : IControlHandler, Containment
                 AgentVersion = vm.Hello.AgentVersion,
                 BootMs = _clock.ElapsedMilliseconds,
                 ReadyAt = DateTimeOffset.UtcNow,
-                RestoredFrom = restore?.Label,
+                RestoredFrom = restore is { Template: null } ? restore.Label : null,
             };
             _store.Update(r => r with { QemuPid = vm.QemuPid, GuestReady = true, Boot = boot });
-            Log($"guest ready in {boot.BootMs} ms (QEMU {vm.QemuPid}, {boot.Accelerator}, kernel {boot.KernelRelease}{(restore is null ? "" : $", restored from {restore.Label}")})");
+            Log($"guest ready in {boot.BootMs} ms (QEMU {vm.QemuPid}, {boot.Accelerator}, kernel {boot.KernelRelease}, {StartKind(boot)})");
             string networkMode = (boot.Network ?? NetworkConfig.Default).Mode;
             await vm.Agent.SetUpNetworkAsync(networkMode, ct).ConfigureAwait(false);
             Log($"network {networkMode} set up at {_clock.ElapsedMilliseconds} ms");
@@ -110,7 +106,7 @@ internal sealed partial class WorkspaceSupervisor : IControlHandler, Containment
                 await WorkloadRunner.RunSetupAsync(vm.Agent, config, Log, ct).ConfigureAwait(false);
                 _store.Update(r => r with { SetupCompleted = true });
             }
-            _store.Transition(WorkspaceState.Running, "the guest agent serves exec", r => r with { ExecReady = true, LastActivity = DateTimeOffset.UtcNow });
+            _store.Transition(WorkspaceState.Running, $"the guest agent serves exec ({StartKind(boot)})", r => r with { ExecReady = true, LastActivity = DateTimeOffset.UtcNow });
 
             Task<WorkloadResult>? workload = config.Exec is { } cmd ? WorkloadRunner.RunWorkloadAsync(vm.Agent, config, cmd, Log, ct, restored: restore is not null) : null;
             var context = new Snapshots.CaptureContext(config.ImageDigest, assets.Kernel.Sha256, boot.KernelRelease, assets.Qemu.Version.ToString(3),
@@ -163,6 +159,12 @@ internal sealed partial class WorkspaceSupervisor : IControlHandler, Containment
             if (boot.Ephemeral && boot.OwnerPid is { } owner && !ProcessTable.IsAlive(owner)) TryDeleteDir(_store.Dir);
         }
     }
+
+    /// <summary>How this boot started, as events and the log say it (docs/ARCHITECTURE.md "Warm start").</summary>
+    private static string StartKind(BootRecord boot) =>
+        boot.WarmFrom is { } key ? $"warm start from template {key}"
+        : boot.RestoredFrom is { } snap ? $"restored from snapshot {snap}"
+        : $"cold boot{(boot.ColdReason is { } why ? $": {why}" : "")}{(boot.CapturedTemplate is { } t ? $"; captured template {t}" : "")}";
 
     /// <summary>
     /// The host side of the network (docs/ARCHITECTURE.md "Networking"): for <c>user</c>, the egress broker on the guest's egress

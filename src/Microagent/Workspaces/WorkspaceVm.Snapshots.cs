@@ -109,7 +109,7 @@ internal sealed partial class WorkspaceVm
     /// </summary>
     public static async Task<WorkspaceVm> RestoreAsync(string directory, BootAssets assets, string rootDisk, string memoryState, int memoryMiB, int cpus,
         string bootHostname, Hello hello, CancellationToken ct,
-        int maxGuestConnections = Vsock.VsockBackendOptions.DefaultMaxGuestConnections, Action<int>? onGuestConnectionRefused = null)
+        int maxGuestConnections = Vsock.VsockBackendOptions.DefaultMaxGuestConnections, Action<int>? onGuestConnectionRefused = null, bool ephemeral = false)
     {
         if (assets.Accelerator.Accelerator == Accelerator.Kvm)
             throw MicroagentException.Unsupported("snapshots need the pc machine (TCG): under KVM the microvm vsock device cannot be hot-plugged",
@@ -119,7 +119,7 @@ internal sealed partial class WorkspaceVm
         var spec = new VmSpec
         {
             KernelPath = assets.Kernel.KernelPath, InitrdPath = assets.InitrdPath, RootDiskPath = rootDisk,
-            MemoryMiB = memoryMiB, Cpus = cpus, Hostname = bootHostname, IncomingDefer = true,
+            MemoryMiB = memoryMiB, Cpus = cpus, Hostname = bootHostname, IncomingDefer = true, Ephemeral = ephemeral,
             VhostUserSocketPath = layout.VhostUserSocket, QmpSocketPath = layout.QmpSocket, SerialLogPath = layout.SerialLog,
         };
         var backend = NewBackend(spec, layout, maxGuestConnections, onGuestConnectionRefused);

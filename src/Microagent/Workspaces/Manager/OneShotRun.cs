@@ -32,7 +32,7 @@ internal sealed class OneShotRun(WorkspaceManager manager)
             var phase = Stopwatch.StartNew();
             var status = await manager.StartAsync(id, new StartOptions
             {
-                OwnerPid = Environment.ProcessId, Ephemeral = !options.Keep, Progress = options.Progress,
+                OwnerPid = Environment.ProcessId, Ephemeral = !options.Keep, Progress = options.Progress, Cold = options.Cold,
                 Kernel = options.Kernel, Arch = options.Arch, Backend = options.Backend, SupervisorExecutable = options.SupervisorExecutable,
             }, ct)
                 .ConfigureAwait(false);
@@ -51,7 +51,11 @@ internal sealed class OneShotRun(WorkspaceManager manager)
             long teardownMs = phase.ElapsedMilliseconds;
             var timings = new RunTimings(prepareMs, bootMs, execMs, teardownMs, total.ElapsedMilliseconds);
             return new RunResult(id, result.Status, result.ExitCode, result.Signal, result.Stdout, result.Stderr,
-                result.StdoutTruncated, result.StderrTruncated, result.Error, status.Boot?.Accelerator ?? "", timings, keep ? store.Dir : null);
+                result.StdoutTruncated, result.StderrTruncated, result.Error, status.Boot?.Accelerator ?? "", timings, keep ? store.Dir : null)
+            {
+                WarmFrom = status.Boot?.WarmFrom,
+                ColdReason = status.Boot?.WarmFrom is null ? status.Boot?.ColdReason : null,
+            };
         }
         catch (OperationCanceledException e)
         {

@@ -21,6 +21,9 @@ internal sealed record PendingRestore
     /// <summary>Apply the workspace's own identity (hostname, new machine-id) after the restore: a fork.</summary>
     public bool Fork { get; init; }
 
+    /// <summary>A warm start (docs/ARCHITECTURE.md "Warm start"): the key of the template restored (<see cref="SnapshotDir"/> is its directory); the workspace's identity is applied after it, as for a fork.</summary>
+    public string? Template { get; init; }
+
     /// <summary>"SOURCE:TAG", as status shows it.</summary>
     public string Label => $"{Source}:{Tag}";
 

@@ -23,31 +23,11 @@ internal sealed class SnapshotCapture(WorkspaceStore store, WorkspaceVm vm, Capt
     /// <summary>Captures tag <paramref name="tag"/>; <paramref name="paused"/>: the user paused the guest and it stays paused.</summary>
     public async Task<SnapshotInfo> CaptureAsync(string tag, bool paused, CancellationToken ct)
     {
-        if (!vm.CanSnapshot)
-            throw MicroagentException.Unsupported("snapshots need the pc machine (TCG): under KVM the microvm vsock device cannot be hot-plugged");
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        timeout.CancelAfter(StepTimeout);
-        var t = timeout.Token;
         var snapshots = new SnapshotStore(store.Dir);
         string staging = snapshots.BeginCapture(tag);
-        var sw = Stopwatch.StartNew();
         try
         {
-            QmpSnapshot.WaitEvent wait = (n, m, c) => vm.WaitEventAsync(n, m, otherEvent, c);
-            if (paused) await vm.ContinueAsync(t).ConfigureAwait(false); // the guest ejects the device itself: it has to run
-            await vm.UnplugVsockAsync(wait, t).ConfigureAwait(false);
-            long unplugged = sw.ElapsedMilliseconds;
-            await vm.StopAsync(t).ConfigureAwait(false);
-            string layer = await FreezeDiskAsync(t).ConfigureAwait(false);
-            long frozen = sw.ElapsedMilliseconds;
-            await vm.SaveStateAsync(wait, Path.Combine(staging, SnapshotStore.MemoryFile), t).ConfigureAwait(false);
-            long saved = sw.ElapsedMilliseconds;
-            await vm.PlugVsockAsync(t).ConfigureAwait(false);
-            if (!paused)
-            {
-                await vm.ContinueAsync(t).ConfigureAwait(false);
-                await vm.WaitForAgentAsync(t).ConfigureAwait(false); // the guest probes the re-plugged device first: retry the first connection
-            }
+            var (layer, steps) = await CaptureIntoAsync(staging, DiskLayers.Dir(store.Dir), paused, ct).ConfigureAwait(false);
             var manifest = new SnapshotManifest
             {
                 Tag = tag, Created = DateTimeOffset.UtcNow, Workspace = store.Name, ImageDigest = context.ImageDigest,
@@ -57,15 +37,8 @@ internal sealed class SnapshotCapture(WorkspaceStore store, WorkspaceVm vm, Capt
                 DiskLayer = layer, BootHostname = vm.BootHostname,
             };
             var info = snapshots.Commit(staging, manifest);
-            log($"snapshot '{tag}': vsock unplugged {unplugged} ms, disk frozen {frozen} ms, state saved {saved} ms, done {sw.ElapsedMilliseconds} ms");
+            log($"snapshot '{tag}': {steps}");
             return info;
-        }
-        catch (Exception e) when (!vm.Exited.IsCompleted)
-        {
-            SnapshotStore.Abandon(staging);
-            log($"snapshot '{tag}' failed: {e.Message}; putting the VM back");
-            await RecoverAsync(paused, ct).ConfigureAwait(false);
-            throw;
         }
         catch
         {
@@ -89,7 +62,7 @@ internal sealed class SnapshotCapture(WorkspaceStore store, WorkspaceVm vm, Capt
         var sw = Stopwatch.StartNew();
         try
         {
-            string layer = await FreezeDiskAsync(timeout.Token).ConfigureAwait(false);
+            string layer = await FreezeDiskAsync(DiskLayers.Dir(store.Dir), timeout.Token).ConfigureAwait(false);
             long frozen = sw.ElapsedMilliseconds;
             await vm.DumpMemoryAsync(Path.Combine(staging, SnapshotStore.ForensicMemoryFile), timeout.Token).ConfigureAwait(false);
             var manifest = new SnapshotManifest
@@ -107,6 +80,48 @@ internal sealed class SnapshotCapture(WorkspaceStore store, WorkspaceVm vm, Capt
         catch
         {
             SnapshotStore.Abandon(staging);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The steps every capture takes (a snapshot, a warm-start template: docs/ARCHITECTURE.md "Snapshots"): unplug vsock, stop,
+    /// freeze the disk's top layer into <paramref name="layersDir"/>, save the VM state into <paramref name="staging"/>, plug vsock
+    /// back, continue (unless <paramref name="paused"/>) and wait for the agent. Returns the layer's file name and the step
+    /// timings. A failure with QEMU alive puts the VM back (or throws <see cref="SnapshotRecoveryException"/>) before it propagates;
+    /// the caller removes <paramref name="staging"/>.
+    /// </summary>
+    internal async Task<(string Layer, string Steps)> CaptureIntoAsync(string staging, string layersDir, bool paused, CancellationToken ct)
+    {
+        if (!vm.CanSnapshot)
+            throw MicroagentException.Unsupported("snapshots need the pc machine (TCG): under KVM the microvm vsock device cannot be hot-plugged");
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(StepTimeout);
+        var t = timeout.Token;
+        var sw = Stopwatch.StartNew();
+        try
+        {
+            QmpSnapshot.WaitEvent wait = (n, m, c) => vm.WaitEventAsync(n, m, otherEvent, c);
+            if (paused) await vm.ContinueAsync(t).ConfigureAwait(false); // the guest ejects the device itself: it has to run
+            await vm.UnplugVsockAsync(wait, t).ConfigureAwait(false);
+            long unplugged = sw.ElapsedMilliseconds;
+            await vm.StopAsync(t).ConfigureAwait(false);
+            string layer = await FreezeDiskAsync(layersDir, t).ConfigureAwait(false);
+            long frozen = sw.ElapsedMilliseconds;
+            await vm.SaveStateAsync(wait, Path.Combine(staging, SnapshotStore.MemoryFile), t).ConfigureAwait(false);
+            long saved = sw.ElapsedMilliseconds;
+            await vm.PlugVsockAsync(t).ConfigureAwait(false);
+            if (!paused)
+            {
+                await vm.ContinueAsync(t).ConfigureAwait(false);
+                await vm.WaitForAgentAsync(t).ConfigureAwait(false); // the guest probes the re-plugged device first: retry the first connection
+            }
+            return (layer, $"vsock unplugged {unplugged} ms, disk frozen {frozen} ms, state saved {saved} ms, done {sw.ElapsedMilliseconds} ms");
+        }
+        catch (Exception e) when (!vm.Exited.IsCompleted)
+        {
+            log($"capture failed: {e.Message}; putting the VM back");
+            await RecoverAsync(paused, ct).ConfigureAwait(false);
             throw;
         }
     }
@@ -131,15 +146,15 @@ internal sealed class SnapshotCapture(WorkspaceStore store, WorkspaceVm vm, Capt
     }
 
     /// <summary>
-    /// Freezes the disk's top layer under <c>layers/</c> and returns its name. QEMU reopens its images by file name (when it
+    /// Freezes the disk's top layer into <paramref name="layersDir"/> and returns its name. QEMU reopens its images by file name (when it
     /// deactivates them at the end of the save, and after), so no name it opened may move while it runs: the frozen layer gets a
     /// second name (a hard link) and the new overlay keeps its own (<see cref="WorkspaceVm.ActiveDisk"/>) until QEMU is gone.
     /// </summary>
-    private async Task<string> FreezeDiskAsync(CancellationToken ct)
+    private async Task<string> FreezeDiskAsync(string layersDir, CancellationToken ct)
     {
         string name = DiskLayers.NewName();
-        string layer = DiskLayers.PathOf(store.Dir, name);
-        StatePaths.EnsureDirectory(DiskLayers.Dir(store.Dir));
+        string layer = Path.Combine(layersDir, name);
+        StatePaths.EnsureDirectory(layersDir);
         string next = Path.Combine(store.Dir, $"{WorkspaceVm.NextDiskPrefix}{Guid.NewGuid():N}.qcow2");
         Interop.FileNodes.HardLink(vm.ActiveDisk, layer);
         try

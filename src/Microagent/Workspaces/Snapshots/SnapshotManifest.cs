@@ -114,4 +114,5 @@ public sealed class SnapshotNotRestorableException(string workspace, string tag)
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(SnapshotManifest))]
 [JsonSerializable(typeof(PendingRestore))]
+[JsonSerializable(typeof(Templates.TemplateManifest))]
 internal sealed partial class SnapshotJson : JsonSerializerContext;
