@@ -62,6 +62,7 @@ internal static class Render
                     ["flag"] = flag,
                 },
             };
+            if (e is ConsoleTimeoutException t) doc["error"]!["partialOutput"] = t.PartialOutput;
             Console.Out.WriteLine(doc.ToJsonString(Cli.Json.Options));
             return;
         }

@@ -36,6 +36,10 @@ internal enum ControlVerb
     NetworkStatus,
     /// <summary><c>sever-network</c>: close every egress connection, stop DNS, close the published listeners, refuse new ones; then report as <see cref="NetworkStatus"/>.</summary>
     SeverNetwork,
+    /// <summary><c>console-status</c>: whether console sessions are severed, and how many are open (docs/ARCHITECTURE.md "Console").</summary>
+    ConsoleStatus,
+    /// <summary><c>sever-console</c>: close every console session and refuse new ones until the next start; then report as <see cref="ConsoleStatus"/>.</summary>
+    SeverConsole,
     /// <summary><c>snapshot</c>: capture snapshot <see cref="ControlRequest.Tag"/> (docs/ARCHITECTURE.md "Snapshots"); the state stays what it was.</summary>
     Snapshot,
 }
@@ -49,6 +53,7 @@ internal sealed class ControlVerbJsonConverter : JsonConverter<ControlVerb>
         (ControlVerb.MediationStatus, "mediation-status"), (ControlVerb.SeverMediation, "sever-mediation"),
         (ControlVerb.Pause, "pause"), (ControlVerb.Resume, "resume"), (ControlVerb.Snapshot, "snapshot"),
         (ControlVerb.NetworkStatus, "network-status"), (ControlVerb.SeverNetwork, "sever-network"),
+        (ControlVerb.ConsoleStatus, "console-status"), (ControlVerb.SeverConsole, "sever-console"),
     ];
 
     /// <summary>The wire name of <paramref name="verb"/>.</summary>
@@ -98,6 +103,8 @@ internal sealed class ControlResponse
     [JsonPropertyName("mediation")] public MediationReadiness? Mediation { get; set; }
     /// <summary>network-status and sever-network: the network of this boot.</summary>
     [JsonPropertyName("network")] public NetworkStatus? Network { get; set; }
+    /// <summary>console-status and sever-console: the console sessions of this boot.</summary>
+    [JsonPropertyName("console")] public ConsoleStatus? Console { get; set; }
 }
 
 /// <summary>Source-generated JSON of the control frames (AOT-safe).</summary>
@@ -178,6 +185,9 @@ internal interface IControlHandler
     /// <summary>The network of this boot (severed first when <paramref name="sever"/>), with the guest's counters when it answers.</summary>
     Task<NetworkStatus> NetworkStateAsync(bool sever, CancellationToken ct);
 
+    /// <summary>The console sessions of this boot (all closed, and new ones refused until the next start, first when <paramref name="sever"/>).</summary>
+    ConsoleStatus Console(bool sever);
+
     /// <summary>Fills the fields every response carries: state, active connections, last activity.</summary>
     void Describe(ControlResponse response);
 }
@@ -239,6 +249,8 @@ internal sealed class ControlServer : IAsyncDisposable
                     : new ControlResponse { Ok = true, Mediation = readiness };
             case ControlVerb.NetworkStatus or ControlVerb.SeverNetwork:
                 return new ControlResponse { Ok = true, Network = await handler.NetworkStateAsync(request.Type == ControlVerb.SeverNetwork, ct).ConfigureAwait(false) };
+            case ControlVerb.ConsoleStatus or ControlVerb.SeverConsole:
+                return new ControlResponse { Ok = true, Console = handler.Console(request.Type == ControlVerb.SeverConsole) };
             default:
                 return new ControlResponse { Ok = false, Error = "unknown control request" }; // the name as sent is not kept
         }

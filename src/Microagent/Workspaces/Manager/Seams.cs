@@ -51,6 +51,8 @@ internal static class ControlRequests
     public static ControlRequest SeverMediation() => new() { Type = ControlVerb.SeverMediation };
     public static ControlRequest NetworkStatus() => new() { Type = ControlVerb.NetworkStatus };
     public static ControlRequest SeverNetwork() => new() { Type = ControlVerb.SeverNetwork };
+    public static ControlRequest ConsoleStatus() => new() { Type = ControlVerb.ConsoleStatus };
+    public static ControlRequest SeverConsole() => new() { Type = ControlVerb.SeverConsole };
 }
 
 /// <summary><see cref="IProcessTable"/> over <c>/proc</c> (<see cref="ProcessTable"/>).</summary>
