@@ -47,6 +47,7 @@ public sealed partial class ToolCatalog
         c.AddParityTools();
         c.AddNetworkTools();
         c.AddSnapshotTools();
+        c.AddConsoleTools();
         c.Limits.CheckToolNames(c._tools.Keys);
         return c;
     }

@@ -51,16 +51,19 @@ internal static class ConnectCommand
         try { result = await manager.SendLineAsync(ws, line, timeout, ct); }
         catch (ConsoleTimeoutException e) when (!json)
         {
-            Console.Out.Write(e.PartialOutput); // what it printed so far, then the error on stderr
-            Console.Out.Flush();
+            await WriteRawAsync(e.PartialOutput); // what it printed so far, then the error on stderr
             throw;
         }
         if (json) Cli.WriteJson(new ConsoleSendJson(ws, result.Output, result.ExitCode, result.DurationMs), Cli.Json.ConsoleSendJson);
-        else
-        {
-            Console.Out.Write(result.Output);
-            Console.Out.Flush();
-        }
+        else await WriteRawAsync(result.Output);
         return result.ExitCode;
+    }
+
+    // The bytes as they are: Console.Out on a terminal would first set the terminal up (and may write to it).
+    private static async Task WriteRawAsync(string text)
+    {
+        await using var stdout = Console.OpenStandardOutput();
+        await stdout.WriteAsync(System.Text.Encoding.UTF8.GetBytes(text));
+        await stdout.FlushAsync();
     }
 }

@@ -16,7 +16,7 @@ namespace Microagent.Workspaces;
 /// <item>Only once the begin marker arrived (echo is off from then on) the line is typed, followed by a line that prints the
 /// end marker with the line's exit status (<c>$?</c>). What arrives between the two markers is the line's output.</item>
 /// </list>
-/// A marker is <c>RS "MA-BEGIN-" nonce RS LF</c> / <c>RS "MA-END-" nonce ":" status RS LF</c> (RS = 0x1E) with a random nonce per
+/// A marker is <c>RS "MA-BEGIN-" nonce RS LF</c> (the LF not part of the output) / <c>RS "MA-END-" nonce ":" status RS LF</c> (RS = 0x1E) with a random nonce per
 /// call. The commands that print them spell RS as <c>\036</c> in a printf format, so an echo of the command never matches.
 /// A line that exits the shell ends the session instead: its output so far and the shell's exit code are the result. The
 /// line must not read the terminal (it would consume the end-marker line).
@@ -57,7 +57,7 @@ internal static class ConsoleLine
     /// <summary>Finds the markers in the terminal's output as it arrives.</summary>
     internal sealed class Scanner(string nonce)
     {
-        private readonly byte[] _begin = [RS, .. Encoding.ASCII.GetBytes($"MA-BEGIN-{nonce}"), RS, (byte)'\n'];
+        private readonly byte[] _begin = [RS, .. Encoding.ASCII.GetBytes($"MA-BEGIN-{nonce}"), RS];
         private readonly byte[] _end = [RS, .. Encoding.ASCII.GetBytes($"MA-END-{nonce}:")];
         private readonly List<byte> _pending = [];
         private readonly MemoryStream _output = new();
@@ -72,7 +72,14 @@ internal static class ConsoleLine
         public int ExitCode { get; private set; }
 
         /// <summary>The line's output so far (complete once <see cref="Ended"/>).</summary>
-        public string Output => Encoding.UTF8.GetString(_output.ToArray());
+        public string Output => Text(_output.ToArray());
+
+        // The begin marker's own newline (CR LF if the terminal still translates newlines) is not the line's.
+        private static string Text(byte[] bytes)
+        {
+            string text = Encoding.UTF8.GetString(bytes);
+            return text.StartsWith("\r\n", StringComparison.Ordinal) ? text[2..] : text.StartsWith('\n') ? text[1..] : text;
+        }
 
         /// <summary>Takes more terminal output.</summary>
         public void Feed(ReadOnlySpan<byte> data)
@@ -105,7 +112,7 @@ internal static class ConsoleLine
         }
 
         /// <summary>Output so far including what is held back (for a timeout's partial output).</summary>
-        public string Partial => Begun ? Encoding.UTF8.GetString([.. _output.ToArray(), .. _pending]) : "";
+        public string Partial => Begun ? Text([.. _output.ToArray(), .. _pending]) : "";
 
         private static int IndexOf(List<byte> haystack, byte[] needle)
         {
