@@ -61,7 +61,8 @@ internal static class Cli
         catch (Exception e)
         {
             // One mapping for every adapter (the MCP server uses it too): a typed error and a documented exit code, never a stack trace.
-            var error = ErrorMapping.FromException(e).ToException();
+            // A console timeout keeps its own type: its partial output is part of the error (Render.Error).
+            var error = e as Microagent.Workspaces.ConsoleTimeoutException ?? ErrorMapping.FromException(e).ToException();
             WriteError(json, error);
             return error.Kind.ExitCode();
         }

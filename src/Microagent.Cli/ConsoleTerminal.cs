@@ -113,18 +113,23 @@ internal static class ConsoleTerminal
 
     private static async Task PumpOutputAsync(WorkspaceConsole session)
     {
-        await using var stdout = Console.OpenStandardOutput();
         var buffer = new byte[64 * 1024];
         try
         {
             int n;
-            while ((n = await session.Output.ReadAsync(buffer).ConfigureAwait(false)) > 0)
-            {
-                await stdout.WriteAsync(buffer.AsMemory(0, n)).ConfigureAwait(false);
-                await stdout.FlushAsync().ConfigureAwait(false);
-            }
+            while ((n = await session.Output.ReadAsync(buffer).ConfigureAwait(false)) > 0) WriteStdout(buffer.AsSpan(0, n));
         }
         catch (IOException) { } // stdout went away
+    }
+
+    /// <summary>
+    /// Writes to descriptor 1 as it is. Not through <see cref="Console"/>: its streams set the terminal up on first write (they
+    /// send the keypad-transmit sequence and take over terminal signals), which a console must not have.
+    /// </summary>
+    public static void WriteStdout(ReadOnlySpan<byte> bytes)
+    {
+        using var stdout = new SafeFileDescriptor(Stdout, ownsHandle: false);
+        FileDescriptors.WriteAll(stdout, bytes);
     }
 
     /// <summary>A note of ours on stderr, on a line of its own (in raw mode a newline does not return the carriage).</summary>

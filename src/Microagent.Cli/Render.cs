@@ -35,7 +35,7 @@ internal static class Render
         ["stdin"] = "--stdin", ["file"] = "--file", ["shell"] = "--shell", ["volume"] = "--volume", ["reason"] = "--reason",
         ["target"] = "DST", ["disk"] = "--disk", ["bundle"] = "--bundle", ["sha256"] = "--sha256",
         ["network"] = "--network", ["publish"] = "--publish", ["egress_allow"] = "--egress-allow", ["egress_policy"] = "--egress-policy",
-        ["add_host"] = "--add-host", ["egress_max_conns"] = "--egress-max-conns", ["egress_max_total_bytes"] = "--egress-max-total-bytes",
+        ["add_host"] = "--add-host", ["line"] = "--send", ["egress_max_conns"] = "--egress-max-conns", ["egress_max_total_bytes"] = "--egress-max-total-bytes",
     };
 
     /// <summary>The flag (or argument) that sets <paramref name="field"/>, or null.</summary>

@@ -34,7 +34,7 @@ internal static class ConnectCommand
             string ws = r.GetValue(name)!;
             if (r.GetValue(send) is { } line) return await SendAsync(manager, ws, line, r.GetValue(timeout), json, ct);
             if (r.GetValue(timeout) is not null)
-                throw new MicroagentException(ErrorKind.Invalid, "--timeout applies to --send only") { Field = "timeout" };
+                throw new MicroagentException(ErrorKind.Invalid, "--timeout applies to --send only") { Field = "timeout_ms" };
             if (json) throw MicroagentException.Invalid("an interactive console has no --json form", "use --send LINE --json to run one line");
             if (!ConsoleTerminal.Available)
                 throw MicroagentException.Invalid("connect needs a terminal on stdin", "run it from a terminal, or use --send LINE");
@@ -59,11 +59,9 @@ internal static class ConnectCommand
         return result.ExitCode;
     }
 
-    // The bytes as they are: Console.Out on a terminal would first set the terminal up (and may write to it).
-    private static async Task WriteRawAsync(string text)
+    private static Task WriteRawAsync(string text)
     {
-        await using var stdout = Console.OpenStandardOutput();
-        await stdout.WriteAsync(System.Text.Encoding.UTF8.GetBytes(text));
-        await stdout.FlushAsync();
+        ConsoleTerminal.WriteStdout(System.Text.Encoding.UTF8.GetBytes(text));
+        return Task.CompletedTask;
     }
 }

@@ -27,7 +27,7 @@ public sealed partial class WorkspaceManager
     {
         ConsoleLine.Validate(line);
         TimeSpan limit = timeout ?? ConsoleLine.DefaultTimeout;
-        if (limit <= TimeSpan.Zero) throw new Errors.MicroagentException(Errors.ErrorKind.Invalid, "the timeout must be positive") { Field = "timeout" };
+        if (limit <= TimeSpan.Zero) throw new Errors.MicroagentException(Errors.ErrorKind.Invalid, "the timeout must be positive") { Field = "timeout_ms" };
         var clock = Stopwatch.StartNew();
         // A dumb terminal: no colours, no bracketed paste, nothing a program draws for a screen.
         await using var console = await ConnectAsync(name, new ConsoleOptions { Rows = 24, Cols = 200, Term = "dumb" }, ct).ConfigureAwait(false);

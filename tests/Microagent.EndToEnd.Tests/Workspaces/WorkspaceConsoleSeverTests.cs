@@ -36,7 +36,7 @@ public sealed class WorkspaceConsoleSeverTests
             Assert.Equal(0, (await Ma("resume", Name)).ExitCode);
 
             await using var session = await manager.ConnectAsync(Name);
-            await session.WriteAsync("echo ready\n"u8.ToArray());
+            await session.WriteAsync("echo re''ady\n"u8.ToArray()); // prints "ready": its echo does not
             var buffer = new byte[4096];
             string seen = "";
             using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60)))
