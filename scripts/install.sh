@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what microagent needs on a Debian 12 (bookworm) host. Idempotent: does nothing when all is present.
-#   QEMU 10 + qemu-utils from bookworm-backports, e2fsprogs, kmod (depmod), busybox-static (default image),
+#   QEMU 10 + qemu-utils from bookworm-backports, e2fsprogs, kmod (depmod), busybox-static (default image), tmux (the console e2e tests),
 #   cpio, image tooling (zstd/libzstd1 for zstd layers; docker-registry, skopeo, umoci, debootstrap, apache2-utils
 #   and attr for the image tests and bench/image.sh), and the Debian cloud kernel package (fetched with `apt-get download`, installed by `microagent kernel install`).
 # Usage: scripts/install.sh [--check]   (--check: report what is missing, change nothing)
@@ -28,7 +28,7 @@ qemu_ok() {
 
 missing=()
 qemu_ok || missing+=("qemu")
-for tool in node:nodejs npm:npm mke2fs:e2fsprogs debugfs:e2fsprogs depmod:kmod cpio:cpio dpkg-deb:dpkg; do
+for tool in node:nodejs npm:npm mke2fs:e2fsprogs debugfs:e2fsprogs depmod:kmod cpio:cpio dpkg-deb:dpkg tmux:tmux; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool#*:}")
 done
 dpkg -s busybox-static >/dev/null 2>&1 || missing+=("busybox-static")
@@ -62,7 +62,7 @@ if ! qemu_ok; then
   say "QEMU ${QEMU_MIN_MAJOR} from bookworm-backports"
   $SUDO apt-get install -y -q --no-install-recommends -t bookworm-backports qemu-system-x86 qemu-utils >/dev/null
 fi
-$SUDO apt-get install -y -q --no-install-recommends e2fsprogs kmod cpio busybox-static "${IMAGE_PKGS[@]}" >/dev/null
+$SUDO apt-get install -y -q --no-install-recommends e2fsprogs kmod cpio busybox-static tmux "${IMAGE_PKGS[@]}" >/dev/null
 # Node.js runs the official MCP TypeScript SDK client in the MCP tests; keep a newer one if present.
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || $SUDO apt-get install -y -q --no-install-recommends nodejs npm >/dev/null
 

@@ -61,7 +61,8 @@ internal static class Cli
         catch (Exception e)
         {
             // One mapping for every adapter (the MCP server uses it too): a typed error and a documented exit code, never a stack trace.
-            var error = ErrorMapping.FromException(e).ToException();
+            // A console timeout keeps its own type: its partial output is part of the error (Render.Error).
+            var error = e as Microagent.Workspaces.ConsoleTimeoutException ?? ErrorMapping.FromException(e).ToException();
             WriteError(json, error);
             return error.Kind.ExitCode();
         }
@@ -73,6 +74,8 @@ internal static class Cli
         "run" => new(ErrorKind.Transient, "interrupted — the workspace was torn down; nothing was kept", "run it again"),
         "exec" => new(ErrorKind.Transient, "interrupted — the command was killed in the guest; the workspace is still running",
             "run the command again with `microagent exec`"),
+        "connect" => new(ErrorKind.Transient, "interrupted — the console session was closed (its shell hung up); the workspace is still running",
+            "connect again with `microagent connect NAME`"),
         "start" => new(ErrorKind.Transient, "interrupted — the start was abandoned; the workspace was kept, stopped",
             "start it again with `microagent start NAME`"),
         "create" => new(ErrorKind.Transient, "interrupted — the workspace was not created; nothing was kept", "run it again"),

@@ -9,6 +9,9 @@ namespace Microagent.Cli;
 // The documents `--json` prints that are not library types: named records (serialized camelCase), so the
 // source generator knows every shape and the NativeAOT binary needs no reflection (docs/ARCHITECTURE.md "Binaries").
 
+/// <summary><c>connect --send --json</c>: the line's output and status.</summary>
+internal sealed record ConsoleSendJson(string Workspace, string Output, int ExitCode, long DurationMs);
+
 internal sealed record ExecJson(string Workspace, string Status, int ExitCode, int? Signal, string? Stdout, string? Stderr,
     bool StdoutTruncated, bool StderrTruncated, long DurationMs, string? Error, bool? OomKilled, string? Note);
 
@@ -66,6 +69,7 @@ internal sealed record SnapshotJson(string? Workspace, string Tag, DateTimeOffse
 [JsonSerializable(typeof(PruneResult))]
 [JsonSerializable(typeof(InstalledKernel))]
 [JsonSerializable(typeof(ExecJson))]
+[JsonSerializable(typeof(ConsoleSendJson))]
 [JsonSerializable(typeof(SnapshotJson))]
 [JsonSerializable(typeof(List<SnapshotJson>))]
 [JsonSerializable(typeof(RunJson))]

@@ -12,6 +12,7 @@ root.Subcommands.Add(RunCommand.Create());
 root.Subcommands.Add(CreateCommand.Create());
 root.Subcommands.Add(StartCommand.Create());
 root.Subcommands.Add(ExecCommand.Create());
+root.Subcommands.Add(ConnectCommand.Create());
 root.Subcommands.Add(CpCommand.Create());
 root.Subcommands.Add(StatusCommand.Create());
 root.Subcommands.Add(ListCommand.Create());

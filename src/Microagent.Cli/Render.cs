@@ -36,7 +36,7 @@ internal static class Render
         ["target"] = "DST", ["disk"] = "--disk", ["bundle"] = "--bundle", ["sha256"] = "--sha256",
         ["network"] = "--network", ["publish"] = "--publish", ["egress_allow"] = "--egress-allow", ["egress_policy"] = "--egress-policy",
         ["add_host"] = "--add-host", ["kernel"] = "--kernel", ["backend"] = "--backend", ["supervisor"] = "--supervisor", ["egress_max_conns"] = "--egress-max-conns", ["egress_max_total_bytes"] = "--egress-max-total-bytes",
-        ["interval_ms"] = "--interval",
+        ["interval_ms"] = "--interval", ["line"] = "--send",
     };
 
     /// <summary>The flag (or argument) that sets <paramref name="field"/>, or null.</summary>
@@ -63,6 +63,7 @@ internal static class Render
                     ["flag"] = flag,
                 },
             };
+            if (e is ConsoleTimeoutException t) doc["error"]!["partialOutput"] = t.PartialOutput;
             Console.Out.WriteLine(doc.ToJsonString(Cli.Json.Options));
             return;
         }

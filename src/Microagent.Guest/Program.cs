@@ -66,6 +66,9 @@ namespace Microagent.Guest
                 Fatal($"cannot listen on vsock port {ProtocolInfo.AgentPort}: {e.Message} (is the vsock device present and its modules listed in {InitSequence.ModulesList}?)");
                 return;
             }
+            // Console sessions have a port of their own, so the host can sever them all by port (docs/ARCHITECTURE.md "Console").
+            try { Listeners.StartVsock(ConsoleInfo.Port, new ConsoleServer(reaper).HandleAsync); }
+            catch (Exception e) { Log.Error($"cannot listen on vsock port {ConsoleInfo.Port}: {e.Message}; no console"); }
             if (cmdline.SelfTest) SelfTest(engine, clock);
             Ready.Announce(Ready.BuildHello(clock.ElapsedMilliseconds));
             Thread.Sleep(Timeout.Infinite);

@@ -14,6 +14,8 @@ internal static class Errno
     public const int ESRCH = 3;
     /// <summary>Interrupted system call.</summary>
     public const int EINTR = 4;
+    /// <summary>I/O error (a pseudo-terminal's master reads it once every slave descriptor is closed).</summary>
+    public const int EIO = 5;
     /// <summary>Bad file descriptor.</summary>
     public const int EBADF = 9;
     /// <summary>No child processes.</summary>

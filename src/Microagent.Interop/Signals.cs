@@ -5,6 +5,8 @@ namespace Microagent.Interop;
 /// <summary>kill(2) and signal numbers (x86_64, include/uapi/asm-generic/signal.h).</summary>
 internal static partial class Signals
 {
+    /// <summary>SIGHUP (the terminal hung up).</summary>
+    public const int SIGHUP = 1;
     /// <summary>SIGKILL.</summary>
     public const int SIGKILL = 9;
     /// <summary>SIGTERM.</summary>

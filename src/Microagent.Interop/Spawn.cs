@@ -32,6 +32,9 @@ internal static unsafe partial class Spawn
     [LibraryImport(Libc.Name, EntryPoint = "posix_spawn_file_actions_adddup2")]
     private static partial int FileActionsAddDup2(void* fa, int fd, int newFd);
 
+    [LibraryImport(Libc.Name, EntryPoint = "posix_spawn_file_actions_addopen")]
+    private static partial int FileActionsAddOpen(void* fa, int fd, byte* path, int oflag, uint mode);
+
     [LibraryImport(Libc.Name, EntryPoint = "posix_spawn_file_actions_addchdir_np")]
     private static partial int FileActionsAddChdir(void* fa, byte* path);
 
@@ -115,6 +118,63 @@ internal static unsafe partial class Spawn
             NativeMemory.Free(sigs);
             NativeMemory.Free(pathZ);
             NativeMemory.Free(cwdZ);
+            FreeArray(argvZ, argv.Length);
+            FreeArray(envZ, envp.Length);
+        }
+    }
+
+    /// <summary>
+    /// Starts <paramref name="path"/> as the session leader of a new session whose controlling terminal is the pseudo-terminal
+    /// slave <paramref name="terminalPath"/>, opened as descriptors 0, 1 and 2. glibc's posix_spawn runs setsid before the file
+    /// actions, and on Linux a session leader without a controlling terminal that opens a terminal without O_NOCTTY acquires
+    /// it (the effect of TIOCSCTTY), so no code runs between fork and exec. Otherwise as <see cref="Start"/>. Returns 0 and the
+    /// child pid, or the errno.
+    /// </summary>
+    public static int StartOnTerminal(string path, string[] argv, string[] envp, string cwd, string terminalPath, out int pid)
+    {
+        pid = -1;
+        byte* fa = (byte*)NativeMemory.AllocZeroed(OpaqueBytes);
+        byte* attr = (byte*)NativeMemory.AllocZeroed(OpaqueBytes);
+        byte* sigs = (byte*)NativeMemory.AllocZeroed(OpaqueBytes);
+        byte* pathZ = Utf8Z(path);
+        byte* cwdZ = Utf8Z(cwd);
+        byte* ttyZ = Utf8Z(terminalPath);
+        byte** argvZ = Utf8Array(argv);
+        byte** envZ = Utf8Array(envp);
+        bool faInit = false, attrInit = false;
+        try
+        {
+            int r;
+            if ((r = FileActionsInit(fa)) != 0) return r;
+            faInit = true;
+            if ((r = FileActionsAddOpen(fa, 0, ttyZ, 0x2 /* O_RDWR */, 0)) != 0) return r;
+            if ((r = FileActionsAddDup2(fa, 0, 1)) != 0) return r;
+            if ((r = FileActionsAddDup2(fa, 0, 2)) != 0) return r;
+            if ((r = FileActionsAddChdir(fa, cwdZ)) != 0) return r;
+
+            if ((r = AttrInit(attr)) != 0) return r;
+            attrInit = true;
+            if ((r = AttrSetFlags(attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)) != 0) return r;
+            SigEmptySet(sigs);
+            if ((r = AttrSetSigMask(attr, sigs)) != 0) return r;
+            SigFillSet(sigs);
+            if ((r = AttrSetSigDefault(attr, sigs)) != 0) return r;
+
+            int child;
+            r = PosixSpawn(&child, pathZ, fa, attr, argvZ, envZ);
+            if (r == 0) pid = child;
+            return r;
+        }
+        finally
+        {
+            if (faInit) FileActionsDestroy(fa);
+            if (attrInit) AttrDestroy(attr);
+            NativeMemory.Free(fa);
+            NativeMemory.Free(attr);
+            NativeMemory.Free(sigs);
+            NativeMemory.Free(pathZ);
+            NativeMemory.Free(cwdZ);
+            NativeMemory.Free(ttyZ);
             FreeArray(argvZ, argv.Length);
             FreeArray(envZ, envp.Length);
         }

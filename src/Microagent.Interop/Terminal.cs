@@ -26,6 +26,9 @@ internal static unsafe partial class Terminal
         public uint ISpeed, OSpeed;
     }
 
+    [LibraryImport(Libc.Name, EntryPoint = "cfmakeraw")]
+    private static partial void CfMakeRaw(Termios* termios);
+
     [LibraryImport(Libc.Name, EntryPoint = "isatty", SetLastError = true)]
     private static partial int IsAttyRaw(int fd);
 
@@ -56,11 +59,29 @@ internal static unsafe partial class Terminal
         return new TerminalMode(fd, saved);
     }
 
+    /// <summary>
+    /// Switches the terminal on <paramref name="fd"/> to raw mode (cfmakeraw(3): no echo, no line editing, no signal keys, no
+    /// output processing, 8-bit bytes), so every byte typed goes to the program as it is and every byte written appears as it
+    /// is: what a console to another machine's terminal needs. Disposing the returned mode restores the settings saved here.
+    /// Throws <see cref="SyscallException"/> (ENOTTY) when <paramref name="fd"/> is not a terminal.
+    /// </summary>
+    public static TerminalMode EnterRaw(int fd)
+    {
+        Termios saved;
+        Libc.Check(TcGetAttrRaw(fd, &saved), "tcgetattr");
+        Termios raw = saved;
+        CfMakeRaw(&raw);
+        raw.Cc[VMIN] = 1;
+        raw.Cc[VTIME] = 0;
+        Libc.Check(TcSetAttrRaw(fd, TCSANOW, &raw), "tcsetattr");
+        return new TerminalMode(fd, saved);
+    }
+
     // Best effort: a terminal that hung up meanwhile cannot be restored, and there is nothing left to protect.
     internal static void Restore(int fd, Termios saved) => TcSetAttrRaw(fd, TCSANOW, &saved);
 }
 
-/// <summary>Terminal settings saved by <see cref="Terminal.EnterSecretInput"/>; disposing puts them back (once).</summary>
+/// <summary>Terminal settings saved by <see cref="Terminal.EnterSecretInput"/> or <see cref="Terminal.EnterRaw"/>; disposing puts them back (once).</summary>
 internal sealed class TerminalMode : IDisposable
 {
     private readonly int _fd;

@@ -115,6 +115,7 @@ internal sealed class McpNaming : JsonNamingPolicy
 [JsonSerializable(typeof(DescribeResult))]
 [JsonSerializable(typeof(DoctorResult))]
 [JsonSerializable(typeof(ExecOutput))]
+[JsonSerializable(typeof(ConsoleSendOutput))]
 [JsonSerializable(typeof(RunOutput))]
 [JsonSerializable(typeof(WorkspaceStatus))]
 [JsonSerializable(typeof(WorkspaceList))]

@@ -51,6 +51,7 @@ public sealed partial class ToolCatalog
         c.AddContainmentTools();
         c.AddModelPolicyTools();
         c.AddTemplateTools();
+        c.AddConsoleTools();
         c.Limits.CheckToolNames(c._tools.Keys);
         return c;
     }

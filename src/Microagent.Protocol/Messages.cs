@@ -119,6 +119,8 @@ internal sealed class Request
     [JsonPropertyName("forwardPort")] public int? ForwardPort { get; set; }
     /// <summary>With <c>mount</c>: the disk and where to mount it (Mounts.cs).</summary>
     [JsonPropertyName("mount")] public MountRequest? Mount { get; set; }
+    /// <summary>With <c>console</c>: the terminal and shell; with <c>resize</c>: the new size (Console.cs).</summary>
+    [JsonPropertyName("console")] public ConsoleRequest? Console { get; set; }
 }
 
 /// <summary>Structured exec: argv is executed directly (no implied shell).</summary>

@@ -216,7 +216,7 @@ internal sealed class ExecEngine
     /// syscall level and posix_spawn's child inherits the calling thread's, so a one-shot thread drops
     /// privileges for good with raw syscalls, spawns, and exits.
     /// </summary>
-    private static int SpawnAs(UserSpec? user, Func<int> spawn)
+    internal static int SpawnAs(UserSpec? user, Func<int> spawn)
     {
         if (user is null) return spawn();
         int result = 0;

@@ -3,11 +3,14 @@ using Microagent.Interop;
 
 namespace Microagent.Guest.Server;
 
-/// <summary>Accept loops that hand each connection to <see cref="AgentServer.HandleAsync"/>.</summary>
+/// <summary>Accept loops that hand each connection to a handler (<see cref="AgentServer.HandleAsync"/>, <see cref="ConsoleServer.HandleAsync"/>).</summary>
 internal static class Listeners
 {
     /// <summary>Dev mode: serves on a unix socket at <paramref name="path"/> until <paramref name="ct"/> fires.</summary>
-    public static async Task ServeUnixAsync(string path, AgentServer server, CancellationToken ct)
+    public static Task ServeUnixAsync(string path, AgentServer server, CancellationToken ct) => ServeUnixAsync(path, server.HandleAsync, ct);
+
+    /// <summary>Dev mode: serves <paramref name="handle"/> on a unix socket at <paramref name="path"/> until <paramref name="ct"/> fires.</summary>
+    public static async Task ServeUnixAsync(string path, Func<Stream, Task> handle, CancellationToken ct)
     {
         if (File.Exists(path)) File.Delete(path);
         using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
@@ -19,14 +22,17 @@ internal static class Listeners
             while (true)
             {
                 Socket s = await listener.AcceptAsync(ct).ConfigureAwait(false);
-                _ = Task.Run(() => server.HandleAsync(new NetworkStream(s, ownsSocket: true)));
+                _ = Task.Run(() => handle(new NetworkStream(s, ownsSocket: true)));
             }
         }
         catch (OperationCanceledException) { }
     }
 
     /// <summary>Guest mode: listens on vsock (any CID, <paramref name="port"/>) and serves on a dedicated accept thread.</summary>
-    public static void StartVsock(uint port, AgentServer server)
+    public static void StartVsock(uint port, AgentServer server) => StartVsock(port, server.HandleAsync);
+
+    /// <summary>Guest mode: listens on vsock (any CID, <paramref name="port"/>) and hands each connection to <paramref name="handle"/>.</summary>
+    public static void StartVsock(uint port, Func<Stream, Task> handle)
     {
         SafeFileDescriptor listenFd = Vsock.Listen(Vsock.VMADDR_CID_ANY, port); // lives as long as the agent
         Log.Info($"listening on vsock port {port}");
@@ -37,7 +43,7 @@ internal static class Listeners
                 try
                 {
                     Stream connection = WrapConnected(Vsock.Accept(listenFd));
-                    _ = Task.Run(() => server.HandleAsync(connection));
+                    _ = Task.Run(() => handle(connection));
                 }
                 catch (Exception e)
                 {
@@ -45,7 +51,7 @@ internal static class Listeners
                     Thread.Sleep(100);
                 }
             }
-        }, 256 * 1024) { IsBackground = true, Name = "vsock-accept" }.Start();
+        }, 256 * 1024) { IsBackground = true, Name = $"vsock-accept-{port}" }.Start();
     }
 
     /// <summary>Moves a connected stream-socket descriptor (any family, AF_VSOCK included) into a Stream that owns it.</summary>

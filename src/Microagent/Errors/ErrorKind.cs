@@ -19,6 +19,8 @@ public enum ErrorKind
     PolicyDenied,
     /// <summary>Bad input from the caller (exit 2 for usage errors).</summary>
     Invalid,
+    /// <summary>The operation did not finish within the time it was given (exit 75; retrying, or a longer timeout, may succeed).</summary>
+    Timeout,
 }
 
 /// <summary>Wire names and exit codes for <see cref="ErrorKind"/>.</summary>
@@ -35,6 +37,7 @@ public static class ErrorKinds
         ErrorKind.Unsupported => "unsupported",
         ErrorKind.PolicyDenied => "policy_denied",
         ErrorKind.Invalid => "invalid",
+        ErrorKind.Timeout => "timeout",
         _ => "permanent",
     };
 
@@ -43,12 +46,12 @@ public static class ErrorKinds
         Enum.GetValues<ErrorKind>().FirstOrDefault(k => k.WireName() == wire, ErrorKind.Permanent);
 
     /// <summary>Whether a failure of this kind is worth retrying unchanged.</summary>
-    public static bool IsRetryable(this ErrorKind kind) => kind is ErrorKind.Transient or ErrorKind.ResourceExhausted;
+    public static bool IsRetryable(this ErrorKind kind) => kind is ErrorKind.Transient or ErrorKind.ResourceExhausted or ErrorKind.Timeout;
 
-    /// <summary>CLI exit code: 75 transient, 2 invalid usage, 1 otherwise.</summary>
+    /// <summary>CLI exit code: 75 transient (and timeout), 2 invalid usage, 1 otherwise.</summary>
     public static int ExitCode(this ErrorKind kind) => kind switch
     {
-        ErrorKind.Transient or ErrorKind.ResourceExhausted => 75,
+        ErrorKind.Transient or ErrorKind.ResourceExhausted or ErrorKind.Timeout => 75,
         ErrorKind.Invalid => 2,
         _ => 1,
     };

@@ -29,7 +29,10 @@ internal sealed class HybridMuxer : IHostConnector, IDisposable
     private readonly Func<Action<VsockDevice>, ValueTask> _post;
     private readonly Action<string> _log;
     private readonly CancellationTokenSource _stop = new();
-    private readonly ConcurrentDictionary<UnixHostSide, byte> _sides = new();
+    // Each live unix socket, with the guest port of a host-initiated connection (GuestInitiated for the other direction).
+    private readonly ConcurrentDictionary<UnixHostSide, uint> _sides = new();
+    private readonly ConcurrentDictionary<uint, byte> _severedPorts = new();
+    private const uint GuestInitiated = uint.MaxValue;
     private Socket? _listener;
     private long _opened;
     private int _disposed;
@@ -53,6 +56,30 @@ internal sealed class HybridMuxer : IHostConnector, IDisposable
 
     /// <summary>Where the host application listens for guest connections to host port <paramref name="port"/>.</summary>
     public string ListenerPath(uint port) => $"{SocketPath}_{port}";
+
+    /// <summary>Host-initiated connections to guest port <paramref name="port"/> open now (handshakes waiting for the guest included).</summary>
+    public int OpenToGuestPort(uint port) => _sides.Count(kv => kv.Value == port);
+
+    /// <summary>Whether <see cref="SeverGuestPort"/> closed guest port <paramref name="port"/> to host clients.</summary>
+    public bool IsSevered(uint port) => _severedPorts.ContainsKey(port);
+
+    /// <summary>
+    /// Severs guest port <paramref name="port"/> for host clients: every host-initiated connection to it is closed at once
+    /// (the guest sees a reset) and every later <c>CONNECT</c> to it is closed unanswered, for as long as this muxer lives
+    /// (one boot; docs/ARCHITECTURE.md "Console"). Returns how many connections it closed.
+    /// </summary>
+    public int SeverGuestPort(uint port)
+    {
+        _severedPorts[port] = 0;
+        int closed = 0;
+        foreach (var (side, p) in _sides)
+        {
+            if (p != port) continue;
+            side.Sever();
+            closed++;
+        }
+        return closed;
+    }
 
     /// <summary>Binds <see cref="SocketPath"/> (mode 0600) and listens. Throws on failure (an existing file included) and leaves nothing bound.</summary>
     public void Listen()
@@ -91,11 +118,12 @@ internal sealed class HybridMuxer : IHostConnector, IDisposable
         }
     }
 
-    private UnixHostSide Track(Socket socket)
+    private UnixHostSide Track(Socket socket, uint guestPort)
     {
         var side = new UnixHostSide(socket, _post, s => _sides.TryRemove(s, out _));
-        _sides[side] = 0;
+        _sides[side] = guestPort;
         if (Volatile.Read(ref _disposed) != 0) side.Abort(); // raced with Dispose: never leave a socket behind
+        else if (guestPort != GuestInitiated && _severedPorts.ContainsKey(guestPort)) side.Abort(); // raced with a sever
         return side;
     }
 
@@ -135,8 +163,14 @@ internal sealed class HybridMuxer : IHostConnector, IDisposable
             client.Dispose();
             return;
         }
+        if (_severedPorts.ContainsKey(port))
+        {
+            _log($"vsock: refused a host connection to severed guest port {port}");
+            client.Dispose();
+            return;
+        }
         Interlocked.Increment(ref _opened);
-        var side = Track(client);
+        var side = Track(client, port);
         try
         {
             await _post(d =>
@@ -172,7 +206,7 @@ internal sealed class HybridMuxer : IHostConnector, IDisposable
             s.Dispose();
             s = null;
         }
-        var side = s is null ? null : Track(s);
+        var side = s is null ? null : Track(s, GuestInitiated);
         try
         {
             await _post(d =>

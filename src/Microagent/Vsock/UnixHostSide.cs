@@ -87,6 +87,14 @@ internal sealed class UnixHostSide : IHostSide
         _onClosed?.Invoke(this);
     }
 
+    /// <summary>Closes the socket at once and has the device reset the guest's end of the connection (a sever).</summary>
+    public void Sever()
+    {
+        var c = _connection;
+        Abort();
+        if (c is not null) _ = PostFailure("severed by the host");
+    }
+
     private async Task ReadLoop()
     {
         var c = _connection!;
@@ -154,7 +162,7 @@ internal sealed class UnixHostSide : IHostSide
 
     private async Task PostFailure(string reason)
     {
-        var c = _connection!;
+        if (_connection is not { } c) return;
         try { await _post(d => d.OnHostFailed(c, reason)).ConfigureAwait(false); }
         catch (ChannelClosedException) { }
     }

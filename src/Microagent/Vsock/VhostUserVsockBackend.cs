@@ -58,6 +58,15 @@ internal sealed class VhostUserVsockBackend : IAsyncDisposable
     /// <summary>Connections currently open (read without the device loop: a snapshot).</summary>
     public int ActiveConnections => _device.ConnectionCount;
 
+    /// <summary>Severs guest port <paramref name="port"/> for host clients for the rest of this backend's life (<see cref="HybridMuxer.SeverGuestPort"/>); returns the connections closed.</summary>
+    public int SeverGuestPort(uint port) => _muxer.SeverGuestPort(port);
+
+    /// <summary>Whether guest port <paramref name="port"/> was severed.</summary>
+    public bool IsSevered(uint port) => _muxer.IsSevered(port);
+
+    /// <summary>Host-initiated connections to guest port <paramref name="port"/> open now.</summary>
+    public int OpenToGuestPort(uint port) => _muxer.OpenToGuestPort(port);
+
     /// <summary>Binds and listens on both sockets and returns at once; serving runs on background threads.</summary>
     public void Start()
     {

@@ -36,6 +36,10 @@ internal enum ControlVerb
     NetworkStatus,
     /// <summary><c>sever-network</c>: close every egress connection, stop DNS, close the published listeners, refuse new ones; then report as <see cref="NetworkStatus"/>.</summary>
     SeverNetwork,
+    /// <summary><c>console-status</c>: whether console sessions are severed, and how many are open (docs/ARCHITECTURE.md "Console").</summary>
+    ConsoleStatus,
+    /// <summary><c>sever-console</c>: close every console session and refuse new ones until the next start; then report as <see cref="ConsoleStatus"/>.</summary>
+    SeverConsole,
     /// <summary><c>snapshot</c>: capture snapshot <see cref="ControlRequest.Tag"/> (docs/ARCHITECTURE.md "Snapshots"); the state stays what it was.</summary>
     Snapshot,
     /// <summary><c>stats</c>: the supervisor's share of a stats sample (drive I/O, network bytes, guest memory; docs/ARCHITECTURE.md "Stats").</summary>
@@ -58,6 +62,7 @@ internal sealed class ControlVerbJsonConverter : JsonConverter<ControlVerb>
         (ControlVerb.NetworkStatus, "network-status"), (ControlVerb.SeverNetwork, "sever-network"),
         (ControlVerb.Stats, "stats"),
         (ControlVerb.Quarantine, "quarantine"),
+        (ControlVerb.ConsoleStatus, "console-status"), (ControlVerb.SeverConsole, "sever-console"),
     ];
 
     /// <summary>The wire name of <paramref name="verb"/>.</summary>
@@ -122,6 +127,8 @@ internal sealed class ControlResponse
     [JsonPropertyName("network")] public NetworkStatus? Network { get; set; }
     /// <summary>stats: what the supervisor measures.</summary>
     [JsonPropertyName("stats")] public SupervisorStats? Stats { get; set; }
+    /// <summary>console-status and sever-console: the console sessions of this boot.</summary>
+    [JsonPropertyName("console")] public ConsoleStatus? Console { get; set; }
 }
 
 /// <summary>The supervisor's share of a stats sample (the library adds the /proc figures of QEMU and the supervisor).</summary>
@@ -215,6 +222,9 @@ internal interface IControlHandler
 
     /// <summary>The supervisor's share of a stats sample.</summary>
     Task<SupervisorStats> StatsAsync(CancellationToken ct);
+    /// <summary>The console sessions of this boot (all closed, and new ones refused until the next start, first when <paramref name="sever"/>).</summary>
+    ConsoleStatus Console(bool sever);
+
 
     /// <summary>Fills the fields every response carries: state, active connections, last activity.</summary>
     void Describe(ControlResponse response);
@@ -279,6 +289,8 @@ internal sealed class ControlServer : IAsyncDisposable
                 return new ControlResponse { Ok = true, Network = await handler.NetworkStateAsync(request.Type == ControlVerb.SeverNetwork, ct).ConfigureAwait(false) };
             case ControlVerb.Stats:
                 return new ControlResponse { Ok = true, Stats = await handler.StatsAsync(ct).ConfigureAwait(false) };
+            case ControlVerb.ConsoleStatus or ControlVerb.SeverConsole:
+                return new ControlResponse { Ok = true, Console = handler.Console(request.Type == ControlVerb.SeverConsole) };
             default:
                 return new ControlResponse { Ok = false, Error = "unknown control request" }; // the name as sent is not kept
         }

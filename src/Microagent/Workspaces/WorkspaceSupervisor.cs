@@ -285,6 +285,22 @@ internal sealed partial class WorkspaceSupervisor : IControlHandler, Containment
         return await MediationProbe.ReadinessAsync(med, proxy.IsSevered, proxy.ActiveConnections, proxy.TotalConnections, ct).ConfigureAwait(false);
     }
 
+    ConsoleStatus IControlHandler.Console(bool sever)
+    {
+        // Before the VM exists (starting) there is no session to close; a sever then still holds once it does (the severed flag).
+        var vm = Volatile.Read(ref _vm);
+        int closed = 0;
+        if (sever)
+        {
+            _consoleSevered = true;
+            closed = vm?.SeverConsole() ?? 0;
+            Log($"console severed on request: {closed} session(s) closed, new ones refused until the next start");
+        }
+        return new ConsoleStatus(_consoleSevered || (vm?.ConsoleSevered ?? false), vm?.ConsoleSessions ?? 0, closed);
+    }
+
+    private volatile bool _consoleSevered;
+
     void IControlHandler.Describe(ControlResponse response)
     {
         response.State = _store.ReadState().State;

@@ -56,6 +56,18 @@ internal sealed partial class WorkspaceVm : IAsyncDisposable, ISupervisedVm
     /// <summary>vsock connections open now.</summary>
     public int ActiveConnections => _backend.ActiveConnections;
 
+    /// <summary>
+    /// Closes every console session (host connections to the guest's console port) and refuses new ones for the rest of this
+    /// boot, re-plugged vsock devices included (docs/ARCHITECTURE.md "Console"); returns how many it closed.
+    /// </summary>
+    public int SeverConsole() => _backend.SeverGuestPort(ConsoleInfo.Port);
+
+    /// <summary>Whether <see cref="SeverConsole"/> ran.</summary>
+    public bool ConsoleSevered => _backend.IsSevered(ConsoleInfo.Port);
+
+    /// <summary>Console sessions open now.</summary>
+    public int ConsoleSessions => _backend.OpenToGuestPort(ConsoleInfo.Port);
+
     /// <summary>Completes when QEMU exits.</summary>
     public Task<int> Exited => _qemu.Exited;
 

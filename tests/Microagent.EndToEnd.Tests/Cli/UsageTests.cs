@@ -37,7 +37,7 @@ public sealed class UsageTests
         var run = await MicroagentCli.RunAsync(["run", "--help"]);
         Assert.Contains("--timeout", run.Stdout);
         Assert.Contains("Examples", run.Stdout);
-        foreach (string verb in new[] { "pause", "resume" })
+        foreach (string verb in new[] { "pause", "resume", "connect" })
         {
             Assert.Contains(verb, r.Stdout);
             var help = await MicroagentCli.RunAsync([verb, "--help"]);

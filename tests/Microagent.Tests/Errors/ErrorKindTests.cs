@@ -13,6 +13,7 @@ public sealed class ErrorKindTests
     [InlineData(ErrorKind.Unsupported, "unsupported", 1, false)]
     [InlineData(ErrorKind.PolicyDenied, "policy_denied", 1, false)]
     [InlineData(ErrorKind.Invalid, "invalid", 2, false)]
+    [InlineData(ErrorKind.Timeout, "timeout", 75, true)]
     public void Maps_kinds_to_wire_names_exit_codes_and_retryability(ErrorKind kind, string wire, int exit, bool retryable)
     {
         Assert.Equal(wire, kind.WireName());

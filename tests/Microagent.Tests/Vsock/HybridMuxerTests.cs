@@ -158,4 +158,26 @@ public sealed class HybridMuxerTests : IDisposable
         _muxer.Dispose();
         Assert.True(File.Exists(_muxer.SocketPath));
     }
+
+    [Fact]
+    public async Task SeveringAGuestPortClosesItsHostConnectionsAndRefusesNewOnesButNotOtherPorts()
+    {
+        Serve();
+        using var console = await ClientAsync("CONNECT 1029\n");
+        Assert.True(await _posted.WaitAsync(Timeout));
+        using var other = await ClientAsync("CONNECT 1024\n");
+        Assert.True(await _posted.WaitAsync(Timeout));
+        Assert.Equal(1, _muxer.OpenToGuestPort(1029));
+
+        Assert.Equal(1, _muxer.SeverGuestPort(1029));
+        Assert.True(_muxer.IsSevered(1029));
+        await AssertClosedUnansweredAsync(console);
+        Assert.Equal(0, _muxer.OpenToGuestPort(1029));
+        Assert.Equal(1, _muxer.OpenToGuestPort(1024));
+
+        using var again = await ClientAsync("CONNECT 1029\n");
+        await AssertClosedUnansweredAsync(again);
+        Assert.Equal(0, _muxer.OpenToGuestPort(1029));
+        Assert.False(_muxer.IsSevered(1024));
+    }
 }

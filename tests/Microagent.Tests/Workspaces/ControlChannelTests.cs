@@ -68,6 +68,15 @@ public sealed class ControlChannelTests : IAsyncLifetime
             GuestMemory = new GuestMemoryStats(256L << 20, 200L << 20, 56L << 20, 1500),
         });
 
+        public bool ConsoleSevered { get; private set; }
+
+        public ConsoleStatus Console(bool sever)
+        {
+            int closed = sever && !ConsoleSevered ? 2 : 0;
+            if (sever) ConsoleSevered = true;
+            return new ConsoleStatus(ConsoleSevered, ConsoleSevered ? 0 : 2, closed);
+        }
+
         public void Describe(ControlResponse response)
         {
             response.State = WorkspaceState.Running;
@@ -141,6 +150,19 @@ public sealed class ControlChannelTests : IAsyncLifetime
         Assert.Equal(new NetworkIoStats("user", 10, 20, 30, 40, 1), r.Stats.Network);
         Assert.Equal(256L << 20, r.Stats.GuestMemory!.TotalBytes);
         Assert.Equal(WorkspaceState.Running, r.State);
+        Assert.Empty(_handler.Stops);
+    }
+
+    [Fact]
+    public async Task Console_verbs_report_and_sever_the_console_sessions()
+    {
+        var status = await ControlClient.SendAsync(Socket, new ControlRequest { Type = ControlVerb.ConsoleStatus }, CancellationToken.None);
+        Assert.Equal(new ConsoleStatus(false, 2, 0), status.Console);
+        var severed = await ControlClient.SendAsync(Socket, new ControlRequest { Type = ControlVerb.SeverConsole }, CancellationToken.None);
+        Assert.Equal(new ConsoleStatus(true, 0, 2), severed.Console);
+        Assert.True(_handler.ConsoleSevered);
+        Assert.Equal("""{"type":"sever-console"}""", JsonSerializer.Serialize(new ControlRequest { Type = ControlVerb.SeverConsole }, ControlJson.Default.ControlRequest));
+        Assert.Equal("""{"type":"console-status"}""", JsonSerializer.Serialize(new ControlRequest { Type = ControlVerb.ConsoleStatus }, ControlJson.Default.ControlRequest));
         Assert.Empty(_handler.Stops);
     }
 

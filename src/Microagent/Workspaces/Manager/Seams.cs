@@ -52,6 +52,8 @@ internal static class ControlRequests
     public static ControlRequest NetworkStatus() => new() { Type = ControlVerb.NetworkStatus };
     public static ControlRequest SeverNetwork() => new() { Type = ControlVerb.SeverNetwork };
     public static ControlRequest Stats() => new() { Type = ControlVerb.Stats };
+    public static ControlRequest ConsoleStatus() => new() { Type = ControlVerb.ConsoleStatus };
+    public static ControlRequest SeverConsole() => new() { Type = ControlVerb.SeverConsole };
 }
 
 /// <summary><see cref="IProcessTable"/> over <c>/proc</c> (<see cref="ProcessTable"/>).</summary>
