@@ -29,6 +29,7 @@ root.Subcommands.Add(DeleteCommand.Create());
 root.Subcommands.Add(GcCommand.Create());
 root.Subcommands.Add(ImageCommand.Create());
 root.Subcommands.Add(VolumeCommand.Create());
+root.Subcommands.Add(ModelCommand.Create());
 root.Subcommands.Add(RegistryCommand.Create());
 root.Subcommands.Add(KernelCommand.Create());
 root.Subcommands.Add(ProfilesCommand.Create());

@@ -40,7 +40,7 @@ public sealed partial class ToolCatalog
                 ["mediation_optional"] = Schema.Boolean("Make the mediation channel optional and fail-open (development)."),
                 ["volumes"] = VolumesSchema(),
                 ["from_snapshot"] = Schema.String("Fork SOURCE:TAG instead: the source's config, its own disk (an overlay on the snapshot) and identity; its first workspace_start resumes the snapshot."),
-            }.With(p => AddNetworkProperties(p)), "name"), McpJson.Context.WorkspaceStatus,
+            }.With(p => AddNetworkProperties(p)).With(p => AddModelProperties(p)), "name"), McpJson.Context.WorkspaceStatus,
             async call =>
             {
                 if (call.String("from_snapshot") is { } from)
@@ -67,6 +67,7 @@ public sealed partial class ToolCatalog
                     Mediation = Mediation(call),
                     Disks = VolumeArgs(call),
                     Network = Network(call),
+                    Model = await ModelArgsAsync(call).ConfigureAwait(false),
                 };
                 call.Progress.Report($"creating workspace {spec.Name}");
                 return await Workspaces.CreateAsync(spec, call.Cancellation, call.Progress).ConfigureAwait(false);
@@ -85,7 +86,7 @@ public sealed partial class ToolCatalog
                 ["mediation"] = Schema.String("Mediation channel PORT=HOST:PORT for this boot only (HOST:PORT must be an allowed host target)."),
                 ["mediation_optional"] = Schema.Boolean("Make this boot's mediation channel optional and fail-open."),
                 ["from_snapshot"] = Schema.String("Restore this snapshot tag in place instead of booting from disk (the workspace must be stopped)."),
-            }.With(p => AddNetworkProperties(p, policy: false)), "name"), McpJson.Context.WorkspaceStatus,
+            }.With(p => AddNetworkProperties(p, policy: false)).With(p => AddModelProperties(p, withRef: false)), "name"), McpJson.Context.WorkspaceStatus,
             async call =>
             {
                 call.Progress.Report("booting");
@@ -97,6 +98,7 @@ public sealed partial class ToolCatalog
                     TtlSeconds = (int?)call.Integer("ttl_seconds", WorkspaceLimits.TtlSeconds),
                     Mediation = Mediation(call),
                     Network = Network(call),
+                    Model = await ModelArgsAsync(call).ConfigureAwait(false),
                     Progress = call.Progress,
                     FromSnapshot = call.String("from_snapshot"),
                 }, call.Cancellation).ConfigureAwait(false);

@@ -47,6 +47,7 @@ public sealed partial class ToolCatalog
         c.AddParityTools();
         c.AddNetworkTools();
         c.AddSnapshotTools();
+        c.AddModelTools();
         c.Limits.CheckToolNames(c._tools.Keys);
         return c;
     }
@@ -122,6 +123,7 @@ public sealed partial class ToolCatalog
         runProps["cpus"] = Schema.Integer("Virtual CPUs.", WorkspaceLimits.Cpus);
         runProps["volumes"] = VolumesSchema();
         AddNetworkProperties(runProps);
+        AddModelProperties(runProps);
         Add("workspace_run", "Run a command in a throwaway VM", new ToolHints(ReadOnly: false, Destructive: false, Idempotent: false, OpenWorld: true),
             "One-shot: boot a brand-new workspace VM, run one command, return its exit code and output, throw the VM away. A non-zero exit is a result, " +
             "not an error. Reports boot phases, and the command's output as it comes, as progress. Cancelling tears the VM down.",
@@ -148,6 +150,7 @@ public sealed partial class ToolCatalog
                     MaxOutputBytes = stdout is null ? maxOut : maxOut ?? MaxOutputBytes,
                     Stdin = Stdin(call),
                     Network = Network(call),
+                    Model = await ModelArgsAsync(call).ConfigureAwait(false),
                     Stdout = stdout,
                     Stderr = stderr,
                     Progress = call.Progress,

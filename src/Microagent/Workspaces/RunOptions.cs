@@ -37,6 +37,8 @@ public sealed record RunOptions
     public Stream? Stderr { get; init; }
     /// <summary>The network (mode, egress policy, published ports); null = user mode, default policy.</summary>
     public NetworkSpec? Network { get; init; }
+    /// <summary>The model pairing of the run's workspace (<see cref="WorkspaceSpec.Model"/>); null = none.</summary>
+    public Models.ModelSpec? Model { get; init; }
     /// <summary>Phase messages for a progress display.</summary>
     public IProgress<string>? Progress { get; init; }
 }

@@ -34,6 +34,8 @@ internal sealed class WorkspaceLayout(string dir)
         public const string SerialLog = "serial.log";
         /// <summary>The egress audit (one JSON line per network decision, docs/ARCHITECTURE.md "Networking").</summary>
         public const string EgressAudit = "egress.jsonl";
+        /// <summary>The model mediator's audit (one JSON line per request, docs/ARCHITECTURE.md "Model mediation").</summary>
+        public const string ModelAudit = "model-audit.jsonl";
         /// <summary>The supervisor's stderr.</summary>
         public const string SupervisorLog = "supervisor.log";
         /// <summary>The supervisor's control socket.</summary>
@@ -61,6 +63,7 @@ internal sealed class WorkspaceLayout(string dir)
     public string SerialLog => In(Names.SerialLog);
     public string SupervisorLog => In(Names.SupervisorLog);
     public string EgressAudit => In(Names.EgressAudit);
+    public string ModelAudit => In(Names.ModelAudit);
     public string ControlSocket => In(Names.ControlSocket);
     public string HybridSocket => In(Names.HybridSocket);
     public string VhostUserSocket => In(Names.VhostUserSocket);

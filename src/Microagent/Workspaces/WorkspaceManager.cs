@@ -89,6 +89,7 @@ public sealed partial class WorkspaceManager
         ArgumentNullException.ThrowIfNull(spec);
         var (store, profile, memory, cpus, size, ttl, hostname) = ResolveCreate(spec);
         var network = (spec.Network ?? new NetworkSpec()).Resolve();
+        var model = spec.Model?.Resolve(null);
         if (_checkHost) await HostPrerequisites.EnsureAsync(Paths, ct).ConfigureAwait(false);
 
         StatePaths.EnsureDirectory(Paths.Workspaces);
@@ -112,6 +113,7 @@ public sealed partial class WorkspaceManager
                 Setup = spec.Setup, Exec = spec.Exec, Env = spec.Env, Hostname = hostname, Profile = profile.Name,
                 MemoryMiB = memory, Cpus = cpus, SizeMiB = size, TtlSeconds = ttl, Vsock = spec.Vsock, Mediation = spec.Mediation, Shell = spec.Shell ?? WorkspaceLimits.DefaultShell, Disks = disks,
                 Network = network,
+                Model = model is null ? null : model with { Runner = model.Runner.ForStorage() },
                 ImageEnv = baseline.Config.Env, ImageWorkingDir = baseline.Config.WorkingDir, ImageUser = baseline.Config.User,
                 CreatedAt = DateTimeOffset.UtcNow,
             });
@@ -145,6 +147,7 @@ public sealed partial class WorkspaceManager
         ArgumentNullException.ThrowIfNull(spec);
         var (store, profile, memory, cpus, size, ttl, _) = ResolveCreate(spec);
         (spec.Network ?? new NetworkSpec()).Resolve();
+        spec.Model?.Resolve(null);
         if (store.Exists) throw new WorkspaceExistsException(store.Name);
         return WorkspacePlanner.Plan(Paths, "create", store.Name, spec, memory, cpus, size, ttl, profile.Name, _ => spec.Exec is { } e ? [e] : []);
     }
@@ -177,6 +180,7 @@ public sealed partial class WorkspaceManager
         WorkspaceStateMachine.EnsureCanStart(store.Name, store.ReadState().State);
 
         var boot = BootOf(config, options);
+        var pairing = options.Model is { IsEmpty: false } m ? m.Resolve(config.Model) : config.Model;
         WorkspaceValidator.Boot(boot.MemoryMiB, boot.Cpus, boot.TtlSeconds, boot.Mediation, boot.Vsock);
         string readyPath = store.HybridSocketPath + "_" + ProtocolInfo.ReadyPort;
         if (readyPath.Length > 107)
@@ -186,7 +190,14 @@ public sealed partial class WorkspaceManager
         foreach (var l in Volumes.DataDisks.Lock(Paths, store.Name, config.Disks)) l.Dispose();
         if (_checkHost) await HostPrerequisites.EnsureAsync(Paths, ct).ConfigureAwait(false);
         await PrepareRestoreAsync(store, boot, options.FromSnapshot, ct).ConfigureAwait(false);
-        await _launcher.StartAsync(store, config, boot, options.Progress, ct).ConfigureAwait(false);
+        // The model pairing is re-done on every start (docs/ARCHITECTURE.md "Model runner"); a start that fails releases it.
+        if (pairing is not null) boot = boot with { Model = await Models.ModelPairer.AttachAsync(Paths, store, pairing, options.Model?.Env ?? [], options.Progress, ct).ConfigureAwait(false) };
+        try { await _launcher.StartAsync(store, config, boot, options.Progress, ct).ConfigureAwait(false); }
+        catch when (pairing is not null)
+        {
+            await Models.ModelPairer.ReleaseAsync(Paths, store, CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
         return await _status.WithMediationAsync(store, ct).ConfigureAwait(false);
     }
 
@@ -289,6 +300,7 @@ public sealed partial class WorkspaceManager
         var state = _reconciler.Reconcile(store);
         if (state.State.IsActive())
             await _launcher.StopAsync(store, state, kill: false, window ?? WorkspaceSupervisor.DefaultHaltWindow, reason, ct).ConfigureAwait(false);
+        await Models.ModelPairer.ReleaseAsync(Paths, store, ct).ConfigureAwait(false);
         return StatusReader.Project(store);
     }
 
@@ -304,6 +316,7 @@ public sealed partial class WorkspaceManager
         StatusReader.ReadConfigOrThrow(store);
         var state = _reconciler.Reconcile(store);
         if (state.State.IsActive()) await _launcher.StopAsync(store, state, kill: true, TimeSpan.Zero, reason, ct).ConfigureAwait(false);
+        await Models.ModelPairer.ReleaseAsync(Paths, store, ct).ConfigureAwait(false);
         return StatusReader.Project(store);
     }
 
@@ -334,6 +347,7 @@ public sealed partial class WorkspaceManager
             }
         }
         _reconciler.KillStrayQemu(store);
+        await Models.ModelPairer.ReleaseAsync(Paths, store, CancellationToken.None).ConfigureAwait(false);
         Reconciler.TryDeleteDir(store.Dir);
         if (Directory.Exists(store.Dir))
             throw MicroagentException.Permanent($"could not remove {store.Dir} completely", "check permissions and remove it by hand");
