@@ -22,25 +22,34 @@ command -v npm >/dev/null && command -v cmake >/dev/null && command -v git >/dev
   { say "needs npm, cmake, git and a C++ compiler"; exit 1; }
 
 mkdir -p "$CACHE"
-work=$(mktemp -d "$CACHE/.build.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-(cd "$work" && npm pack --silent "$PKG" >/dev/null 2>&1)
-tar -xzf "$work"/node-llama-cpp-*.tgz -C "$work" package/llama/gitRelease.bundle
-bundle="$work/package/llama/gitRelease.bundle"
+pack=$(mktemp -d "$CACHE/.pack.XXXXXX")
+trap 'rm -rf "$pack"' EXIT
+(cd "$pack" && npm pack --silent "$PKG" >/dev/null 2>&1)
+tar -xzf "$pack"/node-llama-cpp-*.tgz -C "$pack" package/llama/gitRelease.bundle
+bundle="$pack/package/llama/gitRelease.bundle"
 hash=$(sha256sum "$bundle" | cut -c1-16)
 out="$CACHE/$hash/llama-server"
 if [ -x "$out" ]; then echo "$out"; exit 0; fi
 
-say "building from $PKG (bundle $hash) with -j$JOBS; this takes a while on a small machine"
-git clone -q "$bundle" "$work/src"
-cmake -S "$work/src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DLLAMA_BUILD_UI=OFF \
-  -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF -DGGML_NATIVE=OFF -DGGML_CUDA=OFF -DGGML_VULKAN=OFF -DGGML_METAL=OFF \
-  -DBUILD_SHARED_LIBS=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=ON >"$work/cmake.log" 2>&1 ||
-  { tail -n 40 "$work/cmake.log" >&2; exit 1; }
-cmake --build "$work/build" --target llama-server -j "$JOBS" >"$work/build.log" 2>&1 ||
+# The build directory is kept when a build is interrupted, so the next run resumes it (make is incremental).
+work="$CACHE/.build-$hash"
+if [ ! -f "$work/build/CMakeCache.txt" ]; then
+  rm -rf "$work"
+  mkdir -p "$work"
+  say "building from $PKG (bundle $hash) with -j$JOBS; this takes a while on a small machine"
+  git clone -q "$bundle" "$work/src" 2>/dev/null
+  cmake -S "$work/src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DLLAMA_BUILD_UI=OFF \
+    -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF -DGGML_NATIVE=OFF -DGGML_CUDA=OFF -DGGML_VULKAN=OFF -DGGML_METAL=OFF \
+    -DBUILD_SHARED_LIBS=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=ON >"$work/cmake.log" 2>&1 ||
+    { tail -n 40 "$work/cmake.log" >&2; exit 1; }
+else
+  say "resuming the build in $work"
+fi
+cmake --build "$work/build" --target llama-server -j "$JOBS" >>"$work/build.log" 2>&1 ||
   { tail -n 40 "$work/build.log" >&2; exit 1; }
 mkdir -p "$CACHE/$hash"
 cp "$work/build/bin/llama-server" "$CACHE/$hash/llama-server.partial"
 mv "$CACHE/$hash/llama-server.partial" "$out"
+rm -rf "$(readlink -f "$work")" "$work"
 say "built $out"
 echo "$out"

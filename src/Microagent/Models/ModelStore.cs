@@ -32,6 +32,8 @@ public sealed record ModelPullOptions
     public bool Force { get; init; }
     /// <summary>Phase messages.</summary>
     public IProgress<string>? Progress { get; init; }
+    /// <summary>The Hugging Face endpoint; null = <see cref="ModelReference.Endpoint"/> (<c>$MICROAGENT_HF_ENDPOINT</c> or huggingface.co).</summary>
+    public string? Endpoint { get; init; }
 }
 
 /// <summary>
@@ -91,7 +93,7 @@ public sealed class ModelStore
             }
             else
             {
-                var url = parsed.ResolveUrl(ModelReference.Endpoint());
+                var url = parsed.ResolveUrl(options.Endpoint ?? ModelReference.Endpoint());
                 CheckScheme(url);
                 options.Progress?.Report($"pulling {parsed.Canonical}");
                 got = await DownloadAsync(url, Token(options), partial, ct).ConfigureAwait(false);
