@@ -20,7 +20,7 @@ public static class TinyGguf
         var tokens = new List<string> { "<unk>", "<s>", "</s>" };
         var types = new List<int> { 2, 3, 3 }; // UNKNOWN, CONTROL, CONTROL
         for (int b = 0; b < 256; b++) { tokens.Add($"<0x{b:X2}>"); types.Add(6); } // BYTE
-        foreach (string w in new[] { "\u2581", "\u2581hello", "\u2581the", "\u2581a", "e", "t", "o" }) { tokens.Add(w); types.Add(1); } // NORMAL
+        foreach (string word in new[] { "\u2581", "\u2581hello", "\u2581the", "\u2581a", "e", "t", "o" }) { tokens.Add(word); types.Add(1); } // NORMAL
         int vocab = tokens.Count;
         var scores = Enumerable.Range(0, vocab).Select(i => types[i] == 1 ? -1f * i / vocab : 0f).ToList();
 

@@ -1,10 +1,13 @@
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
 using Microagent.Errors;
 
 namespace Microagent.Models;
 
 /// <summary>The kind of host process that serves a model (docs/ARCHITECTURE.md "Model runner").</summary>
+[JsonConverter(typeof(ModelRunnerBackendJsonConverter))]
 public enum ModelRunnerBackend
 {
     /// <summary>llama.cpp's <c>llama-server</c> (<c>$MICROAGENT_LLAMA_SERVER</c> or PATH).</summary>
@@ -16,6 +19,7 @@ public enum ModelRunnerBackend
 }
 
 /// <summary>Whether a runner may use a GPU.</summary>
+[JsonConverter(typeof(ModelGpuJsonConverter))]
 public enum ModelGpu
 {
     /// <summary>The runner's own default (no GPU flags are added).</summary>
@@ -25,6 +29,12 @@ public enum ModelGpu
     /// <summary>A GPU is expected (no flags are added; the runner decides how).</summary>
     On,
 }
+
+/// <summary>Stored as <c>llama-cpp</c>, <c>vllm</c>, <c>custom</c>.</summary>
+internal sealed class ModelRunnerBackendJsonConverter() : JsonStringEnumConverter<ModelRunnerBackend>(JsonNamingPolicy.KebabCaseLower, allowIntegerValues: false);
+
+/// <summary>Stored as <c>auto</c>, <c>off</c>, <c>on</c>.</summary>
+internal sealed class ModelGpuJsonConverter() : JsonStringEnumConverter<ModelGpu>(JsonNamingPolicy.KebabCaseLower, allowIntegerValues: false);
 
 /// <summary>
 /// How a workspace's model is served (the <c>--model-runner*</c> and <c>--model-gpu</c> flags; stored in the workspace's config
@@ -57,14 +67,14 @@ public sealed record ModelRunnerSpec
     /// <summary>This spec as stored: the environment's keys only.</summary>
     public ModelRunnerSpec ForStorage() => this with { Env = [.. Env.Select(e => e.Split('=', 2)[0])] };
 
-    /// <summary>Identifies a runner configuration (everything but the environment's values): runners of the same model and digest are shared.</summary>
+    /// <summary>Identifies a runner configuration (everything, its name included, but the environment's values): runners of the same model and digest are shared.</summary>
     public string Digest
     {
         get
         {
             var sb = new StringBuilder();
             sb.Append(Backend).Append('\n').Append(Gpu).Append('\n').Append(Model).Append('\n').Append(ServedModel).Append('\n')
-              .Append(Command).Append('\n').Append(Health).Append('\n');
+              .Append(Command).Append('\n').Append(Name).Append('\n').Append(Health).Append('\n');
             foreach (string a in Args) sb.Append("arg:").Append(a).Append('\n');
             foreach (string e in Env.Select(e => e.Split('=', 2)[0]).Order(StringComparer.Ordinal)) sb.Append("env:").Append(e).Append('\n');
             return Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(sb.ToString())))[..16].ToLowerInvariant();

@@ -41,7 +41,7 @@ public sealed class ModelRunnerTests
             Assert.Equal(["llm1"], Assert.Single(await RunnersAsync()).Holders);
 
             // kill -9: the dead entry is dropped, and the next start restarts it (another pid, maybe another port).
-            Process.GetProcessById(shared.Pid).Kill();
+            using (var runner = Process.GetProcessById(shared.Pid)) runner.Kill();
             await Poll.UntilAsync(() => Gone(shared.Pid), TimeSpan.FromSeconds(30), "the killed runner to exit");
             Assert.Empty(await RunnersAsync());
             await Ok("halt", "llm1");

@@ -14,7 +14,7 @@ public sealed class ModelReferenceTests
     {
         var r = ModelReference.Parse(text);
         Assert.False(r.IsLocal);
-        Assert.Equal((org, repo, rev, file), (r.Org, r.Repo, r.Revision, r.File));
+        Assert.Equal($"{org}|{repo}|{rev}|{file}", $"{r.Org}|{r.Repo}|{r.Revision}|{r.File}");
         Assert.Equal($"hf.co/{org}/{repo}@{rev}/{file}", r.Canonical);
         Assert.Equal(r, ModelReference.Parse(r.Canonical));
     }

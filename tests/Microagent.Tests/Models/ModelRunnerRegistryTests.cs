@@ -1,3 +1,4 @@
+using Microagent.Errors;
 using Microagent.Models;
 using Microagent.TestSupport;
 using Microagent.Workspaces;
@@ -5,24 +6,25 @@ using Microagent.Workspaces;
 namespace Microagent.Tests.Models;
 
 /// <summary>The runner registry with real runner processes: a tiny node HTTP server as the custom backend.</summary>
-public sealed class ModelRunnerRegistryTests : IDisposable
+public sealed class ModelRunnerRegistryTests : IAsyncLifetime
 {
     private const string Server = "require('http').createServer((q, s) => s.end(q.url === '/health' ? 'ok' : 'model')).listen(+process.argv[1], process.argv[2])";
     private readonly string _dir = Directory.CreateTempSubdirectory("ma-runners-").FullName;
     private readonly StatePaths _paths;
-    private readonly ModelRecord _model;
+    private ModelRecord _model = null!;
 
-    public ModelRunnerRegistryTests()
+    public ModelRunnerRegistryTests() => _paths = new StatePaths(_dir);
+
+    public async Task InitializeAsync()
     {
-        _paths = new StatePaths(_dir);
         string file = Path.Combine(_dir, "tiny.gguf");
         TinyGguf.Write(file);
-        _model = new ModelStore(_paths).PullAsync(file).GetAwaiter().GetResult();
+        _model = await new ModelStore(_paths).PullAsync(file);
     }
 
-    public void Dispose()
+    public async Task DisposeAsync()
     {
-        foreach (var r in new ModelRunnerRegistry(_paths).ListAsync().GetAwaiter().GetResult()) ProcessTable.Kill(r.Pid);
+        foreach (var r in await new ModelRunnerRegistry(_paths).ListAsync()) ProcessTable.Kill(r.Pid);
         Directory.Delete(_dir, true);
     }
 
@@ -102,7 +104,7 @@ public sealed class ModelRunnerRegistryTests : IDisposable
     public async Task A_runner_that_dies_before_ready_fails_with_its_log_tail()
     {
         var spec = new ModelRunnerSpec { Backend = ModelRunnerBackend.Custom, Command = "node", Args = ["-e", "console.error('boom: cannot load'); process.exit(3)"] };
-        var e = await Assert.ThrowsAsync<Errors.MicroagentException>(() => new ModelRunnerRegistry(_paths).EnsureAsync(_model, spec, "ws"));
+        var e = await Assert.ThrowsAsync<MicroagentException>(() => new ModelRunnerRegistry(_paths).EnsureAsync(_model, spec, "ws"));
         Assert.Contains("boom: cannot load", e.Message);
         Assert.Empty(await new ModelRunnerRegistry(_paths).ListAsync());
     }
