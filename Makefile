@@ -5,6 +5,8 @@ CONFIG ?= Release
 DOTNET ?= dotnet
 export DOTNET_CLI_TELEMETRY_OPTOUT := 1
 export DOTNET_NOLOGO := 1
+# The model runner tests find llama-server here (scripts/llama-server.sh builds it into its cache; docs/ARCHITECTURE.md "Model runner").
+export MICROAGENT_LLAMA_SERVER ?= $(shell bash scripts/llama-server.sh --print 2>/dev/null)
 
 BIN := bin
 AGENT := $(BIN)/microagent-agent

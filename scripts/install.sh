@@ -2,7 +2,8 @@
 # Installs what microagent needs on a Debian 12 (bookworm) host. Idempotent: does nothing when all is present.
 #   QEMU 10 + qemu-utils from bookworm-backports, e2fsprogs, kmod (depmod), busybox-static (default image), tmux (the console e2e tests),
 #   cpio, image tooling (zstd/libzstd1 for zstd layers; docker-registry, skopeo, umoci, debootstrap, apache2-utils
-#   and attr for the image tests and bench/image.sh), and the Debian cloud kernel package (fetched with `apt-get download`, installed by `microagent kernel install`).
+#   and attr for the image tests and bench/image.sh), and the Debian cloud kernel package (fetched with `apt-get download`, installed by `microagent kernel install`);
+#   cmake, g++ and git, and llama.cpp's llama-server built once from node-llama-cpp@3.21.1 (scripts/llama-server.sh; the model runner tests).
 # Usage: scripts/install.sh [--check]   (--check: report what is missing, change nothing)
 set -euo pipefail
 
@@ -37,10 +38,20 @@ IMAGE_PKGS=(libzstd1 zstd docker-registry skopeo umoci debootstrap apache2-utils
 for pkg in "${IMAGE_PKGS[@]}"; do
   dpkg -s "$pkg" 2>/dev/null | grep -q '^Status: install ok installed' || missing+=("$pkg")
 done
+# llama-server (docs/ARCHITECTURE.md "Model runner"): built from source into a cache keyed by the llama.cpp bundle's hash.
+LLAMA_PKGS=(cmake g++ make git)
+for pkg in "${LLAMA_PKGS[@]}"; do
+  dpkg -s "$pkg" 2>/dev/null | grep -q '^Status: install ok installed' || missing+=("$pkg")
+done
+LLAMA_SCRIPT="$(dirname -- "$0")/llama-server.sh"
+llama_ok() { bash "$LLAMA_SCRIPT" --print >/dev/null 2>&1; }
+build_llama() { llama_ok || { say "building llama-server (first time only; slow on a small machine)"; nice bash "$LLAMA_SCRIPT" >/dev/null; }; }
+llama_ok || [ $check_only = 0 ] || missing+=("llama-server")
 kernel_deb=$(ls -1 "$KERNEL_CACHE"/linux-image-*-cloud-amd64_*.deb 2>/dev/null | sort -V | tail -n 1 || true)
 [ -n "$kernel_deb" ] || missing+=("kernel")
 
 if [ ${#missing[@]} -eq 0 ]; then
+  [ $check_only = 1 ] || build_llama
   say "everything present (QEMU $(qemu-system-x86_64 --version | head -n1 | awk '{print $4}'), kernel $(basename "$kernel_deb"))"
   exit 0
 fi
@@ -62,7 +73,7 @@ if ! qemu_ok; then
   say "QEMU ${QEMU_MIN_MAJOR} from bookworm-backports"
   $SUDO apt-get install -y -q --no-install-recommends -t bookworm-backports qemu-system-x86 qemu-utils >/dev/null
 fi
-$SUDO apt-get install -y -q --no-install-recommends e2fsprogs kmod cpio busybox-static tmux "${IMAGE_PKGS[@]}" >/dev/null
+$SUDO apt-get install -y -q --no-install-recommends e2fsprogs kmod cpio busybox-static tmux "${IMAGE_PKGS[@]}" "${LLAMA_PKGS[@]}" >/dev/null
 # Node.js runs the official MCP TypeScript SDK client in the MCP tests; keep a newer one if present.
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || $SUDO apt-get install -y -q --no-install-recommends nodejs npm >/dev/null
 
@@ -77,4 +88,5 @@ if [ -z "$kernel_deb" ]; then
   rm -rf "$tmp"
 fi
 qemu_ok || { say "QEMU >= ${QEMU_MIN_MAJOR} still missing after install"; exit 1; }
+build_llama
 say "done"

@@ -1,4 +1,5 @@
 // ExecBench NAME N: prints "library" and "raw" latency lines (median, p95 in ms) for a running workspace.
+// ExecBench --write-gguf PATH: writes the tests' tiny random-weight llama GGUF (tests/Shared/TinyGguf.cs) for bench/model.sh.
 using System.Diagnostics;
 using Microagent;
 using Microagent.Agent;
@@ -6,6 +7,11 @@ using Microagent.Protocol;
 using Microagent.Vsock;
 using Microagent.Workspaces;
 
+if (args is ["--write-gguf", var ggufPath])
+{
+    Microagent.TestSupport.TinyGguf.Write(ggufPath);
+    return;
+}
 string name = args[0];
 int n = int.Parse(args[1]);
 var manager = new WorkspaceManager(new StatePaths());

@@ -47,6 +47,8 @@ internal sealed record RegistryEntryJson(string Registry, string Username);
 
 internal sealed record LogsJson(string? Workspace, string Serial);
 
+internal sealed record ModelDeletedJson(string Ref, bool Removed);
+
 internal sealed record VersionJson(string Version, int Protocol);
 
 internal sealed record SnapshotJson(string? Workspace, string Tag, DateTimeOffset Created, long SizeBytes, string? ImageDigest, string? KernelRelease,
@@ -94,6 +96,13 @@ internal sealed record SnapshotJson(string? Workspace, string Tag, DateTimeOffse
 [JsonSerializable(typeof(IReadOnlyList<WorkspaceProfile>))]
 [JsonSerializable(typeof(Microagent.Cli.Commands.NameOutcomesJson))]
 [JsonSerializable(typeof(Microagent.Volumes.VolumeInfo))]
+[JsonSerializable(typeof(Microagent.Models.ModelRecord))]
+[JsonSerializable(typeof(IReadOnlyList<Microagent.Models.ModelRecord>))]
+[JsonSerializable(typeof(Microagent.Models.ModelPruneResult))]
+[JsonSerializable(typeof(Microagent.Models.ModelRunnerRecord))]
+[JsonSerializable(typeof(IReadOnlyList<Microagent.Models.ModelRunnerRecord>))]
+[JsonSerializable(typeof(Microagent.Models.ModelStopResult))]
+[JsonSerializable(typeof(ModelDeletedJson))]
 [JsonSerializable(typeof(IReadOnlyList<Microagent.Volumes.VolumeInfo>))]
 [JsonSerializable(typeof(Microagent.Volumes.VolumeDeleteResult))]
 internal sealed partial class CliJsonContext : JsonSerializerContext

@@ -34,8 +34,7 @@ root.Subcommands.Add(DeleteCommand.Create());
 root.Subcommands.Add(GcCommand.Create());
 root.Subcommands.Add(ImageCommand.Create());
 root.Subcommands.Add(VolumeCommand.Create());
-// `model` (store, runners) is the model runner's verb; until it lands here the group holds `policy` alone.
-root.Subcommands.Add(new Command("model", "Models for workspaces: check model policy files.") { ModelPolicyCommand.Create() });
+root.Subcommands.Add(ModelCommand.Create());
 root.Subcommands.Add(RegistryCommand.Create());
 root.Subcommands.Add(KernelCommand.Create());
 root.Subcommands.Add(ProfilesCommand.Create());

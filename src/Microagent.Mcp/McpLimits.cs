@@ -37,8 +37,8 @@ public sealed class McpLimits
         ["microagent_ping", "microagent_describe", "workspace_run", "workspace_create", "workspace_start", "workspace_exec", "workspace_cp",
             "workspace_status", "workspace_delete"];
 
-    /// <summary>Left out of the standard set: the tool whose only job is fetching images from registries or host files.</summary>
-    public static readonly IReadOnlyList<string> NotStandard = ["images_pull"];
+    /// <summary>Left out of the standard set: the tools whose job is fetching images or models from the network, and starting a host model runner by itself.</summary>
+    public static readonly IReadOnlyList<string> NotStandard = ["images_pull", "model_pull", "model_serve"];
 
     private const string Launcher = "the person who launches the server decides this (a tool call cannot): ";
 

@@ -143,4 +143,10 @@ internal sealed class McpNaming : JsonNamingPolicy
 [JsonSerializable(typeof(Microagent.Workspaces.Templates.TemplateInfo))]
 [JsonSerializable(typeof(Microagent.Workspaces.Templates.TemplatePruneResult))]
 [JsonSerializable(typeof(JsonObject))]
+[JsonSerializable(typeof(Microagent.Models.ModelRecord))]
+[JsonSerializable(typeof(ModelList))]
+[JsonSerializable(typeof(ModelRunnerList))]
+[JsonSerializable(typeof(ModelDeleteResult))]
+[JsonSerializable(typeof(Microagent.Models.ModelRunnerRecord))]
+[JsonSerializable(typeof(Microagent.Models.ModelStopResult))]
 internal sealed partial class McpJsonContext : JsonSerializerContext;

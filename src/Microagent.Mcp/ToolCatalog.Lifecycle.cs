@@ -40,7 +40,7 @@ public sealed partial class ToolCatalog
                 ["mediation_optional"] = Schema.Boolean("Make the mediation channel optional and fail-open (development)."),
                 ["volumes"] = VolumesSchema(),
                 ["from_snapshot"] = Schema.String("Fork SOURCE:TAG instead: the source's config, its own disk (an overlay on the snapshot) and identity; its first workspace_start resumes the snapshot."),
-            }.With(p => AddNetworkProperties(p)), "name"), McpJson.Context.WorkspaceStatus,
+            }.With(p => AddNetworkProperties(p)).With(p => AddModelProperties(p)), "name"), McpJson.Context.WorkspaceStatus,
             async call =>
             {
                 if (call.String("from_snapshot") is { } from)
@@ -67,6 +67,7 @@ public sealed partial class ToolCatalog
                     Mediation = Mediation(call),
                     Disks = VolumeArgs(call),
                     Network = Network(call),
+                    Model = await ModelArgsAsync(call).ConfigureAwait(false),
                 };
                 call.Progress.Report($"creating workspace {spec.Name}");
                 return await Workspaces.CreateAsync(spec, call.Cancellation, call.Progress).ConfigureAwait(false);
@@ -86,7 +87,7 @@ public sealed partial class ToolCatalog
                 ["mediation_optional"] = Schema.Boolean("Make this boot's mediation channel optional and fail-open."),
                 ["from_snapshot"] = Schema.String("Restore this snapshot tag in place instead of booting from disk (the workspace must be stopped)."),
                 ["cold"] = Schema.Boolean("Boot cold: on a first start, do not restore (or make) the warm-start template of its image and sizes."),
-            }.With(p => AddNetworkProperties(p, policy: false)).With(AddPlatformProperties), "name"), McpJson.Context.WorkspaceStatus,
+            }.With(p => AddNetworkProperties(p, policy: false)).With(AddPlatformProperties).With(p => AddModelProperties(p, withRef: false)), "name"), McpJson.Context.WorkspaceStatus,
             async call =>
             {
                 call.Progress.Report("booting");
@@ -98,6 +99,7 @@ public sealed partial class ToolCatalog
                     TtlSeconds = (int?)call.Integer("ttl_seconds", WorkspaceLimits.TtlSeconds),
                     Mediation = Mediation(call),
                     Network = Network(call),
+                    Model = await ModelArgsAsync(call).ConfigureAwait(false),
                     Progress = call.Progress,
                     FromSnapshot = call.String("from_snapshot"),
                     Arch = call.String("arch"),

@@ -52,6 +52,7 @@ public sealed partial class ToolCatalog
         c.AddModelPolicyTools();
         c.AddTemplateTools();
         c.AddConsoleTools();
+        c.AddModelTools();
         c.Limits.CheckToolNames(c._tools.Keys);
         return c;
     }
@@ -129,6 +130,7 @@ public sealed partial class ToolCatalog
         runProps["cold"] = Schema.Boolean("Boot cold instead of restoring the warm-start template of this image and sizes.");
         AddNetworkProperties(runProps);
         AddPlatformProperties(runProps);
+        AddModelProperties(runProps);
         Add("workspace_run", "Run a command in a throwaway VM", new ToolHints(ReadOnly: false, Destructive: false, Idempotent: false, OpenWorld: true),
             "One-shot: boot a brand-new workspace VM, run one command, return its exit code and output, throw the VM away. A non-zero exit is a result, " +
             "not an error. Reports boot phases, and the command's output as it comes, as progress. Cancelling tears the VM down.",
@@ -157,6 +159,7 @@ public sealed partial class ToolCatalog
                     Network = Network(call),
                     Arch = call.String("arch"),
                     Backend = call.String("backend"),
+                    Model = await ModelArgsAsync(call).ConfigureAwait(false),
                     Stdout = stdout,
                     Stderr = stderr,
                     Progress = call.Progress,

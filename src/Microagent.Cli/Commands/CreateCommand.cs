@@ -46,10 +46,12 @@ internal static class CreateCommand
               microagent create box --network isolated
               microagent create api --add-host db.internal:10.0.0.5 --egress-allow db.internal --egress-policy policy.yaml
               microagent create fork1 --from-snapshot research:before-tests
+              microagent create chat --model hf.co/ggml-org/models@main/tinyllamas/stories260K.gguf --model-gpu off
             """);
         cmd.Arguments.Add(name);
         foreach (var o in new Option[] { nameOpt, image, setup, exec, env, hostname, profile, memory, cpus, size, ttl, vsock, mediation, mediationOptional, shell, dryRun, file, fromSnapshot }.Concat(disks)) cmd.Options.Add(o);
         var network = NetworkArgs.AddTo(cmd);
+        var model = ModelArgs.AddTo(cmd);
         var docker = DockerFlags.AddTo(cmd);
         cmd.SetAction(async (r, ct) =>
         {
@@ -74,6 +76,7 @@ internal static class CreateCommand
                 Mediation = WorkspaceArgs.MediationFrom(r, mediation, mediationOptional),
                 Disks = WorkspaceArgs.DisksFrom(r, disks),
                 Network = network.From(r),
+                Model = model.From(r),
             });
             var manager = new WorkspaceManager(GlobalOptions.Paths(r));
             if (r.GetValue(dryRun))

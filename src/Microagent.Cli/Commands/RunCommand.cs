@@ -49,6 +49,7 @@ internal static class RunCommand
         foreach (var o in new Option[] { image, entrypoint, memory, cpus, timeout, keep, rm, dryRun, env, cwd, user, cold }.Concat(disks)) cmd.Options.Add(o);
         var network = NetworkArgs.AddTo(cmd);
         var platform = BootArgs.AddTo(cmd);
+        var model = ModelArgs.AddTo(cmd);
         var docker = DockerFlags.AddTo(cmd);
         cmd.Arguments.Add(command);
         cmd.SetAction(async (r, ct) =>
@@ -75,6 +76,7 @@ internal static class RunCommand
                 User = r.GetValue(user),
                 Disks = WorkspaceArgs.DisksFrom(r, disks),
                 Network = network.From(r),
+                Model = model.From(r),
                 Stdin = stdin,
                 Stdout = stdout,
                 Stderr = stderr,

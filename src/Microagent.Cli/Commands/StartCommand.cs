@@ -23,7 +23,9 @@ internal static class StartCommand
         var cmd = new Command("start", """
             Boot a workspace from its disk (memory is not kept across halt/start) and return once the guest serves exec.
             Setup commands run on the first successful boot only; the workload (--exec) runs on every start.
-            --profile/--memory/--cpus/--ttl/--vsock/--mediation/--network/--publish override the stored config for this boot only.
+            --profile/--memory/--cpus/--ttl/--vsock/--mediation/--network/--publish and the --model-runner*/--model-mediation*
+            flags override the stored config for this boot only. A workspace with a model re-pairs on every start: its runner is
+            re-ensured (the model pulled when missing) and the workspace held by it; --model-runner-env values go with each start.
             A running or starting workspace is a conflict (exit 1); a failed boot prints the serial-log tail.
             --from-snapshot TAG restores a snapshot in place instead: the disk rolls back to it and the guest resumes
             where it was captured (live connections are reset; the clock is set and the RNG reseeded from the host).
@@ -35,12 +37,14 @@ internal static class StartCommand
               microagent start research --memory 1024 --ttl 5m
               microagent start research --network isolated
               microagent start web -p 8080:80
+              microagent start chat --model-runner-env LLAMA_ARG_THREADS=2
               microagent start job --wait --wait-timeout 10m && microagent result job
               microagent halt research && microagent start research --from-snapshot before-tests
             """ + "\n" + BootArgs.Examples);
         cmd.Arguments.Add(name);
         var network = NetworkArgs.AddTo(cmd, policyFlags: false);
         var platform = BootArgs.AddTo(cmd);
+        var model = ModelArgs.AddTo(cmd, withRef: false);
         foreach (var o in new Option[] { profile, memory, cpus, ttl, vsock, mediation, mediationOptional, wait, waitTimeout, fromSnapshot, cold }) cmd.Options.Add(o);
         cmd.SetAction(async (r, ct) =>
         {
@@ -56,6 +60,7 @@ internal static class StartCommand
                 Vsock = [.. (r.GetValue(vsock) ?? []).Select(VsockMapping.Parse)],
                 Mediation = WorkspaceArgs.MediationFrom(r, mediation, mediationOptional),
                 Network = network.From(r),
+                Model = model.From(r),
                 Progress = Cli.Progress(r),
                 FromSnapshot = r.GetValue(fromSnapshot),
                 Cold = r.GetValue(cold),

@@ -80,6 +80,9 @@ internal sealed class AgentServer
             case RequestTypes.Forward:
                 await NetworkRequests.ForwardAsync(connection, request.ForwardPort).ConfigureAwait(false);
                 return;
+            case RequestTypes.ModelForward:
+                await NetworkRequests.ModelForwardAsync(connection).ConfigureAwait(false);
+                return;
             case RequestTypes.NetStats:
                 await NetworkRequests.NetStatsAsync(connection).ConfigureAwait(false);
                 return;

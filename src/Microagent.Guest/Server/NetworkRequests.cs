@@ -40,6 +40,19 @@ internal static class NetworkRequests
         await Send(connection, new Response { Type = ResponseTypes.Ok }).ConfigureAwait(false);
     }
 
+    /// <summary>Starts the model forward (Microagent.Protocol/Models.cs); ok, or an error when its port is taken.</summary>
+    public static async Task ModelForwardAsync(Stream connection)
+    {
+        try { ModelForward.Start(); }
+        catch (SocketException e)
+        {
+            await Send(connection, Error("permanent", $"cannot listen on 127.0.0.1:{ModelInfo.GuestPort}: {e.SocketErrorCode}")).ConfigureAwait(false);
+            return;
+        }
+        Log.Info($"model forward on 127.0.0.1:{ModelInfo.GuestPort}");
+        await Send(connection, new Response { Type = ResponseTypes.Ok }).ConfigureAwait(false);
+    }
+
     public static Task NetStatsAsync(Stream connection) =>
         Send(connection, new Response { Type = ResponseTypes.NetStats, NetStats = GuestNetwork.Stats() });
 

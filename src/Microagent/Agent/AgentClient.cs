@@ -137,6 +137,9 @@ internal sealed class AgentClient(Func<CancellationToken, Task<Stream>> connect)
         if (response.Type != ResponseTypes.Ok) throw Unexpected(response);
     }
 
+    /// <summary>Starts the guest's model forward on 127.0.0.1:11434 (agent <c>model-forward</c>; docs/ARCHITECTURE.md "Model runner"); idempotent.</summary>
+    public Task StartModelForwardAsync(CancellationToken ct = default) => RequestOkAsync(new Request { Type = RequestTypes.ModelForward }, ct);
+
     /// <summary>The guest's network counters (agent <c>net-stats</c>).</summary>
     public async Task<NetStats> NetStatsAsync(CancellationToken ct = default)
     {

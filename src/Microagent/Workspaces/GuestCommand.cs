@@ -5,7 +5,7 @@ namespace Microagent.Workspaces;
 
 /// <summary>
 /// The one place a guest command's <see cref="ExecRequest"/> is made from its layers. Invariants: the environment is
-/// image env, then workspace env, then the call's (later entries win in the agent); the working directory and user are
+/// image env, then workspace env, then the model forward's URLs (a workspace with a model), then the call's (later entries win in the agent); the working directory and user are
 /// the call's, else the image's (an empty image value means none: <c>/</c> and root); a captured (single-mode) command is
 /// capped at <see cref="WorkspaceLimits.SingleModeOutputCap"/> per stream unless the call says otherwise.
 /// </summary>
@@ -21,6 +21,8 @@ internal sealed record GuestCommand
     public string? ImageUser { get; init; }
     /// <summary>The workspace's environment (<see cref="WorkspaceSpec.Env"/>).</summary>
     public IReadOnlyList<string> WorkspaceEnv { get; init; } = [];
+    /// <summary>The model forward's URLs when the workspace has a model (<c>MICROAGENT_MODEL_URL</c>, <c>OPENAI_BASE_URL</c>; docs/ARCHITECTURE.md "Model runner").</summary>
+    public IReadOnlyList<string> ModelEnv { get; init; } = [];
     /// <summary>The call's environment.</summary>
     public IReadOnlyList<string> Env { get; init; } = [];
     /// <summary>The call's working directory.</summary>
@@ -38,6 +40,7 @@ internal sealed record GuestCommand
     public static GuestCommand In(WorkspaceConfig config, IReadOnlyList<string> argv) => new()
     {
         Argv = argv, ImageEnv = config.ImageEnv, ImageWorkingDir = config.ImageWorkingDir, ImageUser = config.ImageUser, WorkspaceEnv = config.Env,
+        ModelEnv = config.Model is null ? [] : [$"MICROAGENT_MODEL_URL={ModelInfo.BaseUrl}", $"OPENAI_BASE_URL={ModelInfo.BaseUrl}"],
     };
 
     /// <summary>A command on an image with no workspace environment (one-shot runs resolve against the image this way).</summary>
@@ -79,7 +82,7 @@ internal sealed record GuestCommand
     public ExecRequest ToRequest() => new()
     {
         Argv = [.. Argv],
-        Env = [.. ImageEnv, .. WorkspaceEnv, .. Env],
+        Env = [.. ImageEnv, .. WorkspaceEnv, .. ModelEnv, .. Env],
         Cwd = Cwd ?? NoneIfEmpty(ImageWorkingDir),
         User = User ?? NoneIfEmpty(ImageUser),
         TimeoutMs = Timeout is { } t ? (long)Math.Ceiling(t.TotalMilliseconds) : null,

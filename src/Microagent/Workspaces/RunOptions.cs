@@ -45,6 +45,8 @@ public sealed record RunOptions
     public string? Backend { get; init; }
     /// <summary>The supervisor executable (<see cref="StartOptions.SupervisorExecutable"/>).</summary>
     public string? SupervisorExecutable { get; init; }
+    /// <summary>The model pairing of the run's workspace (<see cref="WorkspaceSpec.Model"/>); null = none.</summary>
+    public Models.ModelSpec? Model { get; init; }
     /// <summary>Phase messages for a progress display.</summary>
     public IProgress<string>? Progress { get; init; }
     /// <summary>Boot cold instead of restoring the warm-start template of the run's image and sizes (docs/ARCHITECTURE.md "Warm start").</summary>

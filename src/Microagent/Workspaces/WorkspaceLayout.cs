@@ -36,6 +36,8 @@ internal sealed class WorkspaceLayout(string dir)
         public const string EgressAudit = "egress.jsonl";
         /// <summary>The containment record of a quarantine (docs/ARCHITECTURE.md "Quarantine"; atomic writes under the state lock).</summary>
         public const string Containment = "containment.json";
+        /// <summary>The model mediator's audit (one JSON line per request, docs/ARCHITECTURE.md "Model mediation").</summary>
+        public const string ModelAudit = "model-audit.jsonl";
         /// <summary>The supervisor's stderr.</summary>
         public const string SupervisorLog = "supervisor.log";
         /// <summary>The supervisor's control socket.</summary>
@@ -64,6 +66,7 @@ internal sealed class WorkspaceLayout(string dir)
     public string SupervisorLog => In(Names.SupervisorLog);
     public string Containment => In(Names.Containment);
     public string EgressAudit => In(Names.EgressAudit);
+    public string ModelAudit => In(Names.ModelAudit);
     public string ControlSocket => In(Names.ControlSocket);
     public string HybridSocket => In(Names.HybridSocket);
     public string VhostUserSocket => In(Names.VhostUserSocket);

@@ -91,6 +91,7 @@ public sealed partial class WorkspaceManager
         ArgumentNullException.ThrowIfNull(spec);
         var (store, profile, memory, cpus, size, ttl, hostname) = ResolveCreate(spec);
         var network = (spec.Network ?? new NetworkSpec()).Resolve();
+        var model = spec.Model?.Resolve(null);
         if (_checkHost) await HostPrerequisites.EnsureAsync(Paths, ct).ConfigureAwait(false);
 
         StatePaths.EnsureDirectory(Paths.Workspaces);
@@ -114,6 +115,7 @@ public sealed partial class WorkspaceManager
                 Setup = spec.Setup, Exec = spec.Exec, Env = spec.Env, Hostname = hostname, Profile = profile.Name,
                 MemoryMiB = memory, Cpus = cpus, SizeMiB = size, TtlSeconds = ttl, Vsock = spec.Vsock, Mediation = spec.Mediation, Shell = spec.Shell ?? WorkspaceLimits.DefaultShell, Disks = disks,
                 Network = network,
+                Model = model is null ? null : model with { Runner = model.Runner.ForStorage() },
                 ImageEnv = baseline.Config.Env, ImageWorkingDir = baseline.Config.WorkingDir, ImageUser = baseline.Config.User,
                 CreatedAt = DateTimeOffset.UtcNow,
             });
@@ -147,6 +149,7 @@ public sealed partial class WorkspaceManager
         ArgumentNullException.ThrowIfNull(spec);
         var (store, profile, memory, cpus, size, ttl, _) = ResolveCreate(spec);
         (spec.Network ?? new NetworkSpec()).Resolve();
+        spec.Model?.Resolve(null);
         if (store.Exists) throw new WorkspaceExistsException(store.Name);
         return WorkspacePlanner.Plan(Paths, "create", store.Name, spec, memory, cpus, size, ttl, profile.Name, _ => spec.Exec is { } e ? [e] : []);
     }
@@ -179,6 +182,7 @@ public sealed partial class WorkspaceManager
         WorkspaceStateMachine.EnsureCanStart(store.Name, store.ReadState().State);
 
         var boot = BootOf(config, options);
+        var pairing = options.Model is { IsEmpty: false } m ? m.Resolve(config.Model) : config.Model;
         WorkspaceValidator.Boot(boot.MemoryMiB, boot.Cpus, boot.TtlSeconds, boot.Mediation, boot.Vsock);
         string? supervisor = await BootChoices.CheckAsync(Paths, options, ct).ConfigureAwait(false);
         string readyPath = store.HybridSocketPath + "_" + ProtocolInfo.ReadyPort;
@@ -190,7 +194,14 @@ public sealed partial class WorkspaceManager
         if (_checkHost) await HostPrerequisites.EnsureAsync(Paths, ct).ConfigureAwait(false);
         await PrepareRestoreAsync(store, boot, options.FromSnapshot, ct).ConfigureAwait(false);
         boot = await WarmStart.PrepareAsync(Paths, store, config, boot, options, ct).ConfigureAwait(false);
-        await _launcher.StartAsync(store, config, boot, options.Progress, ct, supervisor).ConfigureAwait(false);
+        // The model pairing is re-done on every start (docs/ARCHITECTURE.md "Model runner"); a start that fails releases it.
+        if (pairing is not null) boot = boot with { Model = await Models.ModelPairer.AttachAsync(Paths, store, pairing, options.Model?.Env ?? [], options.Progress, ct).ConfigureAwait(false) };
+        try { await _launcher.StartAsync(store, config, boot, options.Progress, ct, supervisor).ConfigureAwait(false); }
+        catch when (pairing is not null)
+        {
+            await Models.ModelPairer.ReleaseAsync(Paths, store, CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
         return await _status.WithMediationAsync(store, ct).ConfigureAwait(false);
     }
 
@@ -296,6 +307,7 @@ public sealed partial class WorkspaceManager
         if (state.State == WorkspaceState.Quarantined) await _quarantine.ReleaseAsync(store, state, kill: false, reason, ct).ConfigureAwait(false);
         else if (state.State.IsActive())
             await _launcher.StopAsync(store, state, kill: false, window ?? WorkspaceSupervisor.DefaultHaltWindow, reason, ct).ConfigureAwait(false);
+        await Models.ModelPairer.ReleaseAsync(Paths, store, ct).ConfigureAwait(false);
         return StatusReader.Project(store);
     }
 
@@ -312,6 +324,7 @@ public sealed partial class WorkspaceManager
         var state = _reconciler.Reconcile(store);
         if (state.State == WorkspaceState.Quarantined) await _quarantine.ReleaseAsync(store, state, kill: true, reason, ct).ConfigureAwait(false);
         else if (state.State.IsActive()) await _launcher.StopAsync(store, state, kill: true, TimeSpan.Zero, reason, ct).ConfigureAwait(false);
+        await Models.ModelPairer.ReleaseAsync(Paths, store, ct).ConfigureAwait(false);
         return StatusReader.Project(store);
     }
 
@@ -342,6 +355,7 @@ public sealed partial class WorkspaceManager
             }
         }
         _reconciler.KillStrayQemu(store);
+        await Models.ModelPairer.ReleaseAsync(Paths, store, CancellationToken.None).ConfigureAwait(false);
         Reconciler.TryDeleteDir(store.Dir);
         if (Directory.Exists(store.Dir))
             throw MicroagentException.Permanent($"could not remove {store.Dir} completely", "check permissions and remove it by hand");

@@ -45,8 +45,8 @@ public sealed record VsockMapping(uint GuestPort, string Host, int HostPort)
         if (eq <= 0) throw Bad(text);
         if (!uint.TryParse(s.AsSpan(0, eq), NumberStyles.None, CultureInfo.InvariantCulture, out uint guestPort) || guestPort == 0)
             throw Bad(text);
-        if (guestPort is ProtocolInfo.ReadyPort or NetworkInfo.EgressPort or NetworkInfo.DnsPort)
-            throw new WorkspaceSpecException($"vsock port {guestPort} is reserved ({ProtocolInfo.ReadyPort}: the guest agent; {NetworkInfo.EgressPort}, {NetworkInfo.DnsPort}: the network)", "use another guest port") { Field = "vsock" };
+        if (guestPort is ProtocolInfo.ReadyPort or NetworkInfo.EgressPort or NetworkInfo.DnsPort or ModelInfo.HostPort)
+            throw new WorkspaceSpecException($"vsock port {guestPort} is reserved ({ProtocolInfo.ReadyPort}: the guest agent; {NetworkInfo.EgressPort}, {NetworkInfo.DnsPort}: the network; {ModelInfo.HostPort}: the model forward)", "use another guest port") { Field = "vsock" };
         string target = s[(eq + 1)..];
         int colon = target.LastIndexOf(':');
         string host = colon < 0 ? "127.0.0.1" : target[..colon].Trim('[', ']');
@@ -98,6 +98,8 @@ public sealed record WorkspaceSpec
     public IReadOnlyList<Volumes.DiskRequest> Disks { get; init; } = [];
     /// <summary>The network (spec <c>network:</c>, CLI <c>--network</c>, <c>--egress-*</c>, <c>--add-host</c>, <c>--publish</c>); null = user mode, default policy.</summary>
     public NetworkSpec? Network { get; init; }
+    /// <summary>The model pairing (CLI <c>--model</c>, <c>--model-runner*</c>, <c>--model-mediation*</c>); null = none.</summary>
+    public Models.ModelSpec? Model { get; init; }
 
     /// <summary>Fields of <paramref name="overrides"/> that are set replace this spec's.</summary>
     public WorkspaceSpec With(WorkspaceSpec overrides) => new()
@@ -118,6 +120,7 @@ public sealed record WorkspaceSpec
         Shell = overrides.Shell ?? Shell,
         Disks = overrides.Disks.Count > 0 ? overrides.Disks : Disks,
         Network = Network is null ? overrides.Network : Network.With(overrides.Network),
+        Model = overrides.Model ?? Model,
     };
 }
 
@@ -138,6 +141,8 @@ public sealed record StartOptions
     public MediationConfig? Mediation { get; init; }
     /// <summary>Network overrides for this boot only (mode, published ports, policy additions) over the stored network.</summary>
     public NetworkSpec? Network { get; init; }
+    /// <summary>Model pairing overrides for this boot only (set fields replace the stored pairing's); its runner environment applies to this boot.</summary>
+    public Models.ModelSpec? Model { get; init; }
     /// <summary>When set, the supervisor kills the VM (and deletes an ephemeral workspace) once this process is gone.</summary>
     public int? OwnerPid { get; init; }
     /// <summary>Delete the workspace directory when the supervisor ends because its owner died.</summary>

@@ -41,6 +41,8 @@ public sealed record WorkspaceConfig
     public NetworkConfig? Network { get; init; }
     /// <summary>The console shell <c>connect</c> opens (absolute guest path).</summary>
     public string Shell { get; init; } = WorkspaceLimits.DefaultShell;
+    /// <summary>The model pairing (<c>--model</c>; docs/ARCHITECTURE.md "Model runner"); null = none. The runner environment's values are not stored.</summary>
+    public Models.ModelPairing? Model { get; init; }
     /// <summary>Data disks, attached in this order on every start (docs/ARCHITECTURE.md "Images and disks").</summary>
     public IReadOnlyList<Volumes.AttachedDisk> Disks { get; init; } = [];
     /// <summary>The image's environment (applied under <see cref="Env"/>).</summary>
@@ -68,6 +70,8 @@ public sealed record BootRecord
     public MediationConfig? Mediation { get; init; }
     /// <summary>The network of this boot (the stored one, or a start's override); null = <see cref="NetworkConfig.Default"/>.</summary>
     public NetworkConfig? Network { get; init; }
+    /// <summary>The model runner this boot's forward reaches (paired before the supervisor starts); null = no model.</summary>
+    public Models.ModelAttachment? Model { get; init; }
     /// <summary>Owner process whose death kills the VM (one-shot runs).</summary>
     public int? OwnerPid { get; init; }
     /// <summary>Delete the workspace when the owner dies.</summary>

@@ -34,6 +34,7 @@ internal sealed partial class WorkspaceSupervisor : IControlHandler, Containment
     private EgressBroker? _broker;
     private PortPublisher? _published;
     private readonly List<VsockTcpProxy> _proxies = [];
+    private Models.ModelForwardHost? _modelForward;
 
     private WorkspaceSupervisor(StatePaths paths, string name) => _store = new WorkspaceStore(paths, name);
 
@@ -98,6 +99,13 @@ internal sealed partial class WorkspaceSupervisor : IControlHandler, Containment
                 Log($"mediation: guest port {med.Port} -> {med.Target} ({(med.Required ? "required" : "optional")}, {(med.FailClosed ? "fail-closed" : "fail-open")})");
             }
             StartNetwork(boot, vm);
+            if (boot.Model is { } model)
+            {
+                // The model forward (docs/ARCHITECTURE.md "Model runner"): the host listener first, then the guest's (after a restore too).
+                _modelForward = Models.ModelForwardHost.Start(_store, model, () => _lease.Touch(), Log);
+                await vm.Agent.StartModelForwardAsync(ct).ConfigureAwait(false);
+                Log($"model forward up at {_clock.ElapsedMilliseconds} ms");
+            }
             _lease.Touch();
             await Volumes.DataDisks.MountAllAsync(vm.Agent, config.Disks, Log, ct).ConfigureAwait(false);
 
@@ -149,6 +157,7 @@ internal sealed partial class WorkspaceSupervisor : IControlHandler, Containment
             while (_commands.Reader.TryRead(out var late)) late.Reply.TrySetResult(new ControlResponse { Ok = false, Error = "the supervisor is exiting" });
             if (Interlocked.Exchange(ref _published, null) is { } published) await published.DisposeAsync().ConfigureAwait(false);
             if (Interlocked.Exchange(ref _broker, null) is { } broker) await broker.DisposeAsync().ConfigureAwait(false);
+            if (Interlocked.Exchange(ref _modelForward, null) is { } forward) await forward.DisposeAsync().ConfigureAwait(false);
             foreach (var p in proxies) await p.DisposeAsync().ConfigureAwait(false);
             if (control is not null) await control.DisposeAsync().ConfigureAwait(false);
             await StopVmAsync().ConfigureAwait(false);

@@ -26,7 +26,7 @@ internal sealed class OneShotRun(WorkspaceManager manager)
         string[] argv = Runner.ResolveArgv(options, image.Config);
         try
         {
-            await manager.CreateAsync(new WorkspaceSpec { Name = id, Image = options.Image, MemoryMiB = options.MemoryMiB, Cpus = options.Cpus, Disks = options.Disks, Network = options.Network }, ct, options.Progress)
+            await manager.CreateAsync(new WorkspaceSpec { Name = id, Image = options.Image, MemoryMiB = options.MemoryMiB, Cpus = options.Cpus, Disks = options.Disks, Network = options.Network, Model = options.Model }, ct, options.Progress)
                 .ConfigureAwait(false);
             long prepareMs = total.ElapsedMilliseconds;
             var phase = Stopwatch.StartNew();
@@ -34,6 +34,7 @@ internal sealed class OneShotRun(WorkspaceManager manager)
             {
                 OwnerPid = Environment.ProcessId, Ephemeral = !options.Keep, Progress = options.Progress, Cold = options.Cold,
                 Kernel = options.Kernel, Arch = options.Arch, Backend = options.Backend, SupervisorExecutable = options.SupervisorExecutable,
+                Model = options.Model is { } m ? new Models.ModelSpec { Env = m.Env } : null,
             }, ct)
                 .ConfigureAwait(false);
             long bootMs = phase.ElapsedMilliseconds;
