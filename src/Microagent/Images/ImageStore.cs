@@ -25,23 +25,28 @@ public sealed partial class ImageStore
     private readonly StatePaths _paths;
     private readonly BaselineOptions _options;
     private readonly Func<IEnumerable<string>> _workspaceDisks;
+    private readonly Action<string> _dropCaches;
     private readonly ImageRefIndex _refs;
 
     /// <summary>Uses the images directory of <paramref name="paths"/>.</summary>
     public ImageStore(StatePaths paths) : this(paths, new BaselineOptions()) { }
 
     /// <summary>Uses the images directory of <paramref name="paths"/> with <paramref name="options"/>.</summary>
-    public ImageStore(StatePaths paths, BaselineOptions options) : this(paths, options, () => WorkspaceLayout.AllDisks(paths)) { }
+    public ImageStore(StatePaths paths, BaselineOptions options)
+        : this(paths, options, () => WorkspaceLayout.AllDisks(paths), digest => new Workspaces.Templates.TemplateStore(paths).DropForImage(digest)) { }
 
     /// <summary>
     /// As above; <paramref name="workspaceDisks"/> lists every disk that may be backed by a baseline (the workspaces side owns
-    /// where they live: <see cref="WorkspaceLayout.AllDisks"/> by default), so that none in use is removed.
+    /// where they live: <see cref="WorkspaceLayout.AllDisks"/> by default), so that none in use is removed; <paramref name="dropCaches"/>
+    /// is told an image's baseline is about to go, so that caches made from it that nothing else reads (warm-start templates,
+    /// docs/ARCHITECTURE.md "Warm start") go first instead of keeping it.
     /// </summary>
-    internal ImageStore(StatePaths paths, BaselineOptions options, Func<IEnumerable<string>> workspaceDisks)
+    internal ImageStore(StatePaths paths, BaselineOptions options, Func<IEnumerable<string>> workspaceDisks, Action<string>? dropCaches = null)
     {
         _paths = paths;
         _options = options;
         _workspaceDisks = workspaceDisks;
+        _dropCaches = dropCaches ?? (_ => { });
         _refs = new ImageRefIndex(paths.Images);
     }
 
@@ -292,6 +297,11 @@ public sealed partial class ImageStore
         var names = byDigest ? info.References.ToHashSet() : new HashSet<string> { info.References.Contains(nameOrDigest) ? nameOrDigest : SafeDisplay(nameOrDigest)! };
         bool others = refs.Refs.Any(r => r.ManifestDigest == info.Baseline.ManifestDigest && !names.Contains(r.Reference));
         if (!others && info.UsedBy.Count > 0)
+        {
+            _dropCaches(info.Baseline.ManifestDigest);
+            info = info with { UsedBy = DiskUsers().GetValueOrDefault(info.Baseline.Path) ?? [] };
+        }
+        if (!others && info.UsedBy.Count > 0)
             throw new MicroagentException(ErrorKind.Conflict, $"image {info.Baseline.ManifestDigest[..19]} is used by {info.UsedBy.Count} workspace disk(s): {string.Join(", ", info.UsedBy)}",
                 "delete those workspaces first");
         refs.Refs.RemoveAll(r => r.ManifestDigest == info.Baseline.ManifestDigest && names.Contains(r.Reference));
@@ -313,7 +323,9 @@ public sealed partial class ImageStore
         using (_refs.Lock())
         {
             var refs = _refs.Load();
-            foreach (var info in List())
+            var candidates = List().Where(i => all || i.References.Count == 0).ToList();
+            foreach (var info in candidates.Where(i => i.UsedBy.Count > 0)) _dropCaches(info.Baseline.ManifestDigest);
+            foreach (var info in candidates.Count > 0 ? List() : [])
             {
                 if (!all && info.References.Count > 0) continue;
                 if (info.UsedBy.Count > 0) { kept.Add(info.Baseline.ManifestDigest); continue; }

@@ -110,6 +110,17 @@ internal sealed class TemplateStore(StatePaths paths)
         return true;
     }
 
+    /// <summary>
+    /// Removes the templates made from image <paramref name="manifestDigest"/> that no workspace disk reads through (a template is a
+    /// cache of a boot: an image that goes takes them along), then their layers; returns how many templates went.
+    /// </summary>
+    public int DropForImage(string manifestDigest)
+    {
+        int dropped = List().Count(t => t.Manifest.ImageDigest == manifestDigest && t.UsedBy.Count == 0 && Delete(t.Manifest.Key));
+        if (dropped > 0) PruneLayers();
+        return dropped;
+    }
+
     /// <summary>Removes the template layers that no template and no workspace disk needs any more; returns the bytes freed.</summary>
     public long PruneLayers() =>
         DiskLayers.Prune(paths, Root, List().Select(t => LayerPath(t.Manifest)));
