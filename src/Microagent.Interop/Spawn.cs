@@ -74,53 +74,10 @@ internal static unsafe partial class Spawn
     public static int Start(string path, string[] argv, string[] envp, string cwd,
         SafeFileDescriptor stdinFd, SafeFileDescriptor stdoutFd, SafeFileDescriptor stderrFd, out int pid)
     {
-        pid = -1;
         using var stdin = new FdLease(stdinFd);
         using var stdout = new FdLease(stdoutFd);
         using var stderr = new FdLease(stderrFd);
-        byte* fa = (byte*)NativeMemory.AllocZeroed(OpaqueBytes);
-        byte* attr = (byte*)NativeMemory.AllocZeroed(OpaqueBytes);
-        byte* sigs = (byte*)NativeMemory.AllocZeroed(OpaqueBytes);
-        byte* pathZ = Utf8Z(path);
-        byte* cwdZ = Utf8Z(cwd);
-        byte** argvZ = Utf8Array(argv);
-        byte** envZ = Utf8Array(envp);
-        bool faInit = false, attrInit = false;
-        try
-        {
-            int r;
-            if ((r = FileActionsInit(fa)) != 0) return r;
-            faInit = true;
-            if ((r = FileActionsAddDup2(fa, stdin.Fd, 0)) != 0) return r;
-            if ((r = FileActionsAddDup2(fa, stdout.Fd, 1)) != 0) return r;
-            if ((r = FileActionsAddDup2(fa, stderr.Fd, 2)) != 0) return r;
-            if ((r = FileActionsAddChdir(fa, cwdZ)) != 0) return r;
-
-            if ((r = AttrInit(attr)) != 0) return r;
-            attrInit = true;
-            if ((r = AttrSetFlags(attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)) != 0) return r;
-            SigEmptySet(sigs);
-            if ((r = AttrSetSigMask(attr, sigs)) != 0) return r;
-            SigFillSet(sigs);
-            if ((r = AttrSetSigDefault(attr, sigs)) != 0) return r;
-
-            int child;
-            r = PosixSpawn(&child, pathZ, fa, attr, argvZ, envZ);
-            if (r == 0) pid = child;
-            return r;
-        }
-        finally
-        {
-            if (faInit) FileActionsDestroy(fa);
-            if (attrInit) AttrDestroy(attr);
-            NativeMemory.Free(fa);
-            NativeMemory.Free(attr);
-            NativeMemory.Free(sigs);
-            NativeMemory.Free(pathZ);
-            NativeMemory.Free(cwdZ);
-            FreeArray(argvZ, argv.Length);
-            FreeArray(envZ, envp.Length);
-        }
+        return StartCore(path, argv, envp, cwd, null, stdin.Fd, stdout.Fd, stderr.Fd, out pid);
     }
 
     /// <summary>
@@ -131,6 +88,16 @@ internal static unsafe partial class Spawn
     /// child pid, or the errno.
     /// </summary>
     public static int StartOnTerminal(string path, string[] argv, string[] envp, string cwd, string terminalPath, out int pid)
+        => StartCore(path, argv, envp, cwd, terminalPath, 0, 0, 0, out pid);
+
+    /// <summary>
+    /// The one posix_spawn setup behind <see cref="Start"/> and <see cref="StartOnTerminal"/>: new session, empty signal
+    /// mask, default dispositions, working directory <paramref name="cwd"/>. Descriptor 0 is <paramref name="terminalPath"/>
+    /// opened read-write when given, else a dup of <paramref name="stdinFd"/>; 1 and 2 are dups of
+    /// <paramref name="stdoutFd"/>/<paramref name="stderrFd"/> (0 and 0 for a terminal). Returns 0 and the pid, or the errno.
+    /// </summary>
+    private static int StartCore(string path, string[] argv, string[] envp, string cwd, string? terminalPath,
+        int stdinFd, int stdoutFd, int stderrFd, out int pid)
     {
         pid = -1;
         byte* fa = (byte*)NativeMemory.AllocZeroed(OpaqueBytes);
@@ -138,7 +105,7 @@ internal static unsafe partial class Spawn
         byte* sigs = (byte*)NativeMemory.AllocZeroed(OpaqueBytes);
         byte* pathZ = Utf8Z(path);
         byte* cwdZ = Utf8Z(cwd);
-        byte* ttyZ = Utf8Z(terminalPath);
+        byte* ttyZ = terminalPath is null ? null : Utf8Z(terminalPath);
         byte** argvZ = Utf8Array(argv);
         byte** envZ = Utf8Array(envp);
         bool faInit = false, attrInit = false;
@@ -147,9 +114,13 @@ internal static unsafe partial class Spawn
             int r;
             if ((r = FileActionsInit(fa)) != 0) return r;
             faInit = true;
-            if ((r = FileActionsAddOpen(fa, 0, ttyZ, 0x2 /* O_RDWR */, 0)) != 0) return r;
-            if ((r = FileActionsAddDup2(fa, 0, 1)) != 0) return r;
-            if ((r = FileActionsAddDup2(fa, 0, 2)) != 0) return r;
+            if (ttyZ != null)
+            {
+                if ((r = FileActionsAddOpen(fa, 0, ttyZ, 0x2 /* O_RDWR */, 0)) != 0) return r;
+            }
+            else if ((r = FileActionsAddDup2(fa, stdinFd, 0)) != 0) return r;
+            if ((r = FileActionsAddDup2(fa, stdoutFd, 1)) != 0) return r;
+            if ((r = FileActionsAddDup2(fa, stderrFd, 2)) != 0) return r;
             if ((r = FileActionsAddChdir(fa, cwdZ)) != 0) return r;
 
             if ((r = AttrInit(attr)) != 0) return r;
@@ -174,7 +145,7 @@ internal static unsafe partial class Spawn
             NativeMemory.Free(sigs);
             NativeMemory.Free(pathZ);
             NativeMemory.Free(cwdZ);
-            NativeMemory.Free(ttyZ);
+            if (ttyZ != null) NativeMemory.Free(ttyZ);
             FreeArray(argvZ, argv.Length);
             FreeArray(envZ, envp.Length);
         }

@@ -1,4 +1,3 @@
-using System.Net;
 using System.Net.Sockets;
 using Microagent.Protocol;
 
@@ -21,28 +20,7 @@ internal static class ModelForward
         lock (Gate)
         {
             if (_listener is not null) return;
-            var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-            listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-            listener.Bind(new IPEndPoint(IPAddress.Loopback, ModelInfo.GuestPort));
-            listener.Listen(256);
-            _listener = listener;
-            _ = Task.Run(() => AcceptLoopAsync(listener));
-        }
-    }
-
-    private static async Task AcceptLoopAsync(Socket listener)
-    {
-        while (true)
-        {
-            Socket client;
-            try { client = await listener.AcceptAsync().ConfigureAwait(false); }
-            catch (SocketException e)
-            {
-                Log.Error($"model forward accept: {e.Message}");
-                await Task.Delay(100).ConfigureAwait(false);
-                continue;
-            }
-            _ = Task.Run(() => ServeAsync(client));
+            _listener = LoopbackListener.Start(ModelInfo.GuestPort, 256, "model forward", ServeAsync);
         }
     }
 

@@ -19,30 +19,7 @@ internal static class TransparentListener
     public static readonly TimeSpan VerdictTimeout = TimeSpan.FromSeconds(60);
 
     /// <summary>Binds 127.0.0.1:<see cref="Port"/> and accepts for the agent's lifetime.</summary>
-    public static void Start()
-    {
-        var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, Port));
-        listener.Listen(1024);
-        _ = Task.Run(() => AcceptLoopAsync(listener));
-    }
-
-    private static async Task AcceptLoopAsync(Socket listener)
-    {
-        while (true)
-        {
-            Socket client;
-            try { client = await listener.AcceptAsync().ConfigureAwait(false); }
-            catch (SocketException e)
-            {
-                Log.Error($"egress accept: {e.Message}");
-                await Task.Delay(100).ConfigureAwait(false);
-                continue;
-            }
-            _ = Task.Run(() => ServeAsync(client));
-        }
-    }
+    public static void Start() => LoopbackListener.Start(Port, 1024, "egress", ServeAsync);
 
     private static async Task ServeAsync(Socket client)
     {

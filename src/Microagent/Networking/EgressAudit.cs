@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Microagent.Tools;
 
 namespace Microagent.Networking;
 
@@ -35,45 +36,12 @@ public sealed record EgressRecord
 /// <summary>
 /// The egress audit log (docs/ARCHITECTURE.md "Networking"): appended by the broker, one JSON line per decision, 0600.
 /// A refused or answered request is written at once; an allowed connection when it ends (with its byte counts). The file
-/// is bounded (<see cref="MaxBytes"/>): past it records are counted, not written, so a guest cannot fill the host disk.
+/// is bounded (<see cref="JsonlAuditFile{T}.MaxBytes"/>): past it records are counted, not written, so a guest cannot fill
+/// the host disk. The writing is <see cref="JsonlAuditFile{T}"/>'s.
 /// </summary>
 internal sealed class EgressAudit(string path, Action<string>? log = null)
+    : JsonlAuditFile<EgressRecord>(path, EgressJson.Default.EgressRecord, "egress audit", log)
 {
-    /// <summary>Largest audit file; beyond it records are dropped (and the drop is logged once).</summary>
-    public const long MaxBytes = 64L << 20;
-    private readonly Lock _gate = new();
-    private long _dropped;
-
-    /// <summary>The file.</summary>
-    public string Path { get; } = path;
-
-    /// <summary>Records dropped because the file reached <see cref="MaxBytes"/>.</summary>
-    public long Dropped => Interlocked.Read(ref _dropped);
-
-    /// <summary>Appends one record (never throws: the audit must not take the broker down; a failure is logged).</summary>
-    public void Write(EgressRecord record)
-    {
-        byte[] line = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(record, EgressJson.Default.EgressRecord) + "\n");
-        lock (_gate)
-        {
-            try
-            {
-                using var f = new FileStream(Path, new FileStreamOptions
-                {
-                    Mode = FileMode.Append, Access = FileAccess.Write, Share = FileShare.ReadWrite,
-                    UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
-                });
-                if (f.Length + line.Length > MaxBytes)
-                {
-                    if (Interlocked.Increment(ref _dropped) == 1) log?.Invoke($"egress audit {Path} reached {MaxBytes >> 20} MiB: further records are dropped");
-                    return;
-                }
-                f.Write(line);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { log?.Invoke($"egress audit write failed: {e.Message}"); }
-        }
-    }
-
     /// <summary>Reads the records of <paramref name="path"/>; with <paramref name="follow"/>, waits for more until cancelled (or <paramref name="stillActive"/> says stop).</summary>
     public static async IAsyncEnumerable<EgressRecord> ReadAsync(string path, bool follow, Func<bool>? stillActive = null, [EnumeratorCancellation] CancellationToken ct = default)
     {

@@ -1,6 +1,5 @@
-using System.Text;
-using System.Text.Json;
 using System.Text.Json.Serialization;
+using Microagent.Tools;
 
 namespace Microagent.Models.Mediation;
 
@@ -46,43 +45,12 @@ internal sealed record ModelAuditRecord
 }
 
 /// <summary>
-/// The model audit file (0600): one JSON line per request, appended; bounded at <see cref="MaxBytes"/> (further records are counted
-/// and dropped, logged once) so a guest cannot fill the host disk. Never throws: the audit must not take the mediator down.
+/// The model audit file (0600): one JSON line per request, appended; bounded at <see cref="JsonlAuditFile{T}.MaxBytes"/> (further
+/// records are counted and dropped, logged once) so a guest cannot fill the host disk. Never throws: the audit must not take
+/// the mediator down. The writing is <see cref="JsonlAuditFile{T}"/>'s.
 /// </summary>
 internal sealed class ModelAudit(string path, Action<string>? log = null)
-{
-    /// <summary>Largest audit file.</summary>
-    public const long MaxBytes = 64L << 20;
-    private readonly Lock _gate = new();
-    private long _dropped;
-
-    /// <summary>The file.</summary>
-    public string Path { get; } = path;
-
-    /// <summary>Appends one record.</summary>
-    public void Write(ModelAuditRecord record)
-    {
-        byte[] line = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(record, ModelMediationJson.Default.ModelAuditRecord) + "\n");
-        lock (_gate)
-        {
-            try
-            {
-                using var f = new FileStream(Path, new FileStreamOptions
-                {
-                    Mode = FileMode.Append, Access = FileAccess.Write, Share = FileShare.ReadWrite,
-                    UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
-                });
-                if (f.Length + line.Length > MaxBytes)
-                {
-                    if (Interlocked.Increment(ref _dropped) == 1) log?.Invoke($"model audit {Path} reached {MaxBytes >> 20} MiB: further records are dropped");
-                    return;
-                }
-                f.Write(line);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { log?.Invoke($"model audit write failed: {e.Message}"); }
-        }
-    }
-}
+    : JsonlAuditFile<ModelAuditRecord>(path, ModelMediationJson.Default.ModelAuditRecord, "model audit", log);
 
 /// <summary>Source-generated JSON of the audit lines (camelCase, as the egress audit).</summary>
 [JsonSourceGenerationOptions(WriteIndented = false, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
