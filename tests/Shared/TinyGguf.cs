@@ -6,7 +6,7 @@ namespace Microagent.TestSupport;
 /// Writes a tiny random-weight llama model as GGUF v3 (https://github.com/ggml-org/ggml/blob/master/docs/gguf.md): llama
 /// metadata (1 block, 32-wide embeddings, 2 heads), an SPM vocabulary of &lt;unk&gt;, &lt;s&gt;, &lt;/s&gt;, all 256 byte tokens
 /// (&lt;0x00&gt;..&lt;0xFF&gt;, type BYTE) and a few words, a ChatML chat template, and F32 tensors. About 90 KB; it answers
-/// gibberish, which is all the runner tests need: llama.cpp loads it and generates tokens.
+/// gibberish (printable: the output head never favours a byte token that is not printable ASCII), which is all the runner tests need: llama.cpp loads it and generates tokens.
 /// </summary>
 public static class TinyGguf
 {
@@ -91,10 +91,23 @@ public static class TinyGguf
         {
             long n = dims.Aggregate(1L, (a, b) => a * b);
             bool norm = name.EndsWith("norm.weight", StringComparison.Ordinal);
-            for (long i = 0; i < n; i++) w.Write(norm ? 1f : (float)(rng.NextDouble() * 0.2 - 0.1));
+            bool head = name == "output.weight";
+            for (long i = 0; i < n; i++)
+            {
+                float r = (float)(rng.NextDouble() * 0.2 - 0.1);
+                // The output head: rows (Embd floats per token) of tokens that would decode to invalid UTF-8 or a control byte are
+                // zero and the others large, so sampling never picks them (llama-server rejects output that is not valid UTF-8).
+                w.Write(norm ? 1f : head ? (Printable(tokens[(int)(i / Embd)]) ? r * 50 : 0f) : r);
+            }
             Pad(w);
         }
     }
+
+    /// <summary>A token whose text is printable ASCII or a word (not &lt;unk&gt;, &lt;s&gt;, a control byte or a byte of a multi-byte sequence).</summary>
+    private static bool Printable(string token) =>
+        token == "</s>" || (token.StartsWith("<0x", StringComparison.Ordinal) && token.Length == 6
+            ? Convert.ToInt32(token[3..5], 16) is >= 0x20 and < 0x7F
+            : token is not ("<unk>" or "<s>"));
 
     private static long Align(long n) => (n + Alignment - 1) / Alignment * Alignment;
 

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using Microagent.Networking;
@@ -29,7 +30,9 @@ internal sealed class ModelForwardHost : IAsyncDisposable
     private readonly Action<string> _log;
     private readonly CancellationTokenSource _cts = new();
     private readonly RelaySet _relays = new();
+    private readonly ConcurrentDictionary<Socket, byte> _mediated = new();
     private readonly Task _loop;
+    private int _severed;
 
     private ModelForwardHost(string hybridSocketPath, IModelEndpointSource source, IModelMediator? mediator, Action onActivity, Action<string> log)
     {
@@ -63,6 +66,7 @@ internal sealed class ModelForwardHost : IAsyncDisposable
             Socket s;
             try { s = await _listener.AcceptAsync(_cts.Token).ConfigureAwait(false); }
             catch (Exception) { return; }
+            if (Volatile.Read(ref _severed) != 0) { ByteRelay.Close(s); return; }
             _onActivity();
             _ = Task.Run(() => ServeAsync(s));
         }
@@ -74,6 +78,8 @@ internal sealed class ModelForwardHost : IAsyncDisposable
         {
             if (_mediator is not null)
             {
+                _mediated[guest] = 0;
+                if (Volatile.Read(ref _severed) != 0) { ByteRelay.Close(guest); return; }
                 await using var stream = new NetworkStream(guest, ownsSocket: true);
                 await _mediator.ServeAsync(stream, _source, _cts.Token).ConfigureAwait(false);
                 return;
@@ -105,6 +111,29 @@ internal sealed class ModelForwardHost : IAsyncDisposable
         {
             ByteRelay.Close(guest);
         }
+        finally { _mediated.TryRemove(guest, out _); }
+    }
+
+    /// <summary>Guest connections open now (relayed or mediated).</summary>
+    public int ActiveConnections => _relays.Count + _mediated.Count;
+
+    /// <summary>
+    /// Quarantine's <c>sever-model</c> (docs/ARCHITECTURE.md "Quarantine"): the host listener is closed and its socket removed (new
+    /// guest connections are refused), every relay is aborted and every mediated connection closed. Idempotent; returns what it did.
+    /// </summary>
+    public string Sever()
+    {
+        int open = ActiveConnections;
+        if (Interlocked.Exchange(ref _severed, 1) == 0)
+        {
+            _cts.Cancel();
+            _listener.Dispose();
+            try { File.Delete(_path); } catch (IOException) { }
+        }
+        _relays.AbortAll("severed by quarantine");
+        foreach (var s in _mediated.Keys) ByteRelay.Close(s);
+        _log($"model forward severed by quarantine ({open} open connection{(open == 1 ? "" : "s")} closed)");
+        return $"model forward closed: new guest connections refused, {open} open connection{(open == 1 ? "" : "s")} closed";
     }
 
     /// <inheritdoc/>

@@ -54,6 +54,8 @@ internal sealed class NothingToSever : Containment.IQuarantineHost
     /// <inheritdoc />
     public string? SeverMediation() => null;
     /// <inheritdoc />
+    public string? SeverModel() => null;
+    /// <inheritdoc />
     public string? SeverVsock() => null;
 }
 

@@ -225,6 +225,8 @@ internal sealed partial class WorkspaceSupervisor : IControlHandler, Containment
         return $"mediation channel severed ({open} open connection{(open == 1 ? "" : "s")} closed)";
     }
 
+    string? Containment.IQuarantineHost.SeverModel() => Volatile.Read(ref _modelForward)?.Sever();
+
     string? Containment.IQuarantineHost.SeverVsock()
     {
         var plain = _proxies.Where(p => !ReferenceEquals(p, _mediation)).ToList();

@@ -122,7 +122,7 @@ public sealed class QuarantineTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.Equal("quarantined", result.GetProperty("state").GetString());
             var record = result.GetProperty("record");
             var phases = record.GetProperty("phases").EnumerateArray().ToList();
-            Assert.Equal(["fence", "freeze", "sever-network", "sever-mediation", "sever-vsock", "sever-console", "capture", "stop"],
+            Assert.Equal(["fence", "freeze", "sever-network", "sever-mediation", "sever-model", "sever-vsock", "sever-console", "capture", "stop"],
                 phases.Select(p => p.GetProperty("name").GetString()!).ToArray());
             foreach (var p in phases)
             {

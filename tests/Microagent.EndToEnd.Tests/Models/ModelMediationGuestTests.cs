@@ -8,9 +8,7 @@ namespace Microagent.EndToEnd.Tests.Models;
 /// Model mediation seen from inside a guest (docs/ARCHITECTURE.md "Model mediation"): a workspace paired with a <c>custom</c> runner
 /// (a small OpenAI-compatible server this test runs on loopback) through <c>--model-mediation policy</c>; the guest's requests to
 /// <c>$OPENAI_BASE_URL</c> get 403 from a deny policy file and 503 from a policy URL that does not answer in time.
-/// Needs the model pairing (<see cref="ModelPairingFactAttribute"/>): skipped with a reason until the binary has <c>--model</c>.
 /// </summary>
-[Trait("needs", "model-pairing")]
 public sealed class ModelMediationGuestTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("ma-e2e-model-").FullName;
@@ -48,7 +46,8 @@ public sealed class ModelMediationGuestTests : IDisposable
         File.WriteAllBytes(model, Encoding.ASCII.GetBytes("GGUF-placeholder"));
         var r = await MicroagentCli.RunAsync([
             "create", name, "--model", model, "--model-runner", "custom",
-            "--model-runner-command", $"python3 {RunnerScript()} {{host}} {{port}}", "--model-runner-health-path", "/health", .. mediation], timeoutSeconds: 600);
+            "--model-runner-command", "python3", "--model-runner-arg", RunnerScript(), "--model-runner-arg", "{host}", "--model-runner-arg", "{port}",
+            "--model-runner-health-path", "/health", .. mediation], timeoutSeconds: 600);
         Assert.True(r.ExitCode == 0, r.Stdout + r.Stderr);
         _workspaces.Add(name);
         var start = await MicroagentCli.RunAsync(["start", name], timeoutSeconds: 600);
@@ -60,7 +59,7 @@ public sealed class ModelMediationGuestTests : IDisposable
         "wget -q -O - --header 'Content-Type: application/json' --post-data '{\"model\":\"tiny\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":4}' " +
         "\"$OPENAI_BASE_URL/chat/completions\" 2>&1; echo \" exit=$?\""], timeoutSeconds: 300);
 
-    [ModelPairingFact]
+    [Fact]
     public async Task A_deny_policy_file_is_a_403_in_the_guest()
     {
         string policy = Path.Combine(_dir, "deny.yaml");
@@ -71,7 +70,7 @@ public sealed class ModelMediationGuestTests : IDisposable
         Assert.DoesNotContain("hi from runner", r.Stdout);
     }
 
-    [ModelPairingFact]
+    [Fact]
     public async Task A_policy_url_that_does_not_answer_in_time_is_a_503_in_the_guest()
     {
         using var slow = new TcpListener(IPAddress.Loopback, 0);

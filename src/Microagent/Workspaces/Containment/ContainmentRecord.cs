@@ -120,6 +120,8 @@ public static class QuarantinePhases
     public const string SeverNetwork = "sever-network";
     /// <summary>The mediation channel severed.</summary>
     public const string SeverMediation = "sever-mediation";
+    /// <summary>The model forward closed (docs/ARCHITECTURE.md "Model runner"): its relays aborted, new guest connections refused.</summary>
+    public const string SeverModel = "sever-model";
     /// <summary>The <c>--vsock</c> proxies severed.</summary>
     public const string SeverVsock = "sever-vsock";
     /// <summary>Console sessions closed and console input refused.</summary>
@@ -130,7 +132,7 @@ public static class QuarantinePhases
     public const string Stop = "stop";
 
     /// <summary>Every phase, in the order they run.</summary>
-    public static IReadOnlyList<string> Ordered { get; } = [Fence, Freeze, SeverNetwork, SeverMediation, SeverVsock, SeverConsole, Capture, Stop];
+    public static IReadOnlyList<string> Ordered { get; } = [Fence, Freeze, SeverNetwork, SeverMediation, SeverModel, SeverVsock, SeverConsole, Capture, Stop];
 
     /// <summary>What each phase does, for a preview (<c>workspace_quarantine</c> with <c>preview</c>) and <c>--help</c>.</summary>
     public static string Describe(string phase) => phase switch
@@ -139,6 +141,7 @@ public static class QuarantinePhases
         Freeze => "freeze the vCPUs in place (QMP stop); the guest runs no further instruction",
         SeverNetwork => "abort every egress connection, stop DNS, close the published ports and their connections",
         SeverMediation => "sever the mediation channel (readiness: severed by quarantine)",
+        SeverModel => "close the model forward (guest 127.0.0.1:11434 to the model runner): abort its connections, refuse new ones",
         SeverVsock => "sever the --vsock proxies: close their connections, refuse new ones",
         SeverConsole => "close console sessions and refuse console input",
         Capture => "take a forensic snapshot while frozen (memory dump and disk layer, tag forensic-<time>, not restorable)",

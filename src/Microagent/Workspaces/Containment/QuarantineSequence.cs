@@ -12,6 +12,9 @@ internal interface IQuarantineHost
     /// <summary>Severs the mediation channel; null when this boot has none.</summary>
     string? SeverMediation();
 
+    /// <summary>Closes the model forward (the guest's way to the model runner); null when this boot has none.</summary>
+    string? SeverModel();
+
     /// <summary>Severs the <c>--vsock</c> proxies; null when this boot has none.</summary>
     string? SeverVsock();
 }
@@ -19,7 +22,7 @@ internal interface IQuarantineHost
 /// <summary>
 /// The supervisor's part of a quarantine (docs/ARCHITECTURE.md "Quarantine"), run inside the supervise loop (the only writer of
 /// QEMU state), one phase at a time, each recorded in <c>containment.json</c> before and after it runs. <see cref="ContainAsync"/>:
-/// fence (the record, then the state <c>quarantined</c>), freeze, sever network, mediation and vsock proxies. <see cref="FinishAsync"/>:
+/// fence (the record, then the state <c>quarantined</c>), freeze, sever network, mediation, the model forward and vsock proxies. <see cref="FinishAsync"/>:
 /// the forensic snapshot (unless not asked for), then the VM stopped. A phase already done is not run again, so a retry completes
 /// what is left. Severing runs even when the freeze failed: containment first.
 /// </summary>
@@ -65,8 +68,9 @@ internal sealed class QuarantineSequence(WorkspaceStore store, ISupervisedVm vm,
         }
         Run(QuarantinePhases.SeverNetwork, host.SeverNetwork, "no network");
         Run(QuarantinePhases.SeverMediation, host.SeverMediation, "no mediation channel on this boot");
+        Run(QuarantinePhases.SeverModel, host.SeverModel, "no model forward on this boot");
         Run(QuarantinePhases.SeverVsock, host.SeverVsock, "no --vsock proxies on this boot");
-        log("quarantine: network, mediation and vsock proxies severed");
+        log("quarantine: network, mediation, model forward and vsock proxies severed");
         return freezeError is null ? new ControlResponse { Ok = true } : new ControlResponse { Ok = false, Error = freezeError };
     }
 
