@@ -46,6 +46,9 @@ internal sealed partial class WorkspaceVm
     /// <summary>The VM's vsock device can be hot-plugged (<c>pc</c> under TCG): snapshots need it.</summary>
     public bool CanSnapshot { get; private init; }
 
+    /// <summary>How long a restore's steps took (QMP up, state loaded, vsock plugged, cont, agent answered), for the supervisor log; empty for a cold boot.</summary>
+    public string RestoreSteps { get; private set; } = "";
+
     /// <summary>Reads QMP events until <paramref name="name"/> matching <paramref name="match"/>; every other one goes to <paramref name="other"/>.</summary>
     internal async Task<QmpEvent> WaitEventAsync(string name, Func<QmpEvent, bool> match, Action<QmpEvent> other, CancellationToken ct)
     {
@@ -79,12 +82,17 @@ internal sealed partial class WorkspaceVm
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
         deadline.CancelAfter(AgentReturnTimeout);
-        var delay = TimeSpan.FromMilliseconds(10);
+        // Short waits between attempts (the guest answers within milliseconds of its vsock device's return) and a per-attempt
+        // limit that starts short and grows, so a connection lost to a device not yet back costs little, while a guest slowed by
+        // load still gets the full 2 s per attempt soon after.
+        var delay = TimeSpan.FromMilliseconds(5);
+        var limit = TimeSpan.FromMilliseconds(250);
         while (true)
         {
             if (_qemu.Exited.IsCompleted) throw MicroagentException.Permanent($"QEMU exited (status {await _qemu.Exited.ConfigureAwait(false)}) before the restored guest answered");
             using var attempt = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token);
-            attempt.CancelAfter(TimeSpan.FromSeconds(2));
+            attempt.CancelAfter(limit);
+            limit = TimeSpan.FromMilliseconds(Math.Min(limit.TotalMilliseconds * 2, 2000));
             try
             {
                 await Agent.PingAsync(attempt.Token).ConfigureAwait(false);
@@ -97,7 +105,7 @@ internal sealed partial class WorkspaceVm
                         $"see the serial log:\n{Tail(_layout.SerialLog)}");
             }
             await Task.Delay(delay, deadline.Token).ConfigureAwait(false); // backoff between connection attempts, not a synchronisation
-            delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 200));
+            delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 40));
         }
     }
 
@@ -105,11 +113,12 @@ internal sealed partial class WorkspaceVm
     /// Starts the VM from a saved state instead of booting it: QEMU with <c>-incoming defer</c> and no vsock device on
     /// <paramref name="rootDisk"/> (a new overlay on the snapshot's frozen layer), the state loaded from <paramref name="memoryState"/>,
     /// the vsock device plugged back, <c>cont</c>, and the agent's first answer. <paramref name="hello"/> is what the guest said
-    /// when it booted; <paramref name="bootHostname"/> the hostname on its kernel command line then.
+    /// when it booted; <paramref name="bootHostname"/> the hostname on its kernel command line then (and <paramref name="extraKernelArgs"/> the rest).
     /// </summary>
     public static async Task<WorkspaceVm> RestoreAsync(string directory, BootAssets assets, string rootDisk, string memoryState, int memoryMiB, int cpus,
         string bootHostname, Hello hello, CancellationToken ct,
-        int maxGuestConnections = Vsock.VsockBackendOptions.DefaultMaxGuestConnections, Action<int>? onGuestConnectionRefused = null, bool ephemeral = false)
+        int maxGuestConnections = Vsock.VsockBackendOptions.DefaultMaxGuestConnections, Action<int>? onGuestConnectionRefused = null, bool ephemeral = false,
+        string extraKernelArgs = "")
     {
         if (assets.Accelerator.Accelerator == Accelerator.Kvm)
             throw MicroagentException.Unsupported("snapshots need the pc machine (TCG): under KVM the microvm vsock device cannot be hot-plugged",
@@ -121,6 +130,7 @@ internal sealed partial class WorkspaceVm
             KernelPath = assets.Kernel.KernelPath, InitrdPath = assets.InitrdPath, RootDiskPath = rootDisk,
             MemoryMiB = memoryMiB, Cpus = cpus, Hostname = bootHostname, IncomingDefer = true, Ephemeral = ephemeral,
             VhostUserSocketPath = layout.VhostUserSocket, QmpSocketPath = layout.QmpSocket, SerialLogPath = layout.SerialLog,
+            ExtraKernelArgs = extraKernelArgs,
         };
         var backend = NewBackend(spec, layout, maxGuestConnections, onGuestConnectionRefused);
         QemuProcess? qemu = null;
@@ -128,15 +138,24 @@ internal sealed partial class WorkspaceVm
         WorkspaceVm? vm = null;
         try
         {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var steps = new List<string>();
+            void Step(string name) => steps.Add($"{name} {clock.ElapsedMilliseconds} ms");
             backend.Start();
             qemu = QemuProcess.Start(assets.Qemu.SystemBinary, QemuCommandLine.Build(spec, assets.Accelerator, assets.Qemu), directory);
             qmp = await ConnectQmpAsync(spec.QmpSocketPath, qemu, ct).ConfigureAwait(false);
+            Step("QMP up");
             vm = new WorkspaceVm(layout, backend, qemu, qmp, hello) { BootHostname = bootHostname, CanSnapshot = true, RootDisk = rootDisk };
             var q = qmp;
             await QmpSnapshot.LoadStateAsync(qmp, (n, m, c) => vm.WaitEventAsync(n, m, _ => { }, c), memoryState, ct).ConfigureAwait(false);
+            Step("state loaded");
             await QmpSnapshot.PlugVsockAsync(q, ct).ConfigureAwait(false);
+            Step("vsock plugged");
             await q.ExecuteAsync("cont", null, ct).ConfigureAwait(false);
+            Step("cont");
             await vm.WaitForAgentAsync(ct).ConfigureAwait(false);
+            Step("agent answered");
+            vm.RestoreSteps = string.Join(", ", steps);
             return vm;
         }
         catch (Exception e)

@@ -104,7 +104,7 @@ internal sealed partial class WorkspaceVm : IAsyncDisposable, ISupervisedVm
     public static async Task<WorkspaceVm> BootAsync(string directory, BootAssets assets, string rootDisk, int memoryMiB, int cpus,
         string hostname, bool ephemeral, CancellationToken ct,
         int maxGuestConnections = VsockBackendOptions.DefaultMaxGuestConnections, Action<int>? onGuestConnectionRefused = null,
-        IReadOnlyList<VmDisk>? disks = null)
+        IReadOnlyList<VmDisk>? disks = null, string extraKernelArgs = "")
     {
         var layout = new WorkspaceLayout(directory);
         layout.EnsureSocketPathsFit(ProtocolInfo.ReadyPort);
@@ -122,6 +122,7 @@ internal sealed partial class WorkspaceVm : IAsyncDisposable, ISupervisedVm
             QmpSocketPath = layout.QmpSocket,
             SerialLogPath = layout.SerialLog,
             Disks = disks ?? [],
+            ExtraKernelArgs = extraKernelArgs,
         };
 
         using var ready = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);

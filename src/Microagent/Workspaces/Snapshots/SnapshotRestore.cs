@@ -26,19 +26,23 @@ internal static class SnapshotRestore
                 m.MemoryMiB != boot.MemoryMiB ? $"{m.MemoryMiB} MiB" : $"{m.Cpus}", m.MemoryMiB != boot.MemoryMiB ? $"{boot.MemoryMiB} MiB" : $"{boot.Cpus}");
         var hello = new Hello { AgentVersion = m.AgentVersion, Kernel = m.KernelRelease ?? "" };
         var vm = await WorkspaceVm.RestoreAsync(store.Dir, assets, store.DiskPath, memoryState,
-            m.MemoryMiB, m.Cpus, m.BootHostname ?? config.Hostname, hello, ct, cap.Max, cap.OnRefused, boot.Ephemeral).ConfigureAwait(false);
+            m.MemoryMiB, m.Cpus, m.BootHostname ?? config.Hostname, hello, ct, cap.Max, cap.OnRefused, boot.Ephemeral,
+            pending.Template is null ? "" : Templates.TemplateStore.BootKernelArgs).ConfigureAwait(false);
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
             timeout.CancelAfter(TimeSpan.FromSeconds(30));
-            var clock = await vm.SetGuestClockAsync(DateTimeOffset.UtcNow, timeout.Token).ConfigureAwait(false);
-            await vm.Agent.ReseedAsync(RandomNumberGenerator.GetBytes(SeedBytes), timeout.Token).ConfigureAwait(false);
-            if (pending.Fork || pending.Template is not null)
-            {
-                await vm.Agent.SetIdentityAsync(config.Hostname, NewMachineId(), timeout.Token).ConfigureAwait(false);
-                log($"{(pending.Fork ? "fork" : "warm start")} of {pending.Label}: hostname {config.Hostname}, new machine-id");
-            }
-            log($"restored from {(pending.Template is null ? "snapshot" : "template")} {pending.Label}: {clock.Describe()}, RNG reseeded");
+            log($"restore steps: {vm.RestoreSteps}");
+            // Clock, entropy and identity are independent requests (one connection each): sent at once, not one after another.
+            var started = System.Diagnostics.Stopwatch.StartNew();
+            bool identity = pending.Fork || pending.Template is not null;
+            var clockTask = vm.SetGuestClockAsync(DateTimeOffset.UtcNow, timeout.Token);
+            var reseed = vm.Agent.ReseedAsync(RandomNumberGenerator.GetBytes(SeedBytes), timeout.Token);
+            var ident = identity ? vm.Agent.SetIdentityAsync(config.Hostname, NewMachineId(), timeout.Token) : Task.CompletedTask;
+            await Task.WhenAll(clockTask, reseed, ident).ConfigureAwait(false);
+            var clock = await clockTask.ConfigureAwait(false);
+            if (identity) log($"{(pending.Fork ? "fork" : "warm start")} of {pending.Label}: hostname {config.Hostname}, new machine-id");
+            log($"restored from {(pending.Template is null ? "snapshot" : "template")} {pending.Label}: {clock.Describe()}, RNG reseeded ({started.ElapsedMilliseconds} ms)");
             return vm;
         }
         catch (Exception e) when (e is MicroagentException or IOException or OperationCanceledException && !ct.IsCancellationRequested)

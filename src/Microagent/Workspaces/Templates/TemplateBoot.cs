@@ -44,7 +44,8 @@ internal static class TemplateBoot
 
         string? capture = boot.CaptureTemplate;
         var cold = await WorkspaceVm.BootAsync(store.Dir, assets, store.DiskPath, boot.MemoryMiB, boot.Cpus, capture is null ? config.Hostname : TemplateStore.BootHostname,
-            ephemeral: boot.Ephemeral, ct, cap.Max, cap.OnRefused, Volumes.DataDisks.ToVm(config.Disks)).ConfigureAwait(false);
+            ephemeral: boot.Ephemeral, ct, cap.Max, cap.OnRefused, Volumes.DataDisks.ToVm(config.Disks),
+            capture is null ? "" : TemplateStore.BootKernelArgs).ConfigureAwait(false);
         if (capture is null) return new BootOutcome(cold, null, boot);
         try
         {

@@ -17,6 +17,13 @@ internal sealed class TemplateStore(StatePaths paths)
     /// <summary>The hostname on a template's kernel command line: neutral, since every workspace of the key restores it and then takes its own.</summary>
     public const string BootHostname = "microagent";
 
+    /// <summary>
+    /// The rest of a template's kernel command line: the guest loads the <c>user</c> network's kernel modules before its hello,
+    /// so the template holds them and a warm start's network setup adds only the link, addresses and rules (docs/ARCHITECTURE.md
+    /// "Warm start"). Nothing workspace-specific: modules without rules change nothing.
+    /// </summary>
+    public const string BootKernelArgs = "microagent.netmodules=preload";
+
     private const string StagingPrefix = ".staging-";
     private const string RetiredPrefix = ".retired-";
 

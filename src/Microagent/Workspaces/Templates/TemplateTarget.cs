@@ -21,7 +21,7 @@ internal static class TemplateTarget
     {
         KernelSha256 = assets.Kernel.Sha256, KernelRelease = assets.Kernel.Version, Initramfs = Path.GetFileName(assets.InitrdPath), AgentBuild = agentBuild,
         QemuVersion = assets.Qemu.Version.ToString(3), MachineType = QemuCommandLine.TcgMachineType, CpuModel = QemuCommandLine.TcgCpuModel,
-        KernelArgs = QemuCommandLine.KernelArgs(TemplateStore.BootHostname),
+        KernelArgs = QemuCommandLine.KernelArgs(TemplateStore.BootHostname, TemplateStore.BootKernelArgs),
     }).WithKey();
 
     /// <summary>

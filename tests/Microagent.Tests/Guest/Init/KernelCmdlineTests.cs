@@ -17,4 +17,12 @@ public sealed class KernelCmdlineTests
         KernelCmdline c = KernelCmdline.Parse("console=ttyS0 microagent.root=/dev/vdb microagent.rootfstype=xfs microagent.rootflags=noatime,discard microagent.hostname=ws-1 microagent.selftest=1");
         Assert.Equal(new KernelCmdline("/dev/vdb", "xfs", "noatime,discard", "ws-1", true), c);
     }
+
+    [Fact]
+    public void NetworkModulePreload()
+    {
+        Assert.True(KernelCmdline.Parse("quiet microagent.hostname=microagent microagent.netmodules=preload").PreloadNetworkModules);
+        Assert.False(KernelCmdline.Parse("quiet microagent.netmodules=other").PreloadNetworkModules);
+        Assert.False(KernelCmdline.Parse("quiet").PreloadNetworkModules);
+    }
 }
