@@ -22,7 +22,8 @@ internal sealed class ConsoleControl(IControlClient control, Reconciler reconcil
     public async Task<ConsoleStatus> SeverAsync(WorkspaceStore store, CancellationToken ct)
     {
         var state = _reconciler.Reconcile(store);
-        if (state.State is not (WorkspaceState.Running or WorkspaceState.Paused or WorkspaceState.Starting))
+        // Quarantined: between the quarantine's two stages the supervisor still holds the frozen guest (docs/ARCHITECTURE.md "Quarantine").
+        if (state.State is not (WorkspaceState.Running or WorkspaceState.Paused or WorkspaceState.Starting or WorkspaceState.Quarantined))
             throw new WorkspaceStateException(store.Name, state.State, $"workspace '{store.Name}' is {state.State.WireName()}: there is no console to sever", "start it first");
         var response = await _control.SendAsync(store.ControlSocketPath, ControlRequests.SeverConsole(), ct).ConfigureAwait(false);
         if (!response.Ok || response.Console is null)

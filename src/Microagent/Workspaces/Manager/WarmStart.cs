@@ -1,3 +1,4 @@
+using Microagent.Errors;
 using Microagent.Images;
 using Microagent.Workspaces.Snapshots;
 using Microagent.Workspaces.Templates;
@@ -25,9 +26,21 @@ internal static class WarmStart
             : store.ReadState().State != WorkspaceState.Prepared ? "not the workspace's first start: it boots from its own disk"
             : null;
         if (cold is not null) return boot with { ColdReason = cold };
-        var assets = await BootAssets.PrepareAsync(paths, null, ct).ConfigureAwait(false);
+        BootAssets assets;
+        string agentBuild;
+        try
+        {
+            assets = await BootAssets.PrepareAsync(paths, null, ct).ConfigureAwait(false);
+            agentBuild = await AgentBuild.CurrentAsync(ct).ConfigureAwait(false);
+        }
+        catch (MicroagentException e) when (e.Kind == ErrorKind.NotFound)
+        {
+            // This process cannot see the boot assets the supervisor will (a library host without the agent beside it): the
+            // template key cannot be computed here, so the boot is cold and the supervisor reports any real problem.
+            return boot with { ColdReason = $"the template key cannot be computed in this process: {e.Message}" };
+        }
         if (TemplateTarget.Unservable(config, assets) is { } why) return boot with { ColdReason = why };
-        var target = TemplateTarget.For(config, boot.MemoryMiB, boot.Cpus, assets, await AgentBuild.CurrentAsync(ct).ConfigureAwait(false));
+        var target = TemplateTarget.For(config, boot.MemoryMiB, boot.Cpus, assets, agentBuild);
         var templates = new TemplateStore(paths);
         if (templates.Find(target.Key, target, out string missing) is not { } template)
             return boot with { ColdReason = missing, CaptureTemplate = target.Key };
