@@ -198,12 +198,13 @@ public sealed class HttpModelMediatorTests : IAsyncLifetime
                 default: await LoopbackHttpServer.RespondAsync(s, 200, "application/json", """{"verdict":"allow"}""", ct); break;
             }
         });
-        await using var h = Harness(new ModelMediationSettings { Mode = ModelMediationMode.Policy, PolicyUrl = policy.Url + "/decide", PolicyTimeoutMs = 500 });
+        await using var h = Harness(new ModelMediationSettings { Mode = ModelMediationMode.Policy, PolicyUrl = policy.Url + "/decide",
+            PolicyTimeoutMs = behaviour == "slow" ? 500 : 15000 }); // generous where the answer comes: a loaded CI machine is slow
         using var http = new HttpClient { BaseAddress = h.BaseAddress };
         var clock = Stopwatch.StartNew();
         using var response = await http.PostAsync("/v1/chat/completions", Json(ChatBody));
         Assert.Equal(status, (int)response.StatusCode);
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"took {clock.Elapsed}");
+        if (behaviour == "slow") Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"took {clock.Elapsed}");
         string text = await response.Content.ReadAsStringAsync();
         if (status == 403) Assert.Contains("not today", text);
         if (status == 503) Assert.Equal("model_policy_unavailable", JsonNode.Parse(text)!["error"]!["code"]!.GetValue<string>());
